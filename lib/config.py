@@ -1,0 +1,175 @@
+"""params.yaml: loading, validation (before any training) and the resolved settings of one scale.
+
+Every check raises `ConfigError` naming the offending key, e.g. `model.snn.surrogate`.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from .data import CIFAR10_SOURCES, DATASETS, IMAGE_DATASETS, SPLIT_MODES
+from .models import KINDS, READOUTS
+from .neurons import SURROGATES
+
+SCALES = ("smoke", "quick", "paper")
+ENCODINGS = ("direct", "rate", "poisson_burst", "delayed_burst")
+OPTIMIZERS = ("adam", "sgd")
+
+
+class ConfigError(ValueError):
+    """An invalid value in params.yaml; the message names its key."""
+
+
+def _get(params: dict, key: str):
+    node = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"params.yaml: missing key `{key}`")
+        node = node[part]
+    return node
+
+
+def _check(ok: bool, key: str, value, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"params.yaml: `{key}` = {value!r} is invalid; expected {expected}")
+
+
+def _positive_int(params, key, allow_none=False):
+    v = _get(params, key)
+    if allow_none and v is None:
+        return
+    _check(isinstance(v, int) and not isinstance(v, bool) and v > 0, key, v,
+           "a positive integer" + (" or null" if allow_none else ""))
+
+
+def _positive(params, key):
+    v = _get(params, key)
+    _check(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, key, v, "a positive number")
+
+
+def _datasets(params, key):
+    v = _get(params, key)
+    _check(isinstance(v, list) and v and all(d in DATASETS for d in v), key, v, f"a non-empty list from {list(DATASETS)}")
+
+
+def validate(params: dict) -> dict:
+    """Check every value the pipeline uses; return params unchanged."""
+    _check(_get(params, "scale") in SCALES, "scale", params.get("scale"), f"one of {SCALES}")
+    _datasets(params, "00_data.datasets")
+    _check(_get(params, "00_data.cifar10_source") in CIFAR10_SOURCES, "00_data.cifar10_source",
+           params["00_data"]["cifar10_source"], f"one of {CIFAR10_SOURCES}")
+    _check(_get(params, "00_data.split_mode") in SPLIT_MODES, "00_data.split_mode",
+           params["00_data"]["split_mode"], f"one of {SPLIT_MODES}")
+    for key in ("00_data.shadow_member_fraction", "00_data.shadow_nonmember_fraction", "00_data.tabular_test_fraction"):
+        v = _get(params, key)
+        _check(isinstance(v, (int, float)) and 0 < v < 1, key, v, "a fraction in (0, 1)")
+    for key in ("model.hidden", "model.conv_kernel"):
+        _positive_int(params, key)
+    v = _get(params, "model.snn.beta")
+    _check(isinstance(v, (int, float)) and 0 <= v <= 1, "model.snn.beta", v, "a number in [0, 1]")
+    _positive(params, "model.snn.threshold")
+    v = _get(params, "model.snn.surrogate")
+    _check(v in SURROGATES, "model.snn.surrogate", v, f"one of {sorted(SURROGATES)}")
+    for name in _get(params, "surrogates"):
+        _check(name in SURROGATES, f"surrogates.{name}", name, f"surrogate names from {sorted(SURROGATES)}")
+    v = _get(params, "model.snn.encoding")
+    _check(v in ENCODINGS, "model.snn.encoding", v, f"one of {ENCODINGS}")
+    v = _get(params, "model.snn.readout")
+    _check(v in READOUTS, "model.snn.readout", v, f"one of {READOUTS}")
+    v = _get(params, "train.optimizer")
+    _check(v in OPTIMIZERS, "train.optimizer", v, f"one of {OPTIMIZERS}")
+    for kind in KINDS:
+        _positive(params, f"train.lr.{kind}")
+    for fam in ("image", "tabular"):
+        _positive_int(params, f"train.batch_size.{fam}")
+    for scale in SCALES:
+        _positive_int(params, f"scales.{scale}.steps")
+        for fam in ("image", "tabular"):
+            _positive_int(params, f"scales.{scale}.{fam}.epochs")
+            _positive_int(params, f"scales.{scale}.{fam}.n_in", allow_none=True)
+            _positive_int(params, f"scales.{scale}.{fam}.n_out", allow_none=True)
+            _positive_int(params, f"scales.{scale}.seeds.{fam}")
+    if "01_models" in params:
+        _datasets(params, "01_models.datasets")
+        v = _get(params, "01_models.kinds")
+        _check(isinstance(v, list) and v and all(k in KINDS for k in v), "01_models.kinds", v, f"a list from {KINDS}")
+    return params
+
+
+def load(path: str | Path = "params.yaml", scale: str | None = None) -> dict:
+    """Read and validate params.yaml; `scale` (e.g. from papermill) overrides its `scale` key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"parameter file {path} not found (run from the repository root)")
+    params = yaml.safe_load(path.read_text())
+    if scale is not None:
+        params["scale"] = scale
+    return validate(params)
+
+
+def family(dataset: str) -> str:
+    return "image" if dataset in IMAGE_DATASETS else "tabular"
+
+
+def scale_settings(params: dict, dataset: str) -> dict:
+    """n_in, n_out, epochs, seeds, steps, batch_size of `dataset` at the active scale."""
+    fam = family(dataset)
+    sc = params["scales"][params["scale"]]
+    out = dict(sc[fam])
+    out.update(steps=sc["steps"], n_seeds=sc["seeds"][fam], batch_size=params["train"]["batch_size"][fam],
+               family=fam, scale=params["scale"])
+    return out
+
+
+def seeds(params: dict, dataset: str) -> list[int]:
+    base = params["train"]["seed"]
+    return [base + i for i in range(scale_settings(params, dataset)["n_seeds"])]
+
+
+def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **overrides) -> dict:
+    """The complete description of one trained model (a cache unit): everything that changes its weights.
+
+    overrides: weight_bits, act_bits, act_threshold, surrogate, surrogate_kwargs, encoding, encoding_kwargs,
+    epochs, ... (any key of the returned dict).
+    """
+    if role not in ("target", "shadow"):
+        raise ConfigError(f"role must be `target` or `shadow`, got {role!r}")
+    if kind not in KINDS:
+        raise ConfigError(f"`kinds` entries must be one of {KINDS}, got {kind!r}")
+    s = scale_settings(params, dataset)
+    d, m, tr = params["00_data"], params["model"], params["train"]
+    u = {
+        "dataset": dataset, "kind": kind, "role": role, "seed": int(seed),
+        "arch": "convnet" if s["family"] == "image" else "fcnet",
+        "n_in": s["n_in"], "n_out": s["n_out"],
+        "hidden": m["hidden"], "channels": list(m["conv_channels"]), "kernel": m["conv_kernel"],
+        "padding": m["conv_padding"],
+        "weight_bits": None, "act_bits": None, "act_threshold": None,
+        "optimizer": tr["optimizer"], "lr": tr["lr"][kind], "weight_decay": tr["weight_decay"],
+        "batch_size": s["batch_size"], "epochs": s["epochs"],
+    }
+    if dataset == "cifar10":
+        u["cifar10_source"] = d["cifar10_source"]
+    if role == "shadow":  # the target's pools do not depend on the split mode; the shadow's do
+        u["split_mode"] = d["split_mode"]
+        if d["split_mode"] == "as_published":
+            u["shadow_fractions"] = [d["shadow_member_fraction"], d["shadow_nonmember_fraction"]]
+    if kind == "snn":
+        sn = m["snn"]
+        u.update(beta=sn["beta"], threshold=sn["threshold"], steps=s["steps"], surrogate=sn["surrogate"],
+                 surrogate_kwargs=dict(params["surrogates"].get(sn["surrogate"], {})),
+                 encoding=sn["encoding"], encoding_kwargs=dict(params.get("encoders", {}).get(sn["encoding"]) or {}),
+                 readout=sn["readout"])
+    for k, v in overrides.items():
+        if k not in u and not (kind == "snn" and k in ("surrogate_kwargs", "encoding_kwargs")):
+            raise ConfigError(f"unknown model setting `{k}` for a {kind} unit")
+        u[k] = v
+    if kind == "snn" and "surrogate" in overrides and "surrogate_kwargs" not in overrides:
+        u["surrogate_kwargs"] = dict(params["surrogates"].get(u["surrogate"], {}))
+    if kind == "snn" and u["surrogate"] not in SURROGATES:
+        raise ConfigError(f"unknown surrogate {u['surrogate']!r} (parameter `surrogate`); choose one of {sorted(SURROGATES)}")
+    if kind == "snn" and u["encoding"] not in ENCODINGS:
+        raise ConfigError(f"unknown encoding {u['encoding']!r} (parameter `encoding`); choose one of {ENCODINGS}")
+    return copy.deepcopy(u)

@@ -1,0 +1,111 @@
+"""Surrogate gradients and the multi-step leaky integrate-and-fire (LIF) layer.
+
+The LIF layer follows `snntorch.Leaky` exactly (reset by subtraction, reset_delay=True):
+
+    r[t] = H(U[t-1] - θ)                       (detached: no gradient through the reset)
+    U[t] = q( β·U[t-1] + I[t] - r[t]·θ )       (q = optional state quantizer, straight-through)
+    S[t] = Θ(U[t] - θ)                          forward: Heaviside; backward: the surrogate σ'(U[t] - θ)
+
+with U[-1] = 0. Instead of one autograd graph per time step, `LIF` takes the input current of all
+T steps at once ([T, B, ...]) and runs the recurrence in one autograd Function whose backward pass is
+the exact linear recurrence
+
+    ∂L/∂U[t] = ∂L/∂Umem[t] + ∂L/∂S[t]·σ'(U[t] - θ) + β·∂L/∂U[t+1],     ∂L/∂I[t] = ∂L/∂U[t],
+
+where σ' is obtained from snntorch's own surrogate autograd function (so any snntorch surrogate works
+unchanged). tests/test_neurons.py checks outputs and gradients against an `snntorch.Leaky` step loop.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from snntorch import surrogate as snn_surrogate
+
+# name -> (snntorch factory, the keyword arguments paper A uses). Names are the keys of `surrogates`
+# in params.yaml; values there override these defaults.
+SURROGATES: dict[str, Callable] = {
+    "fast_sigmoid": snn_surrogate.fast_sigmoid,          # dS/dU = 1 / (1 + k|U|)^2, k = slope
+    "atan": snn_surrogate.atan,                          # dS/dU = (α/2) / (1 + (π α U / 2)^2)
+    "spike_rate_escape": snn_surrogate.spike_rate_escape,  # dS/dU = slope · exp(-β |U - 1|)
+    "triangular": snn_surrogate.triangular,              # dS/dU = +thr below, -thr above (snntorch's definition)
+    "straight_through_estimator": snn_surrogate.straight_through_estimator,  # dS/dU = 1
+}
+
+
+def surrogate(name: str, **kwargs) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The snntorch surrogate spike function called `name` (a key of SURROGATES)."""
+    if name not in SURROGATES:
+        raise ValueError(f"unknown surrogate {name!r} (parameter `surrogate`); choose one of {sorted(SURROGATES)}")
+    return SURROGATES[name](**kwargs)
+
+
+def surrogate_grad(spike_fn: Callable, x: torch.Tensor, grad_spikes: torch.Tensor | None = None) -> torch.Tensor:
+    """grad_spikes · σ'(x), evaluated by running snntorch's autograd Function backwards once."""
+    with torch.enable_grad():
+        leaf = x.detach().requires_grad_(True)
+        out = spike_fn(leaf)
+        g = torch.ones_like(out) if grad_spikes is None else grad_spikes
+        (grad,) = torch.autograd.grad(out, leaf, g)
+    return grad
+
+
+class _LIFFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current, beta, threshold, spike_fn, state_quant):
+        mem = torch.zeros_like(current[0])
+        mems = torch.empty_like(current)
+        spikes = torch.empty_like(current)
+        reset = torch.zeros_like(mem)
+        for t in range(current.shape[0]):
+            mem = beta * mem + current[t] - reset * threshold
+            if state_quant is not None:
+                mem = state_quant(mem)
+            spk = (mem - threshold > 0).to(current.dtype)
+            mems[t] = mem
+            spikes[t] = spk
+            reset = spk
+        ctx.save_for_backward(mems)
+        ctx.beta, ctx.threshold, ctx.spike_fn = beta, threshold, spike_fn
+        return spikes, mems
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_mems):
+        (mems,) = ctx.saved_tensors
+        beta = ctx.beta
+        if grad_spikes is None:
+            grad_spikes = torch.zeros_like(mems)
+        # all T surrogate derivatives in one vectorized call
+        direct = surrogate_grad(ctx.spike_fn, mems - ctx.threshold, grad_spikes)
+        if grad_mems is not None:
+            direct = direct + grad_mems
+        grad_current = torch.empty_like(mems)
+        acc = torch.zeros_like(mems[0])
+        for t in range(mems.shape[0] - 1, -1, -1):
+            acc = direct[t] + beta * acc
+            grad_current[t] = acc
+        return grad_current, None, None, None, None
+
+
+class LIF(torch.nn.Module):
+    """Leaky integrate-and-fire neurons over T steps: current [T, B, ...] -> (spikes, membrane), both [T, B, ...].
+
+    β is the membrane decay (paper A: 0.95), θ the firing threshold (1.0), `spike_fn` an snntorch
+    surrogate spike function and `state_quant` an optional membrane quantizer (e.g. snntorch's
+    `state_quant`), applied to U[t] after every update as `snntorch.Leaky(state_quant=...)` does.
+    """
+
+    def __init__(self, beta: float = 0.95, threshold: float = 1.0, spike_fn: Callable | None = None,
+                 state_quant: Callable | None = None):
+        super().__init__()
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"LIF beta must lie in [0, 1] (parameter `beta`), got {beta}")
+        self.beta, self.threshold = float(beta), float(threshold)
+        self.spike_fn = spike_fn if spike_fn is not None else surrogate("fast_sigmoid", slope=25)
+        self.state_quant = state_quant
+
+    def forward(self, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return _LIFFunction.apply(current, self.beta, self.threshold, self.spike_fn, self.state_quant)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}, state_quant={self.state_quant is not None}"

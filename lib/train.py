@@ -1,0 +1,215 @@
+"""Training, evaluation and the model cache.
+
+A *unit* (lib.config.unit) describes one model completely. `ModelStore.get_or_train(unit, ...)` returns
+its record, training it only when no checkpoint for exactly that unit exists in any of the store's
+folders. Records are written atomically (temp file + rename), so an interrupted run loses at most the
+model in progress. A record holds the weights, the unit, the learning curve, final accuracies and the
+model's outputs (features for the attack) and per-example losses on its own member / non-member pools.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import data as D
+from .models import Net, SNNConfig
+
+
+def device(name: str = "auto") -> torch.device:
+    """`auto` → cuda when available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def unit_key(unit: dict) -> str:
+    return hashlib.sha1(json.dumps(unit, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build(unit: dict, data: D.Tensors) -> Net:
+    snn = None
+    if unit["kind"] == "snn":
+        snn = SNNConfig(beta=unit["beta"], threshold=unit["threshold"], steps=unit["steps"],
+                        surrogate=unit["surrogate"], surrogate_kwargs=unit["surrogate_kwargs"],
+                        encoding=unit["encoding"], encoding_kwargs=unit["encoding_kwargs"], readout=unit["readout"])
+    return Net(unit["arch"], unit["kind"], data.input_shape, data.n_classes, hidden=unit["hidden"],
+               channels=unit["channels"], kernel=unit["kernel"], padding=unit["padding"],
+               weight_bits=unit["weight_bits"], act_bits=unit["act_bits"], act_threshold=unit["act_threshold"],
+               snn=snn, intensity_range=data.intensity_range)
+
+
+def pools_for(unit: dict) -> tuple[str, str]:
+    return ("target_in", "target_out") if unit["role"] == "target" else ("shadow_in", "shadow_out")
+
+
+@torch.no_grad()
+def predict(model: Net, x: torch.Tensor, *, batch_size: int = 512, seed: int = 0,
+            dev: torch.device | None = None, trace: bool = False) -> torch.Tensor:
+    """Model outputs on x (ANN logits / SNN readout of the output membrane), or the full SNN trace
+    [T, N, C] when `trace`. Stochastic encoders draw from a generator seeded with `seed`."""
+    dev = dev or next(model.parameters()).device
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    outs = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].to(dev)
+        if trace:
+            outs.append(model.trace(xb, gen).cpu())
+        else:
+            outs.append(model(xb, gen).cpu() if model.kind == "snn" else model(xb).cpu())
+    return torch.cat(outs, dim=1 if trace else 0)
+
+
+def accuracy(outputs: torch.Tensor, y: torch.Tensor) -> float:
+    return float((outputs.argmax(1) == y).float().mean())
+
+
+def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.device, desc: str = "",
+        curve_eval_size: int = 500, progress: bool = True) -> list[dict]:
+    """Train `model` on its member pool with the unit's optimizer, lr, batch size and epochs.
+    Returns the learning curve: per epoch mean loss, running train accuracy and test accuracy on
+    (at most `curve_eval_size` examples of) the eval pool."""
+    seed = unit["seed"]
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    x_in, y_in = D.pool(data, split, pools_for(unit)[0])
+    x_ev, y_ev = D.pool(data, split, "eval")
+    x_ev, y_ev = x_ev[:curve_eval_size], y_ev[:curve_eval_size]
+    x_in, y_in = x_in.to(dev), y_in.to(dev)
+    params = model.parameters()
+    if unit["optimizer"] == "adam":
+        opt = torch.optim.Adam(params, lr=unit["lr"], weight_decay=unit["weight_decay"])
+    else:
+        opt = torch.optim.SGD(params, lr=unit["lr"], momentum=0.9, weight_decay=unit["weight_decay"])
+    bs, n = unit["batch_size"], len(x_in)
+    curve = []
+    bar = tqdm(range(unit["epochs"]), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(n, generator=gen).to(dev)
+        tot_loss = tot_correct = 0.0
+        for i in range(0, n, bs):
+            idx = order[i:i + bs]
+            xb, yb = x_in[idx], y_in[idx]
+            if data.augment:
+                xb = D.augment(xb, gen)
+            out = model(xb, gen) if model.kind == "snn" else model(xb)
+            loss = F.cross_entropy(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot_loss += float(loss) * len(idx)
+            tot_correct += float((out.argmax(1) == yb).sum())
+        test_acc = accuracy(predict(model, x_ev, seed=seed + 1, dev=dev), y_ev)
+        curve.append({"epoch": epoch + 1, "loss": tot_loss / n, "train_acc": tot_correct / n, "test_acc": test_acc})
+        bar.set_postfix(loss=f"{tot_loss / n:.3f}", train=f"{tot_correct / n:.3f}", test=f"{test_acc:.3f}")
+    return curve
+
+
+def evaluate(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.device) -> dict:
+    """Final accuracies and the attack's raw material: outputs and per-example losses on the model's
+    member and non-member pools (and train/test accuracy on members / the eval pool)."""
+    seed = unit["seed"] + 2
+    p_in, p_out = pools_for(unit)
+    out = {}
+    for name in (p_in, p_out, "eval"):
+        x, y = D.pool(data, split, name)
+        logits = predict(model, x, seed=seed, dev=dev)
+        key = {p_in: "in", p_out: "out", "eval": "eval"}[name]
+        out[key] = {"outputs": logits.numpy(), "labels": y.numpy(),
+                    "loss": F.cross_entropy(logits.double(), y, reduction="none").numpy()}
+    return {"train_acc": accuracy(torch.from_numpy(out["in"]["outputs"]), torch.from_numpy(out["in"]["labels"])),
+            "test_acc": accuracy(torch.from_numpy(out["eval"]["outputs"]), torch.from_numpy(out["eval"]["labels"])),
+            "pools": out}
+
+
+class ModelStore:
+    """Checkpoints as <dir>/<dataset>/<key>.pt (+ <key>.json with the unit and metrics, for humans).
+    Looks up every folder in `read_dirs` and `write_dir`; writes only to `write_dir`."""
+
+    def __init__(self, write_dir: str | Path, read_dirs=(), *, data_loader=None, splits_dir="data/splits",
+                 device_name: str = "auto", progress: bool = True):
+        self.write_dir = Path(write_dir)
+        self.dirs = [self.write_dir] + [Path(d) for d in read_dirs]
+        self.splits_dir = Path(splits_dir)
+        self.data_loader = data_loader  # callable(dataset) -> Tensors (cached by the caller)
+        self.dev = device(device_name)
+        self.progress = progress
+        self.trained = 0  # how many models this store trained (the rest were loaded)
+
+    def path(self, unit: dict, folder: Path | None = None) -> Path:
+        return (folder or self.write_dir) / unit["dataset"] / f"{unit_key(unit)}.pt"
+
+    def find(self, unit: dict) -> Path | None:
+        for d in self.dirs:
+            p = self.path(unit, d)
+            if p.is_file():
+                return p
+        return None
+
+    def get(self, unit: dict) -> dict | None:
+        p = self.find(unit)
+        return torch.load(p, weights_only=False) if p else None
+
+    def get_or_train(self, unit: dict, desc: str | None = None) -> dict:
+        rec = self.get(unit)
+        if rec is not None:
+            return rec
+        data = self.data_loader(unit["dataset"])
+        split = D.load_split(D.split_path(self.splits_dir, unit["dataset"], unit["seed"]))
+        _check_split(split, unit)
+        torch.manual_seed(unit["seed"])
+        model = build(unit, data).to(self.dev)
+        desc = desc or _describe(unit)
+        t0 = time.perf_counter()
+        curve = fit(model, unit, data, split, dev=self.dev, desc=desc, progress=self.progress)
+        seconds = time.perf_counter() - t0
+        ev = evaluate(model, unit, data, split, dev=self.dev)
+        rec = {"unit": unit, "key": unit_key(unit), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+               "curve": curve, "train_acc": ev["train_acc"], "test_acc": ev["test_acc"], "pools": ev["pools"],
+               "train_seconds": seconds, "data_source": data.source, "device": str(self.dev)}
+        self._save(unit, rec)
+        self.trained += 1
+        return rec
+
+    def _save(self, unit: dict, rec: dict) -> None:
+        p = self.path(unit)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".pt.tmp")
+        torch.save(rec, tmp)
+        os.replace(tmp, p)
+        meta = {k: rec[k] for k in ("unit", "key", "train_acc", "test_acc", "train_seconds", "data_source", "device")}
+        p.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+
+    def load_model(self, rec: dict) -> Net:
+        """Rebuild the trained network of a record."""
+        model = build(rec["unit"], self.data_loader(rec["unit"]["dataset"]))
+        model.load_state_dict(rec["state_dict"])
+        return model.to(self.dev).eval()
+
+
+def _check_split(split: dict, unit: dict) -> None:
+    if split["n_in"] != unit["n_in"] or split["n_out"] != unit["n_out"]:
+        raise ValueError(f"the split for {unit['dataset']} seed {unit['seed']} has n_in={split['n_in']}, "
+                         f"n_out={split['n_out']} but the model asks for {unit['n_in']}, {unit['n_out']}: "
+                         "re-run the 00_data stage at this scale")
+    if unit["role"] == "shadow" and split["mode"] != unit["split_mode"]:
+        raise ValueError(f"the split for {unit['dataset']} seed {unit['seed']} is `{split['mode']}` but "
+                         f"00_data.split_mode is `{unit['split_mode']}`: re-run the 00_data stage")
+
+
+def _describe(unit: dict) -> str:
+    extra = [f"{k}={unit[k]}" for k in ("weight_bits", "act_bits", "act_threshold") if unit.get(k) is not None]
+    if unit["kind"] == "snn" and unit["surrogate"] != "fast_sigmoid":
+        extra.append(unit["surrogate"])
+    if unit["kind"] == "snn" and unit["encoding"] != "direct":
+        extra.append(unit["encoding"])
+    return f"{unit['dataset']} {unit['kind'].upper()} {unit['role']} seed={unit['seed']} " + " ".join(extra)

@@ -1,0 +1,70 @@
+"""The multi-step LIF layer must equal an snntorch.Leaky step loop: outputs and gradients."""
+import pytest
+import snntorch as snn
+import torch
+from snntorch.functional import quant as snn_quant
+
+from lib.neurons import LIF, SURROGATES, surrogate, surrogate_grad
+
+PAPER_KWARGS = {"fast_sigmoid": {"slope": 25}, "atan": {"alpha": 2.0},
+                "spike_rate_escape": {"beta": 1, "slope": 25}, "triangular": {},
+                "straight_through_estimator": {}}
+
+
+def snntorch_loop(current, beta, threshold, spike_fn, state_quant=None):
+    lif = snn.Leaky(beta=beta, threshold=threshold, spike_grad=spike_fn, reset_mechanism="subtract",
+                    state_quant=state_quant if state_quant is not None else False)
+    mem = lif.init_leaky()
+    spikes, mems = [], []
+    for t in range(current.shape[0]):
+        spk, mem = lif(current[t], mem)
+        spikes.append(spk)
+        mems.append(mem)
+    return torch.stack(spikes), torch.stack(mems)
+
+
+@pytest.mark.parametrize("name", sorted(SURROGATES))
+@pytest.mark.parametrize("threshold,quant_bits", [(1.0, None), (0.75, 4), (1.25, 2)])
+def test_lif_matches_snntorch_leaky(name, threshold, quant_bits):
+    torch.manual_seed(0)
+    T, B, N = 12, 5, 7
+    cur = torch.randn(T, B, N) * 0.8 + 0.4
+    w_spk, w_mem = torch.randn(T, B, N), torch.randn(T, B, N)
+    sq = snn_quant.state_quant(num_bits=quant_bits, threshold=threshold) if quant_bits else None
+    results = []
+    for impl in ("ours", "snntorch"):
+        x = cur.clone().requires_grad_(True)
+        fn = surrogate(name, **PAPER_KWARGS[name])
+        if impl == "ours":
+            spk, mem = LIF(0.95, threshold, fn, sq)(x)
+        else:
+            spk, mem = snntorch_loop(x, 0.95, threshold, fn, sq)
+        loss = (spk * w_spk).sum() + (mem * w_mem).sum()
+        (g,) = torch.autograd.grad(loss, x)
+        results.append((spk, mem, g))
+    (s1, m1, g1), (s2, m2, g2) = results
+    assert s1.sum() > 0, "test input should make neurons spike"
+    assert torch.equal(s1, s2)
+    torch.testing.assert_close(m1, m2, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(SURROGATES))
+def test_surrogate_grad_equals_snntorch_backward(name):
+    fn = surrogate(name, **PAPER_KWARGS[name])
+    x = torch.linspace(-2, 2, 101, dtype=torch.float64, requires_grad=True)
+    fn(x).sum().backward()
+    torch.testing.assert_close(surrogate_grad(fn, x), x.grad)
+
+
+def test_surrogate_shapes_are_the_papers():
+    x = torch.tensor([0.0, 0.2, -0.5], dtype=torch.float64)
+    fs = surrogate_grad(surrogate("fast_sigmoid", slope=25), x)
+    torch.testing.assert_close(fs, 1 / (1 + 25 * x.abs()) ** 2)
+    at = surrogate_grad(surrogate("atan", alpha=2.0), x)
+    torch.testing.assert_close(at, 1 / (1 + (torch.pi * x) ** 2))
+
+
+def test_unknown_surrogate_names_parameter():
+    with pytest.raises(ValueError, match="surrogate"):
+        surrogate("sigmoidish")
