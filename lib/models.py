@@ -128,3 +128,25 @@ class Net(nn.Module):
             return self._ann(x)
         return self.readout(self.trace(x, generator))
 
+
+
+def snntorch_step_loop(net: Net, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The same SNN written the usual snntorch way — one `snntorch.Leaky` call per layer per step, every
+    layer re-run every step — sharing `net`'s weights. Returns the output membrane trace [T, B, classes].
+    The reference for tests/test_models.py and bench/bench_snn.py (direct encoding only)."""
+    import snntorch as snn
+    cfg = net.snn
+    if cfg.encoding != "direct":
+        raise ValueError("snntorch_step_loop supports the direct encoding only")
+    beta = torch.tensor(cfg.beta, dtype=dtype or x.dtype)
+    fn = surrogate(cfg.surrogate, **cfg.surrogate_kwargs)
+    lifs = [snn.Leaky(beta=beta, threshold=lif.threshold, spike_grad=fn, reset_mechanism="subtract",
+                      state_quant=lif.state_quant or False) for lif in net.lifs]
+    mems = [lif.init_leaky() for lif in lifs]
+    trace = []
+    for _ in range(cfg.steps):
+        h = x
+        for i, (op, pool, lif) in enumerate(zip(net.ops, net.pools, lifs)):
+            h, mems[i] = lif(pool(op(h)), mems[i])
+        trace.append(mems[-1])
+    return torch.stack(trace)

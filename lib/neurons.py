@@ -53,18 +53,18 @@ def surrogate_grad(spike_fn: Callable, x: torch.Tensor, grad_spikes: torch.Tenso
 class _LIFFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, beta, threshold, spike_fn, state_quant):
-        mem = torch.zeros_like(current[0])
+        # written with out= and in-place ops: the layer is memory-bound, each pass over [B, ...] counts
         mems = torch.empty_like(current)
         spikes = torch.empty_like(current)
-        reset = torch.zeros_like(mem)
         for t in range(current.shape[0]):
-            mem = beta * mem + current[t] - reset * threshold
+            if t == 0:
+                mems[0].copy_(current[0])
+            else:  # U[t] = β U[t-1] + I[t] - θ S[t-1]
+                torch.add(current[t], mems[t - 1], alpha=beta, out=mems[t])
+                mems[t].sub_(spikes[t - 1], alpha=threshold)
             if state_quant is not None:
-                mem = state_quant(mem)
-            spk = (mem - threshold > 0).to(current.dtype)
-            mems[t] = mem
-            spikes[t] = spk
-            reset = spk
+                mems[t] = state_quant(mems[t])
+            spikes[t].copy_(mems[t] > threshold)
         ctx.save_for_backward(mems)
         ctx.beta, ctx.threshold, ctx.spike_fn = beta, threshold, spike_fn
         return spikes, mems
@@ -72,18 +72,19 @@ class _LIFFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes, grad_mems):
         (mems,) = ctx.saved_tensors
-        beta = ctx.beta
-        if grad_spikes is None:
-            grad_spikes = torch.zeros_like(mems)
-        # all T surrogate derivatives in one vectorized call
-        direct = surrogate_grad(ctx.spike_fn, mems - ctx.threshold, grad_spikes)
-        if grad_mems is not None:
-            direct = direct + grad_mems
+        beta, threshold, fn = ctx.beta, ctx.threshold, ctx.spike_fn
         grad_current = torch.empty_like(mems)
-        acc = torch.zeros_like(mems[0])
+        # one step at a time, latest first: the working set of a step stays in cache
         for t in range(mems.shape[0] - 1, -1, -1):
-            acc = direct[t] + beta * acc
-            grad_current[t] = acc
+            g = grad_current[t]
+            if grad_spikes is not None:
+                g.copy_(surrogate_grad(fn, mems[t] - threshold, grad_spikes[t]))
+            else:
+                g.zero_()
+            if grad_mems is not None:
+                g.add_(grad_mems[t])
+            if t + 1 < mems.shape[0]:  # ∂L/∂I[t] = direct[t] + β ∂L/∂I[t+1]
+                g.add_(grad_current[t + 1], alpha=beta)
         return grad_current, None, None, None, None
 
 

@@ -67,7 +67,7 @@ def _nearest_level_index(x: Tensor, levels: Tensor) -> Tensor:
       is a+1, otherwise the first index k ≤ a with D_k == D_a (usually a itself).
     * A tie D_a == D_{a+1} (x on a midpoint, exactly or after rounding) therefore resolves to the
       **lower** level, like snntorch.
-    * D_{a-1} == D_a only happens when ulp(x) is comparable to the level spacing (|x| ≳ 2^15 for
+    * D_{a-1} == D_a only happens when ulp(x) is comparable to the level spacing (x ≳ 2.6e5 for
       8 bits, θ = 1) or for ±inf; then snntorch's first-index rule returns an even lower level
       (for ±inf: the lowest level). Those elements get a vectorised binary search so that the
       behaviour is reproduced bit for bit.
@@ -119,7 +119,7 @@ def _decision_boundaries(levels: Tensor) -> tuple[Tensor, Tensor]:
             break
         mid = lo + (hi - lo) * 0.5
         mid = torch.where((mid > lo) & (mid < hi), mid, torch.nextafter(lo, hi))
-        pred = (lk - mid).abs() < (lk1 - mid).abs()
+        pred = (lk - mid).abs() <= (lk1 - mid).abs()
         lo = torch.where(done, lo, torch.where(pred, mid, lo))
         hi = torch.where(done, hi, torch.where(pred, hi, mid))
     else:  # pragma: no cover
@@ -139,7 +139,11 @@ class _Tables:
 
     def __init__(self, levels: Tensor):
         self.levels = levels.contiguous()
-        self.lower, self.upper = _decision_boundaries(self.levels)
+        if bool((levels[1:] > levels[:-1]).all()) and bool(torch.isfinite(levels).all()):
+            self.lower, self.upper = _decision_boundaries(self.levels)
+        else:  # degenerate level set (e.g. a threshold so tiny that levels coincide): exact path only
+            self.upper = torch.full_like(self.levels, -float("inf"))
+            self.lower = torch.full_like(self.levels, float("inf"))
         self.n = levels.numel()
         self.lo = float(levels[0])
         self.inv_step = (self.n - 1) / (float(levels[-1]) - self.lo)

@@ -82,7 +82,7 @@ def test_state_quant_bit_identical_to_snntorch(b):
     assert n_ties > 0, "probe set must contain exact float ties"
 
 
-@pytest.mark.parametrize("b", [1, 2, 4, 8])
+@pytest.mark.parametrize("b", BITS)
 def test_state_quant_gradient_identical_to_snntorch(b):
     gen = torch.Generator().manual_seed(100 + b)
     for th in (0.5, 1.0, 1.5):
@@ -175,6 +175,9 @@ def test_state_quant_pickle_and_validation():
     with pytest.raises(ValueError):
         state_quant(4, 0.0)
     assert torch.equal(quant.StateQuant.apply(x, q.levels), q(x))  # table-free call path
+    tiny = state_quant(8, 1e-44)                                    # coinciding levels -> exact path only
+    xt = torch.tensor([0.0, 1e-45, -1e-45, 1.0, float("nan")])
+    assert torch.equal(_bits(tiny(xt)), _bits(snn_state_quant(num_bits=8, threshold=1e-44)(xt)))
 
 
 # ------------------------------------------------------------------------------------------------
