@@ -1,0 +1,35 @@
+# Two commands for a fresh clone:  make repro  (the whole pipeline at the scale in params.yaml)
+#                                  make test   (the test suite)
+# Both create the environment (.venv, pinned packages, Jupyter kernel "snn-privacy") when it is missing.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Where the data stage finds the original dataset files when it cannot download them.
+export SNN_PRIVACY_DATA_MIRROR ?= $(abspath ../shared/datasets)
+
+.PHONY: setup repro test lab bench clean-results
+
+$(STAMP): requirements.txt requirements-lock.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt -c requirements-lock.txt
+	$(PY) -m ipykernel install --sys-prefix --name snn-privacy --display-name "Python (snn-privacy)"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+repro: $(STAMP)
+	dvc repro
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lab: $(STAMP)
+	jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(PY) bench/bench_snn.py
+
+# Derived files only: `make repro` brings them back (checkpoints are kept: delete checkpoints/ to retrain).
+clean-results:
+	rm -rf results figures

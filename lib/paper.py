@@ -1,0 +1,58 @@
+"""The papers' own published numbers, for side-by-side display. Never used as our results.
+
+Paper A (arXiv 2502.18623), Table II: weight quantization; the "full precision" rows are the
+unquantized models. Values are mean (± std) over the paper's runs, accuracies in %.
+"""
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+_TABLE_II = """dataset,method,kind,train_acc,train_acc_std,test_acc,test_acc_std,auc,auc_std
+mnist,full precision,ann,99.96,0.03,99.21,0.01,0.5900,0.008
+mnist,full precision,snn,99.95,0.05,99.22,0.02,0.5264,0.011
+mnist,w=8,ann,99.88,0.05,99.16,0.02,0.5674,0.007
+mnist,w=8,snn,99.93,0.03,99.16,0.03,0.5101,0.012
+mnist,w=4,ann,99.85,0.04,99.12,0.04,0.5800,0.003
+mnist,w=4,snn,99.91,0.02,99.21,0.05,0.5117,0.009
+mnist,w=2,ann,99.57,0.02,99.07,0.03,0.5667,0.009
+mnist,w=2,snn,99.88,0.03,99.11,0.04,0.4993,0.005
+fmnist,full precision,ann,99.52,0.13,92.77,0.20,0.6400,0.011
+fmnist,full precision,snn,99.42,0.32,92.44,0.19,0.5453,0.008
+fmnist,w=8,ann,95.98,0.08,92.30,0.10,0.5397,0.010
+fmnist,w=8,snn,96.49,0.91,92.00,0.10,0.5022,0.003
+fmnist,w=4,ann,95.47,0.72,92.15,0.09,0.5406,0.005
+fmnist,w=4,snn,96.44,0.53,91.97,0.17,0.4970,0.010
+fmnist,w=2,ann,92.61,0.20,90.69,0.18,0.5295,0.004
+fmnist,w=2,snn,93.37,0.51,91.36,0.18,0.5024,0.005
+cifar10,full precision,ann,99.24,0.08,79.20,0.43,0.8200,0.095
+cifar10,full precision,snn,99.13,0.45,78.99,0.33,0.5927,0.005
+cifar10,w=8,ann,79.61,0.20,77.78,0.28,0.6800,0.015
+cifar10,w=8,snn,72.37,0.44,73.39,0.13,0.5250,0.022
+cifar10,w=4,ann,79.56,0.41,77.71,0.39,0.7000,0.021
+cifar10,w=4,snn,72.54,0.29,72.92,0.51,0.5405,0.011
+cifar10,w=2,ann,71.35,0.24,73.37,0.15,0.6200,0.015
+cifar10,w=2,snn,66.41,1.09,68.59,0.55,0.5280,0.002
+iris,full precision,ann,98.33,2.34,100.0,0.00,0.7700,0.13
+iris,full precision,snn,100.0,0.00,100.0,0.00,0.5728,0.020
+iris,w=8,ann,82.78,2.02,93.33,2.94,0.6500,0.070
+iris,w=8,snn,79.44,7.33,95.56,1.92,0.5234,0.012
+iris,w=4,ann,85.56,1.05,91.11,1.92,0.7163,0.160
+iris,w=4,snn,84.17,2.47,94.44,3.06,0.5304,0.045
+iris,w=2,ann,84.06,2.20,91.11,3.06,0.6400,0.013
+iris,w=2,snn,81.94,4.18,92.22,6.71,0.5380,0.020
+breast_cancer,full precision,ann,99.34,0.04,98.25,0.00,0.6500,0.008
+breast_cancer,full precision,snn,100.0,0.00,98.25,0.24,0.5534,0.017
+breast_cancer,w=8,ann,97.51,0.13,97.96,0.0,0.5500,0.006
+breast_cancer,w=8,snn,99.09,0.64,98.25,0.00,0.4983,0.003
+breast_cancer,w=4,ann,97.58,0.57,97.96,0.49,0.5404,0.010
+breast_cancer,w=4,snn,97.69,0.36,97.66,0.51,0.5099,0.021
+breast_cancer,w=2,ann,97.80,0.46,97.54,0.40,0.5800,0.013
+breast_cancer,w=2,snn,97.87,0.48,97.37,0.00,0.5088,0.021
+"""
+
+
+def table_ii() -> pd.DataFrame:
+    """Paper A, Table II, one row per (dataset, method, kind)."""
+    return pd.read_csv(io.StringIO(_TABLE_II))

@@ -1,0 +1,126 @@
+"""Stage-level steps the notebooks call: prepare data and splits, train a grid of units, tidy tables.
+
+Notebooks stay narrative: each stage is a few calls into this module plus a table or figure per claim.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import config as C
+from . import data as D
+from .train import ModelStore
+
+
+class Loader:
+    """Loads each dataset once per process, with the 00_data settings of params.yaml."""
+
+    def __init__(self, params: dict):
+        d = params["00_data"]
+        self.kw = dict(raw_dir=d["raw_dir"], cifar10_source=d["cifar10_source"],
+                       mirror=D.mirror_from_env(d["mirror_env"]), tabular_test_fraction=d["tabular_test_fraction"],
+                       tabular_split_seed=d["tabular_split_seed"])
+        self._cache: dict[str, D.Tensors] = {}
+
+    def __call__(self, name: str) -> D.Tensors:
+        if name not in self._cache:
+            self._cache[name] = D.load(name, **self.kw)
+        return self._cache[name]
+
+
+def prepare_data(params: dict, loader: Loader | None = None) -> pd.DataFrame:
+    """The 00_data stage: fetch and verify every dataset, write the membership splits of every seed at
+    the active scale, and return one row per (dataset, seed, pool) with its size and class counts."""
+    d = params["00_data"]
+    loader = loader or Loader(params)
+    rows = []
+    for name in tqdm(d["datasets"], desc="datasets"):
+        t = loader(name)
+        s = C.scale_settings(params, name)
+        for seed in C.seeds(params, name):
+            split = D.make_split(t.y_train, t.y_test, seed=seed, n_in=s["n_in"], n_out=s["n_out"], mode=d["split_mode"],
+                                 shadow_member_fraction=d["shadow_member_fraction"],
+                                 shadow_nonmember_fraction=d["shadow_nonmember_fraction"])
+            split["dataset"], split["data_source"] = name, t.source
+            D.save_split(split, D.split_path(d["splits_dir"], name, seed))
+            for pool_name in (*D.POOLS, "eval"):
+                _, y = D.pool(t, split, pool_name)
+                counts = np.bincount(y.numpy(), minlength=t.n_classes)
+                rows.append({"dataset": name, "data_source": t.source, "seed": seed, "pool": pool_name,
+                             "size": len(y), **{f"class_{c}": int(n) for c, n in enumerate(counts)},
+                             "scale": params["scale"], "split_mode": d["split_mode"]})
+    return pd.DataFrame(rows)
+
+
+def store_for(params: dict, section: str, read_sections=(), loader: Loader | None = None) -> ModelStore:
+    """The model cache of a stage: writes to `<section>.checkpoints_dir`, also reads earlier stages' folders."""
+    read = [params[s]["checkpoints_dir"] for s in read_sections]
+    return ModelStore(params[section]["checkpoints_dir"], read, data_loader=loader or Loader(params),
+                      splits_dir=params["00_data"]["splits_dir"], device_name=params["train"]["device"])
+
+
+def train_all(store: ModelStore, units: list[dict]) -> list[dict]:
+    """Train (or load) every unit, in order; returns their records."""
+    records = []
+    bar = tqdm(units, desc="models")
+    for u in bar:
+        bar.set_postfix_str(f"{u['dataset']} {u['kind']} seed={u['seed']}")
+        records.append(store.get_or_train(u))
+    return records
+
+
+def accuracy_frame(records: list[dict], scale: str) -> pd.DataFrame:
+    """One row per trained model: its unit's main settings and final accuracies (in %)."""
+    rows = []
+    for r in records:
+        u = r["unit"]
+        rows.append({"dataset": u["dataset"], "kind": u["kind"], "role": u["role"], "seed": u["seed"],
+                     "weight_bits": u["weight_bits"], "act_bits": u["act_bits"], "act_threshold": u["act_threshold"],
+                     "surrogate": u.get("surrogate"), "encoding": u.get("encoding"),
+                     "train_acc": 100 * r["train_acc"], "test_acc": 100 * r["test_acc"],
+                     "n_train": len(r["pools"]["in"]["labels"]), "n_test": len(r["pools"]["eval"]["labels"]),
+                     "epochs": u["epochs"], "train_seconds": r["train_seconds"], "data_source": r["data_source"],
+                     "scale": scale, "key": r["key"]})
+    return pd.DataFrame(rows)
+
+
+def curve_frame(records: list[dict]) -> pd.DataFrame:
+    """Learning curves, one row per (model, epoch)."""
+    rows = [{"dataset": r["unit"]["dataset"], "kind": r["unit"]["kind"], "seed": r["unit"]["seed"], "key": r["key"],
+             **c} for r in records for c in r["curve"]]
+    return pd.DataFrame(rows)
+
+
+def mean_std_cell(values) -> str:
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return f"{values.mean():.2f}"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+
+
+def full_precision_table(acc: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Table II's full-precision rows: ours (mean ± std over seeds) beside the paper's values."""
+    rows = []
+    for ds in acc["dataset"].unique():
+        row = {"dataset": ds, "data_source": acc.loc[acc.dataset == ds, "data_source"].iloc[0]}
+        for kind in ("ann", "snn"):
+            sub = acc[(acc.dataset == ds) & (acc.kind == kind)]
+            pap = paper[(paper.dataset == ds) & (paper.kind == kind) & (paper.method == "full precision")]
+            for metric in ("train_acc", "test_acc"):
+                row[f"{kind.upper()} {metric} (ours)"] = mean_std_cell(sub[metric]) if len(sub) else "—"
+                if len(pap):
+                    p = pap.iloc[0]
+                    row[f"{kind.upper()} {metric} (paper)"] = f"{p[metric]:.2f} ± {p[metric + '_std']:.2f}"
+            row[f"{kind.upper()} seeds"] = len(sub)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def write_json(obj, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, default=float))
