@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import data as D
 from .models import Net, SNNConfig
@@ -106,7 +106,7 @@ def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.devi
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            tot_loss += float(loss) * len(idx)
+            tot_loss += float(loss.detach()) * len(idx)
             tot_correct += float((out.argmax(1) == yb).sum())
         test_acc = accuracy(predict(model, x_ev, seed=seed + 1, dev=dev), y_ev)
         curve.append({"epoch": epoch + 1, "loss": tot_loss / n, "train_acc": tot_correct / n, "test_acc": test_acc})
