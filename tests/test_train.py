@@ -1,0 +1,80 @@
+"""Training reaches the expected accuracy, is deterministic, and the model cache never retrains."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from lib import config, data as D, pipeline
+from lib.train import ModelStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _store(tmp_path, params, datasets=("iris",)):
+    loader = pipeline.Loader(params)
+    for ds in datasets:
+        t = loader(ds)
+        s = config.scale_settings(params, ds)
+        for seed in config.seeds(params, ds):
+            D.save_split(D.make_split(t.y_train, t.y_test, seed=seed, n_in=s["n_in"], n_out=s["n_out"]),
+                         D.split_path(tmp_path / "splits", ds, seed))
+    return ModelStore(tmp_path / "ckpt", data_loader=loader, splits_dir=tmp_path / "splits", progress=False)
+
+
+@pytest.mark.parametrize("kind", ["ann", "snn"])
+def test_fcnet_learns_iris_at_quick_settings(tmp_path, kind):
+    params = config.load(ROOT / "params.yaml", "quick")  # full Iris, the quick (= paper) recipe, T = 25
+    store = _store(tmp_path, params)
+    rec = store.get_or_train(config.unit(params, "iris", kind, "target", 0))
+    assert rec["test_acc"] > 0.90, rec["test_acc"]
+    assert len(rec["pools"]["eval"]["labels"]) == 30 and len(rec["pools"]["in"]["labels"]) == 60
+    assert rec["curve"][-1]["epoch"] == params["scales"]["quick"]["tabular"]["epochs"]
+
+
+def test_cache_trains_once_and_training_is_deterministic(tmp_path):
+    params = config.load(ROOT / "params.yaml", "smoke")
+    store = _store(tmp_path, params)
+    unit = config.unit(params, "iris", "snn", "shadow", 0)
+    first = store.get_or_train(unit)
+    again = store.get_or_train(unit)
+    assert store.trained == 1
+    assert all(torch.equal(first["state_dict"][k], again["state_dict"][k]) for k in first["state_dict"])
+    # a second store reads the first one's folder and trains nothing
+    reader = ModelStore(tmp_path / "other", read_dirs=[tmp_path / "ckpt"], data_loader=store.data_loader,
+                        splits_dir=tmp_path / "splits", progress=False)
+    reader.get_or_train(unit)
+    assert reader.trained == 0
+    # retraining the same unit from scratch gives the same weights and outputs
+    fresh = ModelStore(tmp_path / "fresh", data_loader=store.data_loader, splits_dir=tmp_path / "splits",
+                       progress=False).get_or_train(unit)
+    assert all(torch.equal(first["state_dict"][k], fresh["state_dict"][k]) for k in first["state_dict"])
+    assert (first["pools"]["out"]["outputs"] == fresh["pools"]["out"]["outputs"]).all()
+    # a different setting is a different unit
+    store.get_or_train(config.unit(params, "iris", "snn", "shadow", 0, surrogate="atan"))
+    assert store.trained == 2
+
+
+def test_records_hold_attack_material_and_a_rebuildable_model(tmp_path):
+    params = config.load(ROOT / "params.yaml", "smoke")
+    store = _store(tmp_path, params)
+    rec = store.get_or_train(config.unit(params, "iris", "ann", "target", 0))
+    pools = rec["pools"]
+    assert pools["in"]["outputs"].shape == (60, 3) and pools["out"]["outputs"].shape == (15, 3)
+    model = store.load_model(rec)
+    x, _ = D.pool(store.data_loader("iris"), D.load_split(tmp_path / "splits/iris/seed0.json"), "target_out")
+    with torch.no_grad():
+        assert torch.allclose(model(x), torch.from_numpy(pools["out"]["outputs"]), atol=1e-6)
+
+
+def test_interrupted_write_leaves_no_checkpoint(tmp_path, monkeypatch):
+    params = config.load(ROOT / "params.yaml", "smoke")
+    store = _store(tmp_path, params)
+    unit = config.unit(params, "iris", "ann", "target", 0)
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        store.get_or_train(unit)
+    assert store.find(unit) is None   # nothing half-written is mistaken for a trained model
