@@ -18,7 +18,13 @@ $(STAMP): requirements.txt requirements-lock.txt
 
 setup: $(STAMP)
 
+# Offline machines (no CIFAR-10 download, no original archive in the mirror) can opt in to the labelled
+# JPEG stand-in explicitly:  make repro CIFAR10_SOURCE=jpeg-standin   (this edits params.yaml, visibly)
 repro: $(STAMP)
+ifdef CIFAR10_SOURCE
+	sed -i 's/^  cifar10_source: .*/  cifar10_source: $(CIFAR10_SOURCE)/' params.yaml
+	@echo "params.yaml: 00_data.cifar10_source = $(CIFAR10_SOURCE)"
+endif
 	dvc repro
 
 test: $(STAMP)
