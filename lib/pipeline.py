@@ -37,6 +37,7 @@ def prepare_data(params: dict, loader: Loader | None = None) -> pd.DataFrame:
     the active scale, and return one row per (dataset, seed, pool) with its size and class counts."""
     d = params["00_data"]
     loader = loader or Loader(params)
+    check_raw_files(params)
     rows = []
     for name in tqdm(d["datasets"], desc="datasets"):
         t = loader(name)
@@ -54,6 +55,24 @@ def prepare_data(params: dict, loader: Loader | None = None) -> pd.DataFrame:
                              "size": len(y), **{f"class_{c}": int(n) for c, n in enumerate(counts)},
                              "scale": params["scale"], "split_mode": d["split_mode"]})
     return pd.DataFrame(rows)
+
+
+def check_raw_files(params: dict) -> None:
+    """Fetch and MD5-verify the raw files of every image set before anything is processed; one DataError
+    lists every dataset that cannot be provided."""
+    d = params["00_data"]
+    mirror = D.mirror_from_env(d["mirror_env"])
+    problems = []
+    for name in d["datasets"]:
+        if name not in D.IMAGE_DATASETS:
+            continue
+        key = "cifar10-jpeg-standin" if name == "cifar10" and d["cifar10_source"] == "jpeg-standin" else name
+        try:
+            D.fetch(key, d["raw_dir"], mirror, allow_download=key != "cifar10-jpeg-standin")
+        except D.DataError as err:
+            problems.append(str(err))
+    if problems:
+        raise D.DataError("\n".join(problems))
 
 
 def store_for(params: dict, section: str, read_sections=(), loader: Loader | None = None) -> ModelStore:

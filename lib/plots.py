@@ -32,20 +32,21 @@ def label(dataset: str, source: str | None = None) -> str:
 
 
 def sample_grid(tensors: dict, n: int = 8, title: str = ""):
-    """One row of `n` training images per image dataset (tensors: name -> lib.data.Tensors)."""
+    """One training image of each of the first `n` classes, per image dataset (name -> lib.data.Tensors)."""
     names = [k for k, t in tensors.items() if t.family == "image"]
     fig, axes = plt.subplots(len(names), n, figsize=(n * 1.1, len(names) * 1.25), squeeze=False)
     for r, name in enumerate(names):
         t = tensors[name]
         lo, hi = t.intensity_range
         for c in range(n):
-            img = ((t.x_train[c] - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0)
+            i = int((t.y_train == c % t.n_classes).nonzero()[0])
+            img = ((t.x_train[i] - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0)
             ax = axes[r, c]
             ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
             ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"y={int(t.y_train[c])}", fontsize=7)
+            ax.set_title(f"class {int(t.y_train[i])}", fontsize=7)
             if c == 0:
-                ax.set_ylabel(label(name, t.source), fontsize=7)
+                ax.set_ylabel(label(name, t.source).replace(" (", "\n("), fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -59,6 +60,7 @@ def class_histograms(sizes: pd.DataFrame, seed: int, title: str = ""):
     long["class"] = long["class"].str.removeprefix("class_").astype(int)
     g = sns.catplot(data=long, x="class", y="count", hue="pool", col="dataset", kind="bar", sharey=False,
                     sharex=False, height=2.4, aspect=1.2, col_wrap=3)
+    g.set_titles("{col_name}")
     g.figure.suptitle(title, y=1.03)
     return g.figure
 
@@ -72,6 +74,7 @@ def learning_curves(curves: pd.DataFrame, title: str = ""):
                     palette=KIND_COLORS, col_wrap=3, height=2.6, aspect=1.2, facet_kws={"sharey": False},
                     errorbar="sd", markers=True, dashes={"test_acc": "", "train_acc": (3, 2)})
     g.set_axis_labels("epoch", "accuracy (%)")
+    g.set_titles("{col_name}")
     g.figure.suptitle(title, y=1.03)
     return g.figure
 
