@@ -95,7 +95,81 @@ def validate(params: dict) -> dict:
         _datasets(params, "01_models.datasets")
         v = _get(params, "01_models.kinds")
         _check(isinstance(v, list) and v and all(k in KINDS for k in v), "01_models.kinds", v, f"a list from {KINDS}")
+    v = _get(params, "attack.mode")
+    _check(v in ATTACK_MODES, "attack.mode", v, f"one of {ATTACK_MODES}")
+    v = _get(params, "attack.max_train")
+    _check(isinstance(v, int) and not isinstance(v, bool) and v >= 4, "attack.max_train", v, "an integer >= 4")
+    _check(isinstance(_get(params, "attack.standardize"), bool), "attack.standardize",
+           params["attack"]["standardize"], "true or false")
+    v = _get(params, "attack.n_boot")
+    _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, "attack.n_boot", v, "an integer >= 0")
+    for name in SECTIONS:
+        if name in params:
+            _validate_section(params, name)
     return params
+
+
+# Sections of paper A §V: their grid keys, and which may be replaced per scale under `by_scale`.
+SECTIONS = {
+    "02_activation_quantization": ("datasets", "kinds", "bits", "thresholds"),
+    "03_weight_quantization": ("datasets", "kinds", "bits"),
+    "04_surrogate_gradients": ("datasets", "surrogates", "spike_rate_escape_legacy", "triangular_true"),
+}
+ATTACK_MODES = ("single", "per_class")
+
+
+def _validate_grid(sec: dict, where: str, keys) -> None:
+    for k, v in sec.items():
+        key = f"{where}.{k}"
+        if k == "datasets":
+            _check(isinstance(v, list) and v and all(d in DATASETS for d in v), key, v, f"a non-empty list from {list(DATASETS)}")
+        elif k == "kinds":
+            _check(isinstance(v, list) and v and all(x in KINDS for x in v), key, v, f"a non-empty list from {KINDS}")
+        elif k == "bits":
+            _check(isinstance(v, list) and v and all(isinstance(b, int) and 2 <= b <= 16 for b in v), key, v,
+                   "a non-empty list of integers in [2, 16]")
+        elif k == "thresholds":
+            _check(isinstance(v, list) and v and all(isinstance(t, (int, float)) and t > 0 for t in v), key, v,
+                   "a non-empty list of positive numbers")
+        elif k == "surrogates":
+            _check(isinstance(v, list) and v and all(x in SURROGATES for x in v), key, v,
+                   f"a non-empty list from {sorted(SURROGATES)}")
+        elif k in ("spike_rate_escape_legacy", "triangular_true"):
+            _check(isinstance(v, bool), key, v, "true or false")
+        elif k == "epochs":
+            ok = isinstance(v, dict) and set(v) <= {"image", "tabular"} and all(
+                e is None or (isinstance(e, int) and not isinstance(e, bool) and e > 0) for e in v.values())
+            _check(ok, key, v, "a mapping {image: n or null, tabular: n or null}")
+        elif k in ("checkpoints_dir", "results_dir", "figures_dir"):
+            _check(isinstance(v, str) and v, key, v, "a folder path")
+        elif k != "by_scale":
+            raise ConfigError(f"params.yaml: unknown key `{key}`; expected one of {sorted(keys)}, epochs, by_scale, "
+                              "checkpoints_dir, results_dir, figures_dir")
+
+
+def _validate_section(params: dict, name: str) -> None:
+    sec, keys = params[name], SECTIONS[name]
+    for k in (*keys, "checkpoints_dir", "results_dir", "figures_dir"):
+        _get(params, f"{name}.{k}")
+    _validate_grid(sec, name, keys)
+    by = sec.get("by_scale") or {}
+    _check(isinstance(by, dict) and set(by) <= set(SCALES), f"{name}.by_scale", by, f"a mapping with keys from {SCALES}")
+    for sc, over in by.items():
+        over = over or {}
+        _check(isinstance(over, dict), f"{name}.by_scale.{sc}", over, "a mapping")
+        bad = set(over) - set(keys) - {"epochs"}
+        _check(not bad, f"{name}.by_scale.{sc}", sorted(bad), f"only keys from {sorted(keys)} or epochs")
+        _validate_grid(over, f"{name}.by_scale.{sc}", keys)
+
+
+def section(params: dict, name: str) -> dict:
+    """params[name] with its `by_scale.<active scale>` entries applied: the grid the stage runs now.
+    `replaced` lists the keys that differ from the full (paper) grid."""
+    sec = copy.deepcopy(params[name])
+    over = (sec.pop("by_scale", None) or {}).get(params["scale"]) or {}
+    sec["replaced"] = {k: v for k, v in over.items() if sec.get(k) != v}
+    sec.update(copy.deepcopy(over))
+    return sec
 
 
 def load(path: str | Path = "params.yaml", scale: str | None = None) -> dict:
@@ -149,6 +223,9 @@ def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **override
         "weight_bits": None, "act_bits": None, "act_threshold": None,
         "optimizer": tr["optimizer"], "lr": tr["lr"][kind], "weight_decay": tr["weight_decay"],
         "batch_size": s["batch_size"], "epochs": s["epochs"],
+        # transfer learning: start from another trained unit's weights ({"dataset", "key"}), and keep the
+        # layers listed in `frozen` (indices into Net.ops, e.g. [0, 1] = the two conv layers) fixed
+        "init_from": None, "frozen": [],
     }
     if dataset == "cifar10":
         u["cifar10_source"] = d["cifar10_source"]
@@ -168,6 +245,8 @@ def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **override
         u[k] = v
     if kind == "snn" and "surrogate" in overrides and "surrogate_kwargs" not in overrides:
         u["surrogate_kwargs"] = dict(params["surrogates"].get(u["surrogate"], {}))
+    if kind == "snn" and "encoding" in overrides and "encoding_kwargs" not in overrides:
+        u["encoding_kwargs"] = dict(params.get("encoders", {}).get(u["encoding"]) or {})
     if kind == "snn" and u["surrogate"] not in SURROGATES:
         raise ConfigError(f"unknown surrogate {u['surrogate']!r} (parameter `surrogate`); choose one of {sorted(SURROGATES)}")
     if kind == "snn" and u["encoding"] not in ENCODINGS:

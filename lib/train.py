@@ -84,7 +84,7 @@ def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.devi
     x_ev, y_ev = D.pool(data, split, "eval")
     x_ev, y_ev = x_ev[:curve_eval_size], y_ev[:curve_eval_size]
     x_in, y_in = x_in.to(dev), y_in.to(dev)
-    params = model.parameters()
+    params = [p for p in model.parameters() if p.requires_grad]  # frozen layers stay fixed
     if unit["optimizer"] == "adam":
         opt = torch.optim.Adam(params, lr=unit["lr"], weight_decay=unit["weight_decay"])
     else:
@@ -167,7 +167,10 @@ class ModelStore:
         split = D.load_split(D.split_path(self.splits_dir, unit["dataset"], unit["seed"]))
         _check_split(split, unit)
         torch.manual_seed(unit["seed"])
-        model = build(unit, data).to(self.dev)
+        model = build(unit, data)
+        if unit.get("init_from"):
+            self._init_from(model, unit)
+        model = model.to(self.dev)
         desc = desc or _describe(unit)
         t0 = time.perf_counter()
         curve = fit(model, unit, data, split, dev=self.dev, desc=desc, progress=self.progress)
@@ -179,6 +182,17 @@ class ModelStore:
         self._save(unit, rec)
         self.trained += 1
         return rec
+
+    def _init_from(self, model: Net, unit: dict) -> None:
+        """Copy a trained unit's weights into `model` and freeze the layers listed in unit["frozen"]."""
+        src = unit["init_from"]
+        path = self.path_of_key(src["dataset"], src["key"])
+        if path is None:
+            raise FileNotFoundError(f"init_from: no checkpoint {src['dataset']}/{src['key']}.pt in {self.dirs}")
+        model.load_state_dict(torch.load(path, weights_only=False)["state_dict"])
+        for i in unit["frozen"]:
+            for p in model.ops[i].parameters():
+                p.requires_grad_(False)
 
     def _save(self, unit: dict, rec: dict) -> None:
         p = self.path(unit)
@@ -194,6 +208,9 @@ class ModelStore:
         model = build(rec["unit"], self.data_loader(rec["unit"]["dataset"]))
         model.load_state_dict(rec["state_dict"])
         return model.to(self.dev).eval()
+
+    def path_of_key(self, dataset: str, key: str) -> Path | None:
+        return next((d / dataset / f"{key}.pt" for d in self.dirs if (d / dataset / f"{key}.pt").is_file()), None)
 
 
 def _check_split(split: dict, unit: dict) -> None:

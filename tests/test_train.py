@@ -78,3 +78,15 @@ def test_interrupted_write_leaves_no_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         store.get_or_train(unit)
     assert store.find(unit) is None   # nothing half-written is mistaken for a trained model
+
+
+def test_transfer_unit_starts_from_pretrained_weights_and_keeps_frozen_layers(tmp_path):
+    params = config.load(ROOT / "params.yaml", "smoke")
+    store = _store(tmp_path, params)
+    src = store.get_or_train(config.unit(params, "iris", "ann", "target", 0))
+    unit = config.unit(params, "iris", "ann", "shadow", 0, init_from={"dataset": "iris", "key": src["key"]},
+                       frozen=[0])
+    rec = store.get_or_train(unit)
+    for k in ("ops.0.weight", "ops.0.bias"):
+        assert torch.equal(rec["state_dict"][k], src["state_dict"][k])      # frozen: unchanged
+    assert not torch.equal(rec["state_dict"]["ops.1.weight"], src["state_dict"]["ops.1.weight"])  # fine-tuned
