@@ -22,14 +22,78 @@ from typing import Callable
 import torch
 from snntorch import surrogate as snn_surrogate
 
-# name -> (snntorch factory, the keyword arguments paper A uses). Names are the keys of `surrogates`
-# in params.yaml; values there override these defaults.
+class SpikeRateEscapeLegacy(torch.autograd.Function):
+    """Spike rate escape as snntorch ≤ 0.7 computed it: the slope was passed where β belongs.
+
+    Forward: S = Θ(x), x = U - θ.   Backward: ∂S/∂x = k · exp(-k |x - 1|),  k = slope.
+
+    Peaked at x = 1 (U = θ + 1) like the current version, but k times narrower: at U = θ the gradient is
+    k·e^{-k} (≈ 3.5e-10 for k = 25). `beta` is accepted and ignored, as it was then.
+    """
+
+    @staticmethod
+    def forward(ctx, input_, slope):
+        ctx.save_for_backward(input_)
+        ctx.slope = slope
+        return (input_ > 0).float()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (input_,) = ctx.saved_tensors
+        return grad_output * ctx.slope * torch.exp(-ctx.slope * torch.abs(input_ - 1)), None
+
+
+class TriangularTrue(torch.autograd.Function):
+    """A triangular surrogate in the usual sense (e.g. Esser et al. 2016, Bellec et al. 2018).
+
+    Forward: S = Θ(x), x = U - θ.   Backward: ∂S/∂x = max(0, 1 - |x| / w) / w   (w = width, default 1).
+
+    Contrast snntorch's `triangular`, whose gradient is +θ for x < 0 and -θ for x ≥ 0: a step, not a triangle,
+    and negative above threshold.
+    """
+
+    @staticmethod
+    def forward(ctx, input_, width):
+        ctx.save_for_backward(input_)
+        ctx.width = width
+        return (input_ > 0).float()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (input_,) = ctx.saved_tensors
+        w = ctx.width
+        return grad_output * torch.clamp(1.0 - torch.abs(input_) / w, min=0.0) / w, None
+
+
+def spike_rate_escape_legacy(beta=1, slope=25):
+    """SpikeRateEscapeLegacy with slope k (β ignored, as snntorch ≤ 0.7 did)."""
+
+    def inner(x):
+        return SpikeRateEscapeLegacy.apply(x, slope)
+
+    return inner
+
+
+def triangular_true(width=1.0):
+    """TriangularTrue with half-width `width` (gradient max(0, 1 - |x|/w) / w)."""
+
+    def inner(x):
+        return TriangularTrue.apply(x, width)
+
+    return inner
+
+
+# name -> snntorch-style factory. Names are the keys of `surrogates` in params.yaml, whose values are the
+# keyword arguments (paper A §IV-C). In the formulas x = U - θ (the LIF layer passes U - θ to the spike function).
 SURROGATES: dict[str, Callable] = {
-    "fast_sigmoid": snn_surrogate.fast_sigmoid,          # dS/dU = 1 / (1 + k|U|)^2, k = slope
-    "atan": snn_surrogate.atan,                          # dS/dU = (α/2) / (1 + (π α U / 2)^2)
-    "spike_rate_escape": snn_surrogate.spike_rate_escape,  # dS/dU = slope · exp(-β |U - 1|)
-    "triangular": snn_surrogate.triangular,              # dS/dU = +thr below, -thr above (snntorch's definition)
-    "straight_through_estimator": snn_surrogate.straight_through_estimator,  # dS/dU = 1
+    "fast_sigmoid": snn_surrogate.fast_sigmoid,          # dS/dx = 1 / (1 + k|x|)^2, k = slope
+    "atan": snn_surrogate.atan,                          # dS/dx = (α/2) / (1 + (π α x / 2)^2)
+    "spike_rate_escape": snn_surrogate.spike_rate_escape,  # dS/dx = slope · exp(-β |x - 1|)  (peak at U = θ + 1)
+    "triangular": snn_surrogate.triangular,              # dS/dx = +thr for x < 0, -thr for x ≥ 0 (snntorch's definition)
+    "straight_through_estimator": snn_surrogate.straight_through_estimator,  # dS/dx = 1
+    # variants that are not paper A's (04_surrogate_gradients discusses why they exist)
+    "spike_rate_escape_legacy": spike_rate_escape_legacy,  # dS/dx = slope · exp(-slope |x - 1|)  (snntorch ≤ 0.7)
+    "triangular_true": triangular_true,                  # dS/dx = max(0, 1 - |x|/w) / w
 }
 
 
@@ -48,6 +112,9 @@ def surrogate_grad(spike_fn: Callable, x: torch.Tensor, grad_spikes: torch.Tenso
         g = torch.ones_like(out) if grad_spikes is None else grad_spikes
         (grad,) = torch.autograd.grad(out, leaf, g)
     return grad
+
+
+SURROGATE_CHUNK = 1 << 20  # elements per surrogate call in the backward pass
 
 
 class _LIFFunction(torch.autograd.Function):
@@ -74,11 +141,16 @@ class _LIFFunction(torch.autograd.Function):
         (mems,) = ctx.saved_tensors
         beta, threshold, fn = ctx.beta, ctx.threshold, ctx.spike_fn
         grad_current = torch.empty_like(mems)
-        # one step at a time, latest first: the working set of a step stays in cache
-        for t in range(mems.shape[0] - 1, -1, -1):
+        T = mems.shape[0]
+        # Latest steps first, in chunks of steps whose working set stays in cache (≈ SURROGATE_CHUNK
+        # elements); the surrogate term of a chunk is one call (small layers: all T steps in one call).
+        chunk = max(1, SURROGATE_CHUNK // max(1, mems[0].numel()))
+        for t in range(T - 1, -1, -1):
             g = grad_current[t]
             if grad_spikes is not None:
-                g.copy_(surrogate_grad(fn, mems[t] - threshold, grad_spikes[t]))
+                if t == T - 1 or (T - 1 - t) % chunk == 0:
+                    t0 = max(0, t + 1 - chunk)
+                    grad_current[t0:t + 1] = surrogate_grad(fn, mems[t0:t + 1] - threshold, grad_spikes[t0:t + 1])
             else:
                 g.zero_()
             if grad_mems is not None:
@@ -110,3 +182,16 @@ class LIF(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}, state_quant={self.state_quant is not None}"
+
+
+def gradient_curves(names, kwargs: dict, theta: float = 1.0, u_min: float = -1.0, u_max: float = 3.0,
+                    n: int = 801):
+    """∂S/∂U of each surrogate on a grid of membrane potentials U (x = U - θ is what the LIF layer passes):
+    a tidy frame with columns surrogate, U, theta, grad (for plotting)."""
+    import pandas as pd
+    u = torch.linspace(u_min, u_max, n, dtype=torch.float64)
+    frames = []
+    for name in names:
+        g = surrogate_grad(surrogate(name, **kwargs.get(name, {})), u - theta)
+        frames.append(pd.DataFrame({"surrogate": name, "U": u.numpy(), "theta": theta, "grad": g.numpy()}))
+    return pd.concat(frames, ignore_index=True)

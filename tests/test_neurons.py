@@ -8,7 +8,9 @@ from lib.neurons import LIF, SURROGATES, surrogate, surrogate_grad
 
 PAPER_KWARGS = {"fast_sigmoid": {"slope": 25}, "atan": {"alpha": 2.0},
                 "spike_rate_escape": {"beta": 1, "slope": 25}, "triangular": {},
-                "straight_through_estimator": {}}
+                "straight_through_estimator": {},
+                # lib's own variants (tests/test_surrogates.py checks their closed forms)
+                "spike_rate_escape_legacy": {"beta": 1, "slope": 25}, "triangular_true": {}}
 
 
 def snntorch_loop(current, beta, threshold, spike_fn, state_quant=None):
