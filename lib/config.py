@@ -95,14 +95,15 @@ def validate(params: dict) -> dict:
         _datasets(params, "01_models.datasets")
         v = _get(params, "01_models.kinds")
         _check(isinstance(v, list) and v and all(k in KINDS for k in v), "01_models.kinds", v, f"a list from {KINDS}")
-    v = _get(params, "attack.mode")
-    _check(v in ATTACK_MODES, "attack.mode", v, f"one of {ATTACK_MODES}")
-    v = _get(params, "attack.max_train")
-    _check(isinstance(v, int) and not isinstance(v, bool) and v >= 4, "attack.max_train", v, "an integer >= 4")
-    _check(isinstance(_get(params, "attack.standardize"), bool), "attack.standardize",
-           params["attack"]["standardize"], "true or false")
-    v = _get(params, "attack.n_boot")
-    _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, "attack.n_boot", v, "an integer >= 0")
+    if "attack" in params:
+        v = _get(params, "attack.mode")
+        _check(v in ATTACK_MODES, "attack.mode", v, f"one of {ATTACK_MODES}")
+        v = _get(params, "attack.max_train")
+        _check(isinstance(v, int) and not isinstance(v, bool) and v >= 4, "attack.max_train", v, "an integer >= 4")
+        _check(isinstance(_get(params, "attack.standardize"), bool), "attack.standardize",
+               params["attack"]["standardize"], "true or false")
+        v = _get(params, "attack.n_boot")
+        _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, "attack.n_boot", v, "an integer >= 0")
     for name in SECTIONS:
         if name in params:
             _validate_section(params, name)
@@ -140,11 +141,13 @@ def _validate_grid(sec: dict, where: str, keys) -> None:
             ok = isinstance(v, dict) and set(v) <= {"image", "tabular"} and all(
                 e is None or (isinstance(e, int) and not isinstance(e, bool) and e > 0) for e in v.values())
             _check(ok, key, v, "a mapping {image: n or null, tabular: n or null}")
+        elif k == "workers":
+            _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, key, v, "a positive integer")
         elif k in ("checkpoints_dir", "results_dir", "figures_dir"):
             _check(isinstance(v, str) and v, key, v, "a folder path")
         elif k != "by_scale":
-            raise ConfigError(f"params.yaml: unknown key `{key}`; expected one of {sorted(keys)}, epochs, by_scale, "
-                              "checkpoints_dir, results_dir, figures_dir")
+            raise ConfigError(f"params.yaml: unknown key `{key}`; expected one of {sorted(keys)}, epochs, workers, "
+                              "by_scale, checkpoints_dir, results_dir, figures_dir")
 
 
 def _validate_section(params: dict, name: str) -> None:
