@@ -82,3 +82,126 @@ def learning_curves(curves: pd.DataFrame, title: str = ""):
 def close(fig) -> None:
     plt.close(fig)
 
+
+
+# ---------------------------------------------------------------- paper A §V (notebooks 02-04)
+
+# Fig. 2-3 of paper A: full precision grey solid, 8-bit purple dotted, 4-bit orange dashed, 2-bit blue dash-dot.
+BIT_STYLES = {None: dict(color="grey", ls="-", label="FP"), 8: dict(color="purple", ls=":", label="8-bit"),
+              4: dict(color="darkorange", ls="--", label="4-bit"), 2: dict(color="tab:blue", ls="-.", label="2-bit")}
+
+
+def threshold_sweep(results: pd.DataFrame, metric: str, ylabel: str, title: str = ""):
+    """Paper A Fig. 2 / 3: `metric` against the threshold θ, one panel per (kind, dataset), one line per
+    activation bit width (mean over seeds, bars ± 1 std); full precision as a horizontal line (± 1 std band)."""
+    datasets = list(dict.fromkeys(results.dataset))
+    kinds = list(dict.fromkeys(results.kind))
+    fig, axes = plt.subplots(len(kinds), len(datasets), figsize=(3.2 * len(datasets), 2.7 * len(kinds)),
+                             squeeze=False, sharex=True)
+    thetas = sorted(results.act_threshold.dropna().unique())
+    for r, kind in enumerate(kinds):
+        for c, ds in enumerate(datasets):
+            ax = axes[r, c]
+            sub = results[(results.dataset == ds) & (results.kind == kind)]
+            fp = sub[sub.act_bits.isna()][metric]
+            if len(fp):
+                st = BIT_STYLES[None]
+                ax.axhline(fp.mean(), color=st["color"], ls=st["ls"], label=st["label"])
+                if len(fp) > 1:
+                    ax.axhspan(fp.mean() - fp.std(), fp.mean() + fp.std(), color="grey", alpha=0.15, lw=0)
+            for b in sorted(sub.act_bits.dropna().unique(), reverse=True):
+                g = sub[sub.act_bits == b].groupby("act_threshold")[metric].agg(["mean", "std"]).reset_index()
+                st = BIT_STYLES.get(int(b), dict(color="k", ls="-", label=f"{int(b)}-bit"))
+                ax.errorbar(g.act_threshold, g["mean"], yerr=g["std"].fillna(0), color=st["color"], ls=st["ls"],
+                            label=st["label"], marker="o", ms=3, capsize=2)
+            src = sub.data_source.iloc[0] if len(sub) else None
+            ax.set_title(f"{kind.upper()} · {label(ds, src)}", fontsize=9)
+            ax.set_xticks(thetas)
+            if r == len(kinds) - 1:
+                ax.set_xlabel("threshold θ")
+            if c == 0:
+                ax.set_ylabel(ylabel)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=4, bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.suptitle(title, y=1.06)
+    fig.tight_layout()
+    return fig
+
+
+def roc_panels(roc: pd.DataFrame, hue: str = "method", title: str = ""):
+    """ROC curves of the SVM attack (first seed) on log-log axes, one panel per (kind, dataset), one line per
+    `hue` value; the diagonal is chance."""
+    roc = roc[roc.seed == roc.seed.min()]
+    datasets = list(dict.fromkeys(roc.dataset))
+    kinds = list(dict.fromkeys(roc.kind))
+    fig, axes = plt.subplots(len(kinds), len(datasets), figsize=(3.1 * len(datasets), 2.9 * len(kinds)), squeeze=False)
+    values = list(dict.fromkeys(roc[hue]))
+    colors = dict(zip(values, sns.color_palette("tab10", len(values))))
+    for r, kind in enumerate(kinds):
+        for c, ds in enumerate(datasets):
+            ax = axes[r, c]
+            sub = roc[(roc.dataset == ds) & (roc.kind == kind)]
+            for v in values:
+                g = sub[sub[hue] == v]
+                if len(g):
+                    ax.plot(g.fpr.clip(lower=1e-4), g.tpr.clip(lower=1e-4), color=colors[v], label=str(v), lw=1.2)
+            ax.plot([1e-4, 1], [1e-4, 1], color="k", lw=0.6, ls=":")
+            ax.set_xscale("log"), ax.set_yscale("log")
+            ax.set_xlim(1e-3, 1), ax.set_ylim(1e-3, 1)
+            ax.set_title(f"{kind.upper()} · {label(ds)}", fontsize=9)
+            ax.set_xlabel("FPR"), ax.set_ylabel("TPR")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(values), 7), bbox_to_anchor=(0.5, 1.02), frameon=False,
+               fontsize=8)
+    fig.suptitle(title, y=1.08)
+    fig.tight_layout()
+    return fig
+
+
+def auc_vs_paper(summ: pd.DataFrame, paper: pd.DataFrame, x: str = "method", title: str = ""):
+    """MIA AUC per configuration: ours (mean ± std over seeds, bars) and the paper's (black markers, labelled),
+    one panel per dataset, ANN and SNN side by side."""
+    datasets = list(dict.fromkeys(summ.dataset))
+    kinds = list(dict.fromkeys(summ.kind))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 3.0), squeeze=False)
+    for c, ds in enumerate(datasets):
+        ax = axes[0, c]
+        sub = summ[summ.dataset == ds]
+        methods = list(dict.fromkeys(sub[x]))
+        width = 0.8 / len(kinds)
+        for k, kind in enumerate(kinds):
+            s = sub[sub.kind == kind].set_index(x).reindex(methods)
+            pos = [i + (k - (len(kinds) - 1) / 2) * width for i in range(len(methods))]
+            ax.bar(pos, s.auc_mean - 0.5, bottom=0.5, width=width, yerr=s.auc_std.fillna(0), capsize=2,
+                   color=KIND_COLORS.get(kind, "grey"), label=f"{kind.upper()} (ours)")
+            p = paper[(paper.dataset == ds) & (paper.kind == kind)].set_index("method").reindex(methods)
+            ax.scatter(pos, p.auc, marker="_", s=120, color="k", zorder=3, label="paper" if k == 0 else None)
+        ax.axhline(0.5, color="k", lw=0.6)
+        ax.set_xticks(range(len(methods)))
+        ax.set_xticklabels(methods, rotation=35, ha="right", fontsize=8)
+        ax.set_title(label(ds, sub.data_source.iloc[0] if len(sub) else None), fontsize=9)
+        if c == 0:
+            ax.set_ylabel("MIA ROC-AUC")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(kinds) + 1, bbox_to_anchor=(0.5, 1.04), frameon=False)
+    fig.suptitle(title, y=1.12)
+    fig.tight_layout()
+    return fig
+
+
+def surrogate_gradients(curves: pd.DataFrame, title: str = ""):
+    """∂S/∂U against the membrane potential U for each surrogate (curves: columns U, surrogate, grad);
+    the vertical line marks the firing threshold θ."""
+    names = list(dict.fromkeys(curves.surrogate))
+    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.4), squeeze=False, sharex=True)
+    for ax, name in zip(axes[0], names):
+        g = curves[curves.surrogate == name]
+        ax.plot(g.U, g.grad, color="k", lw=1.2)
+        ax.axvline(float(g.theta.iloc[0]), color="tab:red", lw=0.7, ls=":")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_title(name.replace("_", " "), fontsize=8)
+        ax.set_xlabel("U")
+    axes[0, 0].set_ylabel("∂S/∂U")
+    fig.suptitle(title, y=1.04)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,507 @@
+"""Membership-inference experiments of paper A §V: configurations → trained (target, shadow) pairs → one
+tidy row per (configuration, seed); seed-level summaries, paired comparisons and claim verdicts.
+
+A *configuration* is a dataset, a kind (ann / snn) and the model settings that §V varies (weight bits,
+activation bits and threshold θ, surrogate). For every seed the target and the shadow model of that
+configuration are trained once (lib.train.ModelStore caches them) and attacked with
+
+    svm  = lib.attacks.shadow_attack(shadow outputs on shadow-in/out  →  target outputs on target-in/out)
+    loss = lib.attacks.loss_threshold_attack(target losses on target-in/out)        (sanity baseline)
+
+Features are the records' stored outputs: ANN logits, SNN final-step output membrane potentials.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from . import config as C
+from .attacks import loss_threshold_attack, shadow_attack
+from .metrics import auc_se_hanley, mean_std, paired_comparison, roc_curve_table
+
+FULL_PRECISION = "full precision"
+
+
+@dataclass
+class Setting:
+    """One configuration of §V. `overrides` go to lib.config.unit; the other fields are result columns."""
+    dataset: str
+    kind: str
+    method: str
+    weight_bits: int | None = None
+    act_bits: int | None = None
+    act_threshold: float | None = None
+    surrogate: str | None = None
+    overrides: dict = field(default_factory=dict)
+
+    def columns(self) -> dict:
+        d = asdict(self)
+        d.pop("overrides")
+        return d
+
+
+# ----------------------------------------------------------------------------- grids of §V
+
+def section_overrides(sec: dict, dataset: str) -> dict:
+    """Unit overrides a section applies to every model of `dataset` (its `epochs` per family, if set)."""
+    ep = (sec.get("epochs") or {}).get(C.family(dataset))
+    return {"epochs": int(ep)} if ep else {}
+
+
+def weight_quant_settings(sec: dict) -> list[Setting]:
+    """§V-B: full precision and weight bits b ∈ sec['bits'] for every dataset and kind (fast sigmoid SNNs)."""
+    out = []
+    for ds in sec["datasets"]:
+        base = section_overrides(sec, ds)
+        for kind in sec["kinds"]:
+            out.append(Setting(ds, kind, FULL_PRECISION, overrides=dict(base)))
+            for b in sec["bits"]:
+                out.append(Setting(ds, kind, f"w={b}", weight_bits=b, overrides={**base, "weight_bits": b}))
+    return out
+
+
+def act_quant_settings(sec: dict) -> list[Setting]:
+    """§V-A: full precision (one model: ReLU / LIF with θ = model.snn.threshold) and activation bits b at
+    every clipping threshold θ (ANN: QuantReLU clipped at θ; SNN: state_quant(b, θ) on the membrane of
+    LIF neurons whose firing threshold is θ)."""
+    out = []
+    for ds in sec["datasets"]:
+        base = section_overrides(sec, ds)
+        for kind in sec["kinds"]:
+            out.append(Setting(ds, kind, FULL_PRECISION, overrides=dict(base)))
+            for b in sec["bits"]:
+                for th in sec["thresholds"]:
+                    out.append(Setting(ds, kind, f"a={b}", act_bits=b, act_threshold=float(th),
+                                       overrides={**base, "act_bits": b, "act_threshold": float(th)}))
+    return out
+
+
+def surrogate_settings(sec: dict, params: dict) -> list[Setting]:
+    """§V-C: full-precision SNNs trained with each surrogate (and the optional variants)."""
+    names = list(sec["surrogates"]) + [v for v in ("spike_rate_escape_legacy", "triangular_true") if sec.get(v)]
+    out = []
+    for ds in sec["datasets"]:
+        base = section_overrides(sec, ds)
+        for name in names:
+            ov = dict(base)
+            if name != params["model"]["snn"]["surrogate"]:   # the default unit stays identical to 01's / 03's
+                ov["surrogate"] = name
+            out.append(Setting(ds, "snn", name, surrogate=name, overrides=ov))
+    return out
+
+
+# ----------------------------------------------------------------------------- attacking one pair
+
+def attack_pair(target: dict, shadow: dict, attack: dict, seed: int):
+    """Shadow-model SVM attack and loss-threshold baseline on stored records.
+    Returns (row of metrics, svm AttackResult, loss AttackResult)."""
+    t, s = target["pools"], shadow["pools"]
+    svm = shadow_attack(s["in"]["outputs"], s["out"]["outputs"], t["in"]["outputs"], t["out"]["outputs"],
+                        shadow_in_labels=s["in"]["labels"], shadow_out_labels=s["out"]["labels"],
+                        target_in_labels=t["in"]["labels"], target_out_labels=t["out"]["labels"],
+                        mode=attack["mode"], max_train=attack["max_train"], standardize=attack["standardize"],
+                        seed=seed, n_boot=attack["n_boot"])
+    loss = loss_threshold_attack(t["in"]["loss"], t["out"]["loss"], target_in_labels=t["in"]["labels"],
+                                 target_out_labels=t["out"]["labels"], seed=seed, n_boot=attack["n_boot"])
+    row = svm.to_row()
+    lrow = loss.to_row()
+    row.update({f"loss_{k}": lrow[k] for k in ("auc", "auc_ci_low", "auc_ci_high", "tpr_at_1pct", "tpr_at_0_1pct")})
+    return row, svm, loss
+
+
+_WORKER_STORE = {}
+
+
+def _train_in_worker(params: dict, section: str, read_sections: tuple, unit: dict) -> float:
+    """Train one unit in a worker process (one thread; the store and its datasets are built once per worker)."""
+    import time
+
+    import torch
+
+    from . import pipeline
+    torch.set_num_threads(1)
+    key = (section, read_sections)
+    if key not in _WORKER_STORE:
+        _WORKER_STORE.clear()
+        _WORKER_STORE[key] = pipeline.store_for(params, section, read_sections)
+        _WORKER_STORE[key].progress = False
+    t0 = time.perf_counter()
+    _WORKER_STORE[key].get_or_train(unit)
+    return time.perf_counter() - t0
+
+
+def units_of(params: dict, settings: list[Setting]) -> list[dict]:
+    """Target and shadow unit of every setting and seed, in run order."""
+    return [C.unit(params, st.dataset, st.kind, role, seed, **st.overrides)
+            for st in settings for seed in C.seeds(params, st.dataset) for role in ("target", "shadow")]
+
+
+def train_parallel(store, params: dict, settings: list[Setting], section: str, read_sections=(), workers: int = 1):
+    """Train every missing target/shadow unit of `settings` in `workers` single-threaded processes (each writes
+    its own checkpoint); with workers = 1 nothing happens here and `run` trains them in order. On a 2-core
+    CPU two single-threaded SNNs finish about twice as fast as one after the other (small layers do not use
+    a second thread). Returns the number of models trained."""
+    todo, seen = [], set()
+    for u in units_of(params, settings):
+        k = store.path(u)
+        if k not in seen and store.find(u) is None:
+            seen.add(k)
+            todo.append(u)
+    if workers <= 1 or len(todo) == 0:
+        return 0
+    from joblib import Parallel, delayed
+    # the largest models first, so the two workers finish together
+    todo.sort(key=lambda u: (C.family(u["dataset"]) != "image", u["kind"] != "snn"))
+    Parallel(n_jobs=workers, backend="loky", verbose=0)(
+        delayed(_train_in_worker)(params, section, tuple(read_sections), u) for u in tqdm(todo, desc="training"))
+    return len(todo)
+
+
+def run(store, params: dict, settings: list[Setting], *, progress: bool = True):
+    """Train (or load) target and shadow of every setting and seed, attack each pair.
+
+    Returns (results, scores, roc): one row per (setting, seed) with accuracies (in %) and every attack
+    metric; per-example attack scores (svm and loss); the svm ROC curve of every row."""
+    jobs = [(st, seed) for st in settings for seed in C.seeds(params, st.dataset)]
+    rows, scores, rocs = [], [], []
+    bar = tqdm(jobs, desc="configurations × seeds", disable=not progress)
+    for st, seed in bar:
+        bar.set_postfix_str(f"{st.dataset} {st.kind} {st.method} {st.act_threshold or ''} seed={seed}")
+        target = store.get_or_train(C.unit(params, st.dataset, st.kind, "target", seed, **st.overrides))
+        shadow = store.get_or_train(C.unit(params, st.dataset, st.kind, "shadow", seed, **st.overrides))
+        metrics, svm, loss = attack_pair(target, shadow, params["attack"], seed)
+        cols = {**st.columns(), "seed": seed}
+        rows.append({**cols, "train_acc": 100 * target["train_acc"], "test_acc": 100 * target["test_acc"],
+                     "shadow_train_acc": 100 * shadow["train_acc"], "shadow_test_acc": 100 * shadow["test_acc"],
+                     **metrics, "epochs": target["unit"]["epochs"], "n_members": len(target["pools"]["in"]["labels"]),
+                     "target_seconds": target["train_seconds"], "shadow_seconds": shadow["train_seconds"],
+                     "data_source": target["data_source"], "scale": params["scale"],
+                     "target_key": target["key"], "shadow_key": shadow["key"]})
+        for name, res in (("svm", svm), ("loss", loss)):
+            f = res.scores_frame()
+            f.insert(0, "attack", name)
+            scores.append(f.assign(**cols))
+        rocs.append(roc_curve_table(svm.membership, svm.scores).assign(**cols))
+    return pd.DataFrame(rows), pd.concat(scores, ignore_index=True), pd.concat(rocs, ignore_index=True)
+
+
+def write(results: pd.DataFrame, scores: pd.DataFrame, roc: pd.DataFrame, res_dir: str | Path,
+          roc_plots: list[tuple[str, str, str]] = ()) -> None:
+    """results.csv, scores.csv.gz, roc_curves.csv, and roc/<dataset>_<kind>_<method>.csv (first seed; the
+    files `dvc plots` shows) for each (dataset, kind, method) in `roc_plots`."""
+    res_dir = Path(res_dir)
+    res_dir.mkdir(parents=True, exist_ok=True)
+    results.to_csv(res_dir / "results.csv", index=False)
+    scores.to_csv(res_dir / "scores.csv.gz", index=False)
+    roc.to_csv(res_dir / "roc_curves.csv", index=False)
+    (res_dir / "roc").mkdir(exist_ok=True)
+    for f in (res_dir / "roc").glob("*.csv"):
+        f.unlink()
+    for ds, kind, method in roc_plots:
+        sub = roc[(roc.dataset == ds) & (roc.kind == kind) & (roc.method == method)]
+        if len(sub):
+            sub = sub[sub.seed == sub.seed.min()][["fpr", "tpr"]]
+            sub.to_csv(res_dir / "roc" / f"{ds}_{kind}_{method.replace(' ', '_').replace('=', '')}.csv", index=False)
+
+
+# ----------------------------------------------------------------------------- summaries
+
+METRICS = ("train_acc", "test_acc", "auc", "tpr_at_1pct", "tpr_at_0_1pct", "loss_auc")
+KEYS = ["dataset", "kind", "method", "weight_bits", "act_bits", "act_threshold", "surrogate"]
+
+
+def summary(results: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
+    """Mean and std over seeds of every metric, per configuration; also the mean 95% CI half-width of
+    the AUC over the attack test set (`auc_ci_half`) and the number of seeds."""
+    keys = [k for k in KEYS if k in results.columns]
+    df = results.assign(auc_ci_half=(results.auc_ci_high - results.auc_ci_low) / 2)
+    g = df.groupby(keys, dropna=False, sort=False)
+    out = g[list(metrics)].agg(["mean", "std"])
+    out.columns = [f"{m}_{s}" for m, s in out.columns]
+    out["auc_ci_half"] = g["auc_ci_half"].mean()
+    out["n_test"] = g["n_test_in"].mean() + g["n_test_out"].mean()
+    out["n_seeds"] = g.size()
+    out["data_source"] = g["data_source"].first()
+    return out.reset_index()
+
+
+def cell(mean: float, std: float, digits: int) -> str:
+    if pd.isna(mean):
+        return "—"
+    return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def paper_side_by_side(summ: pd.DataFrame, paper: pd.DataFrame, *, method_col: str = "method",
+                       kinds=("ann", "snn")) -> pd.DataFrame:
+    """Table II / III layout: per dataset and method, for each kind, train acc, test acc and MIA AUC,
+    ours (mean ± std over seeds) and the paper's (labelled `(paper)`) in adjacent columns."""
+    rows = []
+    order = list(dict.fromkeys(summ[method_col]))
+    for ds in dict.fromkeys(summ.dataset):
+        for method in order:
+            row = {"dataset": ds, "method": method}
+            any_ours = False
+            for kind in kinds:
+                ours = summ[(summ.dataset == ds) & (summ.kind == kind) & (summ[method_col] == method)]
+                pap = paper[(paper.dataset == ds) & (paper.kind == kind) & (paper.method == method)]
+                pre = f"{kind.upper()} " if len(kinds) > 1 else ""
+                for m, p, d in (("train_acc", "train_acc", 2), ("test_acc", "test_acc", 2), ("auc", "auc", 4)):
+                    if len(ours):
+                        o = ours.iloc[0]
+                        row[f"{pre}{m} (ours)"] = cell(o[f"{m}_mean"], o[f"{m}_std"], d)
+                        any_ours = True
+                    else:
+                        row[f"{pre}{m} (ours)"] = "—"
+                    row[f"{pre}{m} (paper)"] = cell(pap.iloc[0][p], pap.iloc[0][p + "_std"], d) if len(pap) else "—"
+                if len(ours):
+                    row[f"{pre}AUC 95% CI ± (ours)"] = f"{ours.iloc[0]['auc_ci_half']:.3f}"
+                    row[f"{pre}seeds"] = int(ours.iloc[0]["n_seeds"])
+            if any_ours:
+                rows.append(row)
+    return pd.DataFrame(rows).set_index(["dataset", "method"])
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+def _select(df: pd.DataFrame, **where) -> pd.DataFrame:
+    m = np.ones(len(df), dtype=bool)
+    for k, v in where.items():
+        if v in ("max", "min"):   # the largest / smallest value present among the other matches
+            continue
+        m &= (df[k].isna().to_numpy() if v is None else (df[k] == v).to_numpy())
+    for k, v in where.items():
+        if v in ("max", "min") and m.any():
+            ext = df.loc[m, k].max() if v == "max" else df.loc[m, k].min()
+            m &= (df[k] == ext).to_numpy()
+    return df[m]
+
+
+def per_seed(df: pd.DataFrame, metric: str = "auc", **where) -> pd.Series:
+    """metric per seed of the rows matching `where` (mean over any other rows per seed, e.g. over θ)."""
+    return _select(df, **where).groupby("seed")[metric].mean()
+
+
+def compare(df: pd.DataFrame, a: dict, b: dict, metric: str = "auc") -> dict:
+    """Paired by seed: a − b of `metric` (lib.metrics.paired_comparison) plus both means."""
+    sa, sb = per_seed(df, metric, **a), per_seed(df, metric, **b)
+    common = sa.index.intersection(sb.index)
+    if len(common) == 0:
+        return {"mean_a": np.nan, "mean_b": np.nan, "mean_diff": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                "p_value": np.nan, "n": 0, "exceeds_noise": False}
+    r = paired_comparison(sa[common].to_numpy(), sb[common].to_numpy())
+    return {"mean_a": float(sa[common].mean()), "mean_b": float(sb[common].mean()), **r}
+
+
+def direction(r: dict, expect: str) -> str:
+    """Verdict on the claim 'a is {lower, higher, similar to} b' from one paired comparison."""
+    if r["n"] == 0 or np.isnan(r["mean_diff"]):
+        return "no data"
+    if r["n"] < 2:
+        return "1 seed: no test"
+    if expect == "similar":
+        return "consistent (no difference beyond noise)" if not r["exceeds_noise"] else "contradicted (differs beyond noise)"
+    sign = -1 if expect == "lower" else 1
+    if r["exceeds_noise"]:
+        return "supported" if sign * r["mean_diff"] > 0 else "contradicted"
+    return "same direction, within noise" if sign * r["mean_diff"] > 0 else "opposite direction, within noise"
+
+
+def comparison_table(df: pd.DataFrame, pairs: list[tuple[str, dict, dict, str]], metric: str = "auc") -> pd.DataFrame:
+    """One row per (label, a, b, expected direction): means, paired difference with its 95% CI, verdict."""
+    rows = []
+    for label, a, b, expect in pairs:
+        r = compare(df, a, b, metric)
+        rows.append({"comparison": label, "metric": metric, "expected": f"a {expect} than b" if expect != "similar"
+                     else "a ≈ b", "a": r["mean_a"], "b": r["mean_b"], "a − b": r["mean_diff"], "ci_low": r["ci_low"],
+                     "ci_high": r["ci_high"], "p": r["p_value"], "seeds": r["n"], "verdict": direction(r, expect)})
+    return pd.DataFrame(rows)
+
+
+def tally(verdicts: pd.Series) -> str:
+    """'k of n supported (m contradicted)' summary of a column of verdicts."""
+    n = len(verdicts)
+    sup = int((verdicts == "supported").sum())
+    con = int((verdicts == "contradicted").sum())
+    same = int(verdicts.str.startswith("same direction").sum())
+    return f"{sup}/{n} supported beyond noise, {same}/{n} same direction within noise, {con}/{n} contradicted"
+
+
+def claim_verdict(table: pd.DataFrame) -> str:
+    """Overall verdict on a claim tested by several comparisons (all must agree for 'supported')."""
+    v = table["verdict"]
+    n = len(v)
+    if n == 0 or (v == "no data").all():
+        return "not tested at this scale"
+    if v.isin(["no data", "1 seed: no test"]).all():
+        return "not testable: one seed per configuration"
+    if v.str.startswith("consistent").any() or v.str.startswith("contradicted (differs").any():  # a 'similar' claim
+        k = int(v.str.startswith("consistent").sum())
+        return "consistent with our data" if k == n else f"partly contradicted ({n - k}/{n} differ beyond noise)"
+    sup, con = int((v == "supported").sum()), int((v == "contradicted").sum())
+    if sup == n:
+        return "supported"
+    if con == n:
+        return "contradicted"
+    if con == 0 and sup > 0:
+        return f"partly supported ({sup}/{n} beyond noise, none contradicted)"
+    if sup == 0 and con == 0:
+        return "not resolved: differences within noise"
+    return f"mixed ({sup}/{n} supported, {con}/{n} contradicted)"
+
+
+def evaluate_claims(results: pd.DataFrame, claims: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """claims: dicts with id, text (the paper's claim), metric, pairs [(label, a, b, expected)].
+    Returns (verdicts: one row per claim with the overall verdict and a tally; details: every comparison)."""
+    rows, details = [], []
+    for c in claims:
+        t = comparison_table(results, c["pairs"], c.get("metric", "auc"))
+        t.insert(0, "claim", c["id"])
+        details.append(t)
+        rows.append({"claim": c["id"], "paper says": c["text"], "metric": c.get("metric", "auc"),
+                     "comparisons": len(t), "our verdict": claim_verdict(t) if len(t) else "not tested at this scale",
+                     "tally": tally(t["verdict"]) if len(t) else ""})
+    return pd.DataFrame(rows).set_index("claim"), pd.concat(details, ignore_index=True) if details else pd.DataFrame()
+
+
+def _fp(ds, kind):
+    return dict(dataset=ds, kind=kind, method=FULL_PRECISION)
+
+
+def quantization_claims(section: str, datasets, bits, kinds=("ann", "snn")) -> list[dict]:
+    """The comparisons behind the claims of §V-A (section 'act', method a=b, averaged over θ per seed) and
+    §V-B (section 'weight', method w=b). Paired by seed."""
+    m = "a" if section == "act" else "w"
+    low = min(bits)
+    others = [b for b in bits if b != low]
+    top = max(bits)
+    what = "activation" if section == "act" else "weight"
+    cl = []
+    for kind in kinds:
+        K = kind.upper()
+        cl.append({"id": f"{K}: quantized < FP", "metric": "auc",
+                   "text": f"{what} quantization (every bit width) lowers MIA AUC below full precision in {K}s",
+                   "pairs": [(f"{ds} {m}={b} vs FP", dict(dataset=ds, kind=kind, method=f"{m}={b}"), _fp(ds, kind),
+                              "lower") for ds in datasets for b in bits]})
+    if section == "act":
+        cl.append({"id": f"ANN: {low}-bit most vulnerable", "metric": "auc",
+                   "text": f"among quantized ANNs the {low}-bit model is the most vulnerable",
+                   "pairs": [(f"{ds} {m}={low} vs {m}={b}", dict(dataset=ds, kind="ann", method=f"{m}={low}"),
+                              dict(dataset=ds, kind="ann", method=f"{m}={b}"), "higher") for ds in datasets for b in others]})
+    else:
+        cl.append({"id": f"ANN: {low}-bit lowest AUC", "metric": "auc",
+                   "text": f"{low}-bit weight-quantized ANNs have the lowest AUC",
+                   "pairs": [(f"{ds} {m}={low} vs {m}={b}", dict(dataset=ds, kind="ann", method=f"{m}={low}"),
+                              dict(dataset=ds, kind="ann", method=f"{m}={b}"), "lower") for ds in datasets for b in others]})
+    if "snn" in kinds:
+        cl.append({"id": "SNN: bit widths alike", "metric": "auc",
+                   "text": "quantized SNNs show similar AUC at every bit width",
+                   "pairs": [(f"{ds} {m}={b} vs {m}={top}", dict(dataset=ds, kind="snn", method=f"{m}={b}"),
+                              dict(dataset=ds, kind="snn", method=f"{m}={top}"), "similar")
+                             for ds in datasets for b in bits if b != top]})
+    for kind in kinds:
+        K = kind.upper()
+        cl.append({"id": f"{K}: {low}-bit costs accuracy", "metric": "test_acc",
+                   "text": f"the largest accuracy drop is at {low} bits ({K})",
+                   "pairs": [(f"{ds} {m}={low} vs {m}={top}", dict(dataset=ds, kind=kind, method=f"{m}={low}"),
+                              dict(dataset=ds, kind=kind, method=f"{m}={top}"), "lower") for ds in datasets]})
+    if set(kinds) >= {"ann", "snn"}:
+        methods = ["full precision"] + [f"{m}={b}" for b in bits]
+        cl.append({"id": "SNN < ANN", "metric": "auc",
+                   "text": "SNNs are less vulnerable than ANNs at every quantization level",
+                   "pairs": [(f"{ds} {me}", dict(dataset=ds, kind="snn", method=me), dict(dataset=ds, kind="ann", method=me),
+                              "lower") for ds in datasets for me in methods]})
+        cl.append({"id": "FP SNN < quantized ANN", "metric": "auc",
+                   "text": "even full-precision SNNs are less vulnerable than quantized ANNs at any bit width",
+                   "pairs": [(f"{ds} SNN FP vs ANN {m}={b}", _fp(ds, "snn"), dict(dataset=ds, kind="ann", method=f"{m}={b}"),
+                              "lower") for ds in datasets for b in bits]})
+    return cl
+
+
+def threshold_accuracy_claims(datasets, bits) -> list[dict]:
+    """§V-A accuracy claims about θ: ANN accuracy stable across θ; SNN 4/8-bit accuracy rises with θ."""
+    return [
+        {"id": "ANN: θ barely matters", "metric": "test_acc",
+         "text": "ANN accuracy is stable across thresholds at each bit width",
+         "pairs": [(f"{ds} a={b} θmax vs θmin", dict(dataset=ds, kind="ann", method=f"a={b}", act_threshold="max"),
+                    dict(dataset=ds, kind="ann", method=f"a={b}", act_threshold="min"), "similar")
+                   for ds in datasets for b in bits]},
+        {"id": "SNN: higher θ, higher accuracy (4/8-bit)", "metric": "test_acc",
+         "text": "for 4- and 8-bit SNNs higher thresholds improve accuracy",
+         "pairs": [(f"{ds} a={b} θmax vs θmin", dict(dataset=ds, kind="snn", method=f"a={b}", act_threshold="max"),
+                    dict(dataset=ds, kind="snn", method=f"a={b}", act_threshold="min"), "higher")
+                   for ds in datasets for b in bits if b >= 4]},
+    ]
+
+
+def surrogate_claims(datasets, surrogates) -> list[dict]:
+    """§V-C: spike rate escape lowest AUC, atan highest, STE vulnerable on CIFAR-10, fast sigmoid most
+    accurate, triangular least accurate (each against every other of the paper's surrogates)."""
+    def s(ds, name):
+        return dict(dataset=ds, kind="snn", method=name)
+    five = [x for x in surrogates]
+    def vs(name, expect, metric_datasets):
+        return [(f"{ds} {name} vs {o}", s(ds, name), s(ds, o), expect) for ds in metric_datasets for o in five if o != name]
+    cl = []
+    if "spike_rate_escape" in five:
+        cl.append({"id": "spike rate escape: lowest AUC", "metric": "auc",
+                   "text": "spike rate escape is the most resilient surrogate (lowest AUC) across most datasets",
+                   "pairs": vs("spike_rate_escape", "lower", datasets)})
+    if "atan" in five:
+        cl.append({"id": "atan: highest AUC", "metric": "auc", "text": "arctangent often shows the highest vulnerability",
+                   "pairs": vs("atan", "higher", datasets)})
+    if "straight_through_estimator" in five:
+        cl.append({"id": "STE: vulnerable on CIFAR-10", "metric": "auc",
+                   "text": "STE exhibits high vulnerability on complex datasets such as CIFAR-10",
+                   "pairs": vs("straight_through_estimator", "higher", [d for d in datasets if d == "cifar10"])})
+    if "fast_sigmoid" in five:
+        cl.append({"id": "fast sigmoid: best accuracy", "metric": "test_acc",
+                   "text": "fast sigmoid consistently delivers the best accuracy",
+                   "pairs": vs("fast_sigmoid", "higher", datasets)})
+    if "triangular" in five:
+        cl.append({"id": "triangular: poor accuracy", "metric": "test_acc",
+                   "text": "triangular performs poorly across datasets",
+                   "pairs": vs("triangular", "lower", datasets)})
+    return cl
+
+
+def noise_floor(n_in: int, n_out: int, auc: float = 0.5) -> float:
+    """95% half-width of an AUC near `auc` from n_in members and n_out non-members (Hanley & McNeil)."""
+    return 1.96 * auc_se_hanley(auc, int(n_in), int(n_out))
+
+
+def noise_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: attack test-set size, the Hanley 95% half-width of a chance AUC at that size, the mean
+    bootstrap CI half-width we measured, and the std of the AUC over seeds (median over configurations)."""
+    rows = []
+    for ds, g in results.groupby("dataset", sort=False):
+        n_in, n_out = int(g.n_test_in.median()), int(g.n_test_out.median())
+        keys = [k for k in KEYS if k in g.columns and k != "dataset"]
+        sd = g.groupby(keys, dropna=False)["auc"].std().median()
+        rows.append({"dataset": ds, "attack test IN": n_in, "attack test OUT": n_out,
+                     "±95% at AUC 0.5 (Hanley)": noise_floor(n_in, n_out),
+                     "mean bootstrap ±95% (ours)": float(((g.auc_ci_high - g.auc_ci_low) / 2).mean()),
+                     "median std over seeds": sd})
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def headline_metrics(results: pd.DataFrame) -> dict:
+    """Nested dict for metrics.json (dvc metrics show): mean test acc and AUC per configuration."""
+    out = {"scale": str(results.scale.iloc[0]) if len(results) else None}
+    s = summary(results)
+    for _, r in s.iterrows():
+        name = "/".join(str(x) for x in (r.dataset, r.kind, r.method) if x is not None)
+        if not pd.isna(r.get("act_threshold", np.nan)):
+            name += f"/theta={r.act_threshold:g}"
+        out[name] = {"test_acc": round(float(r.test_acc_mean), 3), "auc": round(float(r.auc_mean), 4),
+                     "tpr_at_1pct": round(float(r.tpr_at_1pct_mean), 4)}
+    return out
+
+
+__all__ = ["Setting", "train_parallel", "units_of", "FULL_PRECISION", "weight_quant_settings", "act_quant_settings", "surrogate_settings",
+           "attack_pair", "run", "write", "summary", "paper_side_by_side", "compare", "comparison_table",
+           "claim_verdict", "tally", "evaluate_claims", "quantization_claims",
+           "threshold_accuracy_claims", "surrogate_claims", "noise_floor", "noise_table", "headline_metrics", "per_seed", "mean_std"]

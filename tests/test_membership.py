@@ -1,0 +1,192 @@
+"""lib.membership and the attack on real trained models: an overfit FCNet is attacked successfully, a model
+whose IN and OUT come from the same unseen distribution is not; Net's quantized membranes take at most 2^b
+values; the model cache trains a configuration once; comparisons and verdicts."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_breast_cancer
+from sklearn.preprocessing import StandardScaler
+
+from lib import config, membership
+from lib import data as D
+from lib.attacks import shadow_attack
+from lib.models import Net, SNNConfig
+from lib.train import ModelStore
+
+
+# ----------------------------------------------------------------------------- real models, real attack
+
+def _breast_cancer():
+    x, y = load_breast_cancer(return_X_y=True)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(y))
+    x, y = x[order], y[order]
+    x = StandardScaler().fit(x).transform(x)
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+
+def _overfit_ann(x, y, seed, epochs=300):
+    """FCNet ANN trained full-batch on a tiny set until it memorises it."""
+    torch.manual_seed(seed)
+    net = Net("fcnet", "ann", (x.shape[1],), 2, hidden=256)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(epochs):
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def _out(net, x):
+    return net(x).numpy()
+
+
+def test_attack_detects_members_of_an_overfit_model():
+    """20 Breast Cancer examples per model, 300 full-batch epochs, labels partly randomised so that
+    memorisation (not the task) separates members: AUC > 0.75."""
+    x, y = _breast_cancer()
+    rng = np.random.default_rng(1)
+    y = y.clone()
+    flip = torch.tensor(rng.random(len(y)) < 0.3)
+    y[flip] = 1 - y[flip]                          # hard labels make members stand out when memorised
+    t_in, s_in = slice(0, 20), slice(20, 40)
+    t_out, s_out = slice(100, 300), slice(300, 500)
+    target, shadow = _overfit_ann(x[t_in], y[t_in], 0), _overfit_ann(x[s_in], y[s_in], 1)
+    res = shadow_attack(_out(shadow, x[s_in]), _out(shadow, x[s_out]), _out(target, x[t_in]), _out(target, x[t_out]),
+                        n_boot=100, seed=0)
+    assert res.auc > 0.75, res.auc
+
+
+def test_attack_is_at_chance_when_in_and_out_are_both_unseen():
+    """IN and OUT drawn from the same distribution, none of them seen by the (trained) models: 0.4 < AUC < 0.6."""
+    x, y = _breast_cancer()
+    target, shadow = _overfit_ann(x[:40], y[:40], 0, epochs=100), _overfit_ann(x[40:80], y[40:80], 1, epochs=100)
+    # "members" and "non-members" alike are unseen examples
+    res = shadow_attack(_out(shadow, x[80:230]), _out(shadow, x[230:380]), _out(target, x[380:475]),
+                        _out(target, x[475:569]), n_boot=0, seed=0)
+    assert 0.4 < res.auc < 0.6, res.auc
+
+
+# ----------------------------------------------------------------------------- quantized membranes
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_net_lif_membranes_take_at_most_2_to_the_b_values(bits):
+    torch.manual_seed(0)
+    net = Net("fcnet", "snn", (6,), 3, hidden=50, act_bits=bits, act_threshold=0.75, snn=SNNConfig(steps=6))
+    seen = []
+    hooks = [lif.register_forward_hook(lambda m, i, o: seen.append(o[1].detach())) for lif in net.lifs]
+    with torch.no_grad():
+        net(torch.randn(32, 6) * 2)
+    for h in hooks:
+        h.remove()
+    assert len(seen) == len(net.lifs) == 2
+    for mem in seen:
+        assert mem.unique().numel() <= 2 ** bits
+        assert torch.isin(mem, net.lifs[0].state_quant.levels.to(mem.dtype)).all()   # state_quant was applied
+
+
+# ----------------------------------------------------------------------------- the cache
+
+def _tiny_params(tmp_path):
+    params = config.load("params.yaml", "smoke")
+    params["scales"]["smoke"]["tabular"]["epochs"] = 1
+    params["00_data"]["splits_dir"] = str(tmp_path / "splits")
+    return params
+
+
+def _iris_store(tmp_path, params, loader_calls):
+    t = D.load("iris", tabular_test_fraction=0.2, tabular_split_seed=0)
+
+    def loader(name):
+        loader_calls.append(name)
+        return t
+
+    split = D.make_split(t.y_train, t.y_test, seed=0, n_in=None, n_out=None)
+    D.save_split(split, D.split_path(params["00_data"]["splits_dir"], "iris", 0))
+    return ModelStore(tmp_path / "ckpt", data_loader=loader, splits_dir=params["00_data"]["splits_dir"], progress=False)
+
+
+def test_same_configuration_is_trained_once(tmp_path):
+    params = _tiny_params(tmp_path)
+    calls = []
+    store = _iris_store(tmp_path, params, calls)
+    u = config.unit(params, "iris", "ann", "target", 0, weight_bits=4)
+    a = store.get_or_train(u)
+    b = store.get_or_train(config.unit(params, "iris", "ann", "target", 0, weight_bits=4))
+    assert store.trained == 1 and a["key"] == b["key"]
+    # a second store reading the first one's folder does not train it again
+    other = ModelStore(tmp_path / "ckpt2", read_dirs=[tmp_path / "ckpt"], data_loader=store.data_loader,
+                       splits_dir=params["00_data"]["splits_dir"], progress=False)
+    other.get_or_train(u)
+    assert other.trained == 0
+    # a different configuration is a different unit
+    store.get_or_train(config.unit(params, "iris", "ann", "target", 0, weight_bits=2))
+    assert store.trained == 2
+
+
+def test_run_gives_one_row_per_setting_and_seed(tmp_path):
+    params = _tiny_params(tmp_path)
+    params["attack"]["n_boot"] = 50
+    store = _iris_store(tmp_path, params, [])
+    sec = {"datasets": ["iris"], "kinds": ["ann"], "bits": [4]}
+    settings = membership.weight_quant_settings(sec)
+    results, scores, roc = membership.run(store, params, settings, progress=False)
+    assert list(results.method) == ["full precision", "w=4"] and store.trained == 4   # target + shadow each
+    for col in ("auc", "auc_ci_low", "auc_ci_high", "tpr_at_1pct", "tpr_at_0_1pct", "loss_auc", "train_acc",
+                "test_acc", "mode", "data_source", "scale"):
+        assert col in results.columns
+    assert (results.auc_ci_low <= results.auc).all() and (results.auc <= results.auc_ci_high).all()
+    assert set(scores.attack) == {"svm", "loss"} and {"fpr", "tpr"} <= set(roc.columns)
+    # the per-example scores reproduce the reported AUC
+    from sklearn.metrics import roc_auc_score
+    s = scores[(scores.attack == "svm") & (scores.method == "w=4")]
+    assert roc_auc_score(s.membership, s.score) == pytest.approx(results.auc.iloc[1])
+
+
+# ----------------------------------------------------------------------------- settings, comparisons, verdicts
+
+def test_settings_grids():
+    act = membership.act_quant_settings({"datasets": ["iris"], "kinds": ["ann", "snn"], "bits": [8, 2],
+                                         "thresholds": [0.5, 1.5]})
+    assert len(act) == 2 * (1 + 2 * 2)
+    assert act[1].overrides == {"act_bits": 8, "act_threshold": 0.5}
+    params = config.load("params.yaml", "smoke")
+    sur = membership.surrogate_settings({"datasets": ["iris"], "surrogates": ["fast_sigmoid", "atan"],
+                                         "spike_rate_escape_legacy": True, "triangular_true": False}, params)
+    assert [s.method for s in sur] == ["fast_sigmoid", "atan", "spike_rate_escape_legacy"]
+    assert sur[0].overrides == {}          # the default surrogate stays the same unit as 01_models' SNN
+    wq = membership.weight_quant_settings({"datasets": ["mnist"], "kinds": ["snn"], "bits": [4],
+                                           "epochs": {"image": 2, "tabular": None}})
+    assert wq[0].overrides == {"epochs": 2} and wq[1].overrides == {"epochs": 2, "weight_bits": 4}
+
+
+def _fake_results(diff, noise, seeds=5):
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(seeds):
+        base = 0.6 + rng.normal(0, 0.02)
+        rows.append({"dataset": "d", "kind": "ann", "method": "full precision", "seed": s, "auc": base})
+        rows.append({"dataset": "d", "kind": "ann", "method": "w=4", "seed": s,
+                     "auc": base + diff + rng.normal(0, noise)})
+    return pd.DataFrame(rows)
+
+
+def test_paired_verdicts():
+    claim = [("d w=4 vs FP", dict(dataset="d", method="w=4"), dict(dataset="d", method="full precision"), "lower")]
+    t = membership.comparison_table(_fake_results(-0.05, 0.005), claim)
+    assert t.verdict.iloc[0] == "supported" and membership.claim_verdict(t) == "supported"
+    t = membership.comparison_table(_fake_results(+0.05, 0.005), claim)
+    assert t.verdict.iloc[0] == "contradicted"
+    t = membership.comparison_table(_fake_results(-0.001, 0.05), claim)
+    assert "within noise" in t.verdict.iloc[0]
+    t = membership.comparison_table(_fake_results(-0.05, 0.005, seeds=1), claim)
+    assert membership.claim_verdict(t).startswith("not testable")
+    sim = [("d", dict(dataset="d", method="w=4"), dict(dataset="d", method="full precision"), "similar")]
+    assert membership.claim_verdict(membership.comparison_table(_fake_results(0.0, 0.01), sim)) == "consistent with our data"
+
+
+def test_noise_floor_shrinks_with_the_test_set():
+    assert membership.noise_floor(15, 15) > 0.15 > membership.noise_floor(1000, 1000)
