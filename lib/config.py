@@ -107,6 +107,7 @@ def validate(params: dict) -> dict:
     for name in SECTIONS:
         if name in params:
             _validate_section(params, name)
+    _validate_temporal(params)
     return params
 
 
@@ -255,3 +256,99 @@ def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **override
     if kind == "snn" and u["encoding"] not in ENCODINGS:
         raise ConfigError(f"unknown encoding {u['encoding']!r} (parameter `encoding`); choose one of {ENCODINGS}")
     return copy.deepcopy(u)
+
+
+# ---------------------------------------------------------------- encoders and 05_temporal_dynamics (paper B)
+TEMPORAL = "05_temporal_dynamics"
+TEMPORAL_KEYS = ("datasets", "encodings", "baseline", "members", "epochs", "seeds", "trace_attack", "transfer", "sweep",
+                 "efficiency")
+
+
+def _validate_encoders(params: dict) -> None:
+    from .encoders import build_encoder
+    for name, consts in (params.get("encoders") or {}).items():
+        _check(name in ENCODINGS, f"encoders.{name}", name, f"encoder names from {ENCODINGS}")
+        _check(consts is None or isinstance(consts, dict), f"encoders.{name}", consts, "a mapping of constants")
+        try:
+            build_encoder(name, **(consts or {}))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"params.yaml: `encoders.{name}`: {err}") from None
+
+
+def _validate_temporal_grid(sec: dict, where: str, params: dict) -> None:
+    for k, v in sec.items():
+        key = f"{where}.{k}"
+        if k == "datasets":
+            _check(isinstance(v, list) and v and all(d in DATASETS for d in v), key, v, f"a non-empty list from {list(DATASETS)}")
+        elif k == "encodings":
+            _check(isinstance(v, list) and v and all(e in ENCODINGS for e in v), key, v, f"a non-empty list from {ENCODINGS}")
+        elif k == "baseline":
+            _check(v in ENCODINGS, key, v, f"one of {ENCODINGS}")
+        elif k in ("members", "epochs", "seeds"):
+            ok = isinstance(v, dict) and set(v) <= {"image", "tabular"}
+            for fam, x in (v.items() if ok else ()):
+                if k == "members":
+                    ok &= x is None or (isinstance(x, list) and len(x) == 2 and all(
+                        isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in x))
+                else:
+                    ok &= x is None or (isinstance(x, int) and not isinstance(x, bool) and x > 0)
+            want = "[n_in, n_out] or null" if k == "members" else "a positive integer or null"
+            _check(ok, key, v, f"a mapping {{image: {want}, tabular: {want}}}")
+        elif k == "trace_attack":
+            _check(isinstance(v, bool), key, v, "true or false")
+        elif k == "transfer":
+            ok = isinstance(v, dict) and set(v) == {"source", "target", "frozen"} and v["source"] in IMAGE_DATASETS \
+                and v["target"] in IMAGE_DATASETS and isinstance(v["frozen"], list) and all(
+                    isinstance(i, int) and 0 <= i < 4 for i in v["frozen"])
+            _check(ok, key, v, "{source: image set, target: image set, frozen: [layer indices 0-3]}")
+        elif k == "sweep":
+            ok = isinstance(v, dict) and isinstance(v.get("datasets"), list) and all(d in DATASETS for d in v["datasets"])
+            _check(ok, f"{key}.datasets", (v or {}).get("datasets") if isinstance(v, dict) else v, "a list of datasets")
+            for enc, grid in v.items():
+                if enc == "datasets":
+                    continue
+                _check(enc in ("poisson_burst", "delayed_burst", "rate") and isinstance(grid, dict), f"{key}.{enc}",
+                       grid, "a mapping {constant: [values]} of a stochastic encoder")
+                for const, values in grid.items():
+                    _check(isinstance(values, list) and values, f"{key}.{enc}.{const}", values, "a non-empty list")
+                    for x in values:
+                        try:
+                            from .encoders import build_encoder
+                            build_encoder(enc, **{**(params.get("encoders", {}).get(enc) or {}), const: x})
+                        except (TypeError, ValueError) as err:
+                            raise ConfigError(f"params.yaml: `{key}.{enc}.{const}` = {x!r}: {err}") from None
+        elif k == "efficiency":
+            ok = isinstance(v, dict) and set(v) == {"spike_samples", "rss_interval"} and isinstance(
+                v["spike_samples"], int) and v["spike_samples"] > 0 and isinstance(v["rss_interval"], (int, float)) \
+                and v["rss_interval"] > 0
+            _check(ok, key, v, "{spike_samples: positive integer, rss_interval: seconds > 0}")
+        elif k in ("checkpoints_dir", "results_dir", "figures_dir"):
+            _check(isinstance(v, str) and v, key, v, "a folder path")
+        elif k != "by_scale":
+            raise ConfigError(f"params.yaml: unknown key `{key}`; expected one of {sorted(TEMPORAL_KEYS)}, by_scale, "
+                              "checkpoints_dir, results_dir, figures_dir")
+
+
+def _validate_temporal(params: dict) -> None:
+    """`encoders` (every constant builds its encoder) and the 05_temporal_dynamics section, incl. by_scale."""
+    _validate_encoders(params)
+    if TEMPORAL not in params:
+        return
+    sec = params[TEMPORAL]
+    for k in (*TEMPORAL_KEYS, "checkpoints_dir", "results_dir", "figures_dir"):
+        _get(params, f"{TEMPORAL}.{k}")
+    _validate_temporal_grid(sec, TEMPORAL, params)
+    by = sec.get("by_scale") or {}
+    _check(isinstance(by, dict) and set(by) <= set(SCALES), f"{TEMPORAL}.by_scale", by, f"a mapping with keys from {SCALES}")
+    for sc, over in by.items():
+        over = over or {}
+        _check(isinstance(over, dict) and set(over) <= set(TEMPORAL_KEYS), f"{TEMPORAL}.by_scale.{sc}", over,
+               f"a mapping with keys from {TEMPORAL_KEYS}")
+        _validate_temporal_grid(over, f"{TEMPORAL}.by_scale.{sc}", params)
+    # the active grid must be runnable: transfer and sweep datasets are trained in the main grid
+    act = section(params, TEMPORAL)
+    for ds in (act["transfer"]["source"], act["transfer"]["target"], *act["sweep"]["datasets"]):
+        _check(ds in act["datasets"], f"{TEMPORAL}.datasets", act["datasets"],
+               f"a list that includes {ds} (used by `transfer` / `sweep` at scale {params['scale']})")
+    _check(act["baseline"] in act["encodings"], f"{TEMPORAL}.encodings", act["encodings"],
+           f"a list that includes the baseline {act['baseline']!r}")

@@ -205,3 +205,135 @@ def surrogate_gradients(curves: pd.DataFrame, title: str = ""):
     fig.suptitle(title, y=1.04)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------- paper B (notebook 05)
+
+ENCODING_COLORS = {"direct": "#7f7f7f", "rate": "#1f77b4", "poisson_burst": "#2ca02c", "delayed_burst": "#d62728"}
+ENCODING_LABELS = {"direct": "Direct (paper A)", "rate": "Rate", "poisson_burst": "Poisson-Burst",
+                   "delayed_burst": "Delayed-Burst"}
+
+
+def spike_rasters(raster: pd.DataFrame, title: str = ""):
+    """One panel per encoder: spike times (x) of every input element (y, sorted by intensity, brightest on top)."""
+    encs = list(dict.fromkeys(raster.encoding))
+    fig, axes = plt.subplots(1, len(encs), figsize=(3.4 * len(encs), 3.6), sharey=True, squeeze=False)
+    order = raster.drop_duplicates("neuron").sort_values(["intensity", "neuron"])
+    rank = dict(zip(order.neuron, range(len(order))))
+    for ax, enc in zip(axes[0], encs):
+        sub = raster[raster.encoding == enc]
+        ax.scatter(sub.t, sub.neuron.map(rank), c=sub.intensity, cmap="viridis", vmin=0, vmax=1, marker="|", s=6,
+                   linewidths=0.6)
+        n_el = sub.neuron.nunique()
+        ax.set_title(f"{ENCODING_LABELS.get(enc, enc)}\n{len(sub)} spikes, {n_el} active inputs", fontsize=9)
+        ax.set_xlabel("time step t")
+    axes[0, 0].set_ylabel("input element (sorted by intensity p)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_auc(summ: pd.DataFrame, auc: str = "auc", title: str = ""):
+    """Test accuracy against attack AUC, mean ± std over seeds, one panel per dataset, colour = encoding."""
+    dss = list(dict.fromkeys(summ.dataset))
+    fig, axes = plt.subplots(1, len(dss), figsize=(3.3 * len(dss), 3.2), squeeze=False)
+    for ax, ds in zip(axes[0], dss):
+        sub = summ[summ.dataset == ds]
+        for _, r in sub.iterrows():
+            ax.errorbar(r[f"{auc}_mean"], r["test_acc_mean"], xerr=r[f"{auc}_std"], yerr=r["test_acc_std"], fmt="o",
+                        color=ENCODING_COLORS.get(r.encoding), label=ENCODING_LABELS.get(r.encoding, r.encoding),
+                        capsize=2)
+        ax.axvline(0.5, color="0.7", lw=0.8, ls=":")
+        ax.set_title(label(ds, sub.data_source.iloc[0]), fontsize=9)
+        ax.set_xlabel(f"MIA AUC ({'trace' if auc.startswith('trace') else 'final step'})")
+    axes[0, 0].set_ylabel("test accuracy (%)")
+    h, l = axes[0, 0].get_legend_handles_labels()
+    fig.legend(h, l, loc="lower center", ncol=len(l), bbox_to_anchor=(0.5, -0.08), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def final_vs_trace(results: pd.DataFrame, title: str = ""):
+    """Attack AUC with final-step features vs whole-trace features, per encoding and dataset (bars: mean, sd)."""
+    long = results.melt(id_vars=["dataset", "encoding", "seed"], value_vars=["auc", "trace_auc"], var_name="features",
+                        value_name="AUC")
+    long["features"] = long.features.map({"auc": "final step [N, C]", "trace_auc": "whole trace [N, T·C]"})
+    g = sns.catplot(data=long, x="encoding", y="AUC", hue="features", col="dataset", kind="bar", errorbar="sd",
+                    height=2.8, aspect=1.1, col_wrap=min(4, long.dataset.nunique()), sharey=False)
+    for ax in g.axes.flat:
+        ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
+        ax.tick_params(axis="x", rotation=30)
+    g.set_titles("{col_name}")
+    g.figure.suptitle(title, y=1.03)
+    return g.figure
+
+
+def efficiency_bars(eff: pd.DataFrame, title: str = ""):
+    """Per encoding (colour) and dataset: seconds per epoch, RSS increase during training, spikes per sample."""
+    cols = [("seconds_per_epoch", "s / epoch"), ("rss_increase_mb", "peak RSS increase (MB)"),
+            ("spikes_total", "spikes / sample (all layers)")]
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.2), squeeze=False)
+    order = [e for e in ENCODING_COLORS if e in set(eff.encoding)]
+    for ax, (c, lab) in zip(axes[0], cols):
+        sns.barplot(data=eff, x="dataset", y=c, hue="encoding", hue_order=order, palette=ENCODING_COLORS, errorbar="sd",
+                    ax=ax)
+        ax.set_ylabel(lab), ax.set_xlabel("")
+        if ax is not axes[0, -1]:
+            ax.get_legend().remove()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def spikes_per_layer(eff: pd.DataFrame, title: str = ""):
+    """Spikes per sample of the input (encoder) and of every LIF layer, per encoding, one panel per dataset."""
+    cols = [c for c in eff.columns if c.startswith("spikes_") and c != "spikes_total"]
+    long = eff.melt(id_vars=["dataset", "encoding"], value_vars=cols, var_name="layer", value_name="spikes").dropna()
+    long["layer"] = long.layer.str.removeprefix("spikes_")
+    order = [e for e in ENCODING_COLORS if e in set(long.encoding)]
+    g = sns.catplot(data=long, x="layer", y="spikes", hue="encoding", hue_order=order, palette=ENCODING_COLORS,
+                    col="dataset", kind="bar", errorbar="sd", height=2.8, aspect=1.2, sharey=False, sharex=False,
+                    col_wrap=min(4, long.dataset.nunique()))
+    g.set_axis_labels("layer", "spikes / sample")
+    g.set_titles("{col_name}")
+    g.figure.suptitle(title, y=1.03)
+    return g.figure
+
+
+def transfer_bars(tr: pd.DataFrame, title: str = ""):
+    """Target-dataset test accuracy: trained from scratch vs transferred (frozen conv layers), per encoding."""
+    long = tr.melt(id_vars=["encoding", "seed"], value_vars=["scratch_test_acc", "transfer_test_acc"],
+                   var_name="training", value_name="test accuracy (%)")
+    long["training"] = long.training.map({"scratch_test_acc": "from scratch", "transfer_test_acc": "transfer"})
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    sns.barplot(data=long, x="encoding", y="test accuracy (%)", hue="training", errorbar="sd", ax=ax)
+    ax.tick_params(axis="x", rotation=20)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_lines(sw: pd.DataFrame, title: str = ""):
+    """Sensitivity: test accuracy (top) and attack AUC (bottom) against each swept constant; the dashed line is
+    the baseline encoding (mean over seeds). Rows of `sw` with constant == 'none' are the baseline."""
+    base = sw[sw.constant == "none"]
+    pts = sw[sw.constant != "none"].copy()
+    panels = list(dict.fromkeys(zip(pts.dataset, pts.encoding, pts.constant)))
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.0 * len(panels), 5.0), squeeze=False)
+    for j, (ds, enc, const) in enumerate(panels):
+        sub = pts[(pts.dataset == ds) & (pts.encoding == enc) & (pts.constant == const)]
+        b = base[base.dataset == ds]
+        for i, (m, lab) in enumerate((("test_acc", "test accuracy (%)"), ("auc", "MIA AUC"))):
+            ax = axes[i, j]
+            sns.lineplot(data=sub, x="value", y=m, errorbar="sd", marker="o", color=ENCODING_COLORS.get(enc), ax=ax)
+            if len(b):
+                ax.axhline(b[m].mean(), color=ENCODING_COLORS.get(b.encoding.iloc[0], "k"), ls="--", lw=1,
+                           label=ENCODING_LABELS.get(b.encoding.iloc[0]))
+            ax.set_xlabel(const), ax.set_ylabel(lab if j == 0 else "")
+            if i == 0:
+                ax.set_title(f"{label(ds)}: {ENCODING_LABELS.get(enc, enc)}", fontsize=9)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
