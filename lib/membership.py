@@ -108,6 +108,10 @@ def attack_pair(target: dict, shadow: dict, attack: dict, seed: int):
     loss = loss_threshold_attack(t["in"]["loss"], t["out"]["loss"], target_in_labels=t["in"]["labels"],
                                  target_out_labels=t["out"]["labels"], seed=seed, n_boot=attack["n_boot"])
     row = svm.to_row()
+    # Quantized SNN output membranes take at most 2^b values per class, so the attack's features can collapse
+    # onto a few points: count the distinct target output vectors and distinct SVM scores.
+    row["distinct_outputs"] = int(len(np.unique(np.concatenate([t["in"]["outputs"], t["out"]["outputs"]]), axis=0)))
+    row["distinct_scores"] = int(len(np.unique(svm.scores)))
     lrow = loss.to_row()
     row.update({f"loss_{k}": lrow[k] for k in ("auc", "auc_ci_low", "auc_ci_high", "tpr_at_1pct", "tpr_at_0_1pct")})
     return row, svm, loss
