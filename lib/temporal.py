@@ -14,6 +14,7 @@ exactly the stored final-step output (checked), and cached under <checkpoints>/t
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -69,9 +70,11 @@ def subset_splits(params: dict, sec: dict, loader) -> Path:
         t = loader(ds)
         for seed in st["seeds"]:
             path = D.split_path(out, ds, seed)
-            if path.is_file():
-                continue
-            split = D.load_split(D.split_path(src, ds, seed))
+            source_path = D.split_path(src, ds, seed)
+            origin = hashlib.sha1(D.load_split(source_path).__repr__().encode()).hexdigest()[:16]
+            if path.is_file() and D.load_split(path).get("derived_from") == origin:
+                continue   # still a subset of the current 00_data split
+            split = D.load_split(source_path)
             pools = {}
             for name, n in (("target_in", st["n_in"]), ("shadow_in", st["n_in"]), ("target_out", st["n_out"]),
                             ("shadow_out", st["n_out"])):
@@ -79,7 +82,7 @@ def subset_splits(params: dict, sec: dict, loader) -> Path:
                 y = (t.y_train if split["source"][name] == "train" else t.y_test).numpy()[idx]
                 pools[name] = idx if n >= len(idx) else np.sort(
                     train_test_split(idx, train_size=n, stratify=y, random_state=seed)[0])
-            new = dict(split, n_in=st["n_in"], n_out=st["n_out"],
+            new = dict(split, n_in=st["n_in"], n_out=st["n_out"], derived_from=origin,
                        pools={k: v.tolist() for k, v in pools.items()})
             new["pools"]["eval"] = sorted(set(new["pools"]["target_out"]) | set(new["pools"]["shadow_out"]))
             D.save_split(new, path)
