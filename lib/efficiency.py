@@ -8,6 +8,8 @@
     GPU      only when a CUDA device is in use *and* pynvml is installed: peak allocated memory
              (torch.cuda.max_memory_allocated) and the mean of NVML power samples taken by the same
              thread. Otherwise both are recorded as "n/a" — never estimated.
+    step     one training step at the training batch size, measured alone (`train_step`): the memory of
+             training itself, without the evaluation passes (batch 512) that set a whole run's peak.
     spikes   spikes per sample emitted by each LIF layer (Net.record_spikes), plus the input spikes
              the encoder emits per sample (none for direct input, which feeds currents): a proxy
              for synaptic operations, since each spike drives one row of the next layer's weights.
@@ -141,4 +143,26 @@ def spike_counts(model, x: torch.Tensor, *, seed: int = 0, batch_size: int = 256
     return out
 
 
-__all__ = ["Meter", "gpu_status", "spike_counts", "NA"]
+def train_step(model, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0, repeats: int = 2,
+               interval: float = 0.005) -> dict:
+    """Memory and time of one training step (forward + cross-entropy + backward, no optimizer) at the batch
+    (x, y), measured by a Meter around the last of `repeats` steps (the first ones pay one-time allocations).
+    Unlike a whole run, this excludes the evaluation passes, whose larger batches set a run's peak."""
+    import torch.nn.functional as F
+    dev = next(model.parameters()).device
+    model.train()
+    x, y = x.to(dev), y.to(dev)
+    for i in range(repeats):
+        model.zero_grad(set_to_none=True)
+        gen = torch.Generator().manual_seed(seed)
+        with Meter(dev, interval) as m:
+            out = model(x, gen) if model.kind == "snn" else model(x)
+            F.cross_entropy(out, y).backward()
+            del out
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    r = m.result()
+    return {"step_seconds": r["wall_seconds"], "step_rss_increase_mb": r["rss_increase_mb"], "step_batch": len(x)}
+
+
+__all__ = ["Meter", "gpu_status", "spike_counts", "train_step", "NA"]

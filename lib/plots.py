@@ -270,9 +270,12 @@ def final_vs_trace(results: pd.DataFrame, title: str = ""):
 
 
 def efficiency_bars(eff: pd.DataFrame, title: str = ""):
-    """Per encoding (colour) and dataset: seconds per epoch, RSS increase during training, spikes per sample."""
-    cols = [("seconds_per_epoch", "s / epoch"), ("rss_increase_mb", "peak RSS increase (MB)"),
+    """Per encoding (colour) and dataset: seconds per epoch, RSS increase of the whole run and of one training
+    step, spikes per sample."""
+    cols = [("seconds_per_epoch", "s / epoch"), ("rss_increase_mb", "whole run: peak RSS increase (MB)"),
+            ("step_rss_increase_mb", "one training step: RSS increase (MB)"),
             ("spikes_total", "spikes / sample (all layers)")]
+    cols = [c for c in cols if c[0] in eff]
     fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.2), squeeze=False)
     order = [e for e in ENCODING_COLORS if e in set(eff.encoding)]
     for ax, (c, lab) in zip(axes[0], cols):

@@ -81,6 +81,13 @@ def test_rss_meter_sees_a_deliberate_allocation():
     assert r["rss_samples"] >= 3 and r["wall_seconds"] > 0
 
 
+def test_train_step_measures_memory_and_leaves_no_gradients():
+    net = Net("fcnet", "snn", (6,), 3, hidden=64, snn=SNNConfig(steps=5, encoding="poisson_burst"))
+    r = E.train_step(net, torch.randn(32, 6), torch.randint(0, 3, (32,)))
+    assert r["step_batch"] == 32 and r["step_seconds"] > 0 and r["step_rss_increase_mb"] >= 0
+    assert all(p.grad is None for p in net.parameters()) and not net.training
+
+
 def test_gpu_is_not_available_here():
     r = E.gpu_status("cpu")
     assert r == {"gpu": "n/a", "nvml": False}
@@ -107,7 +114,7 @@ def test_transfer_unit_keeps_frozen_weights_and_traces_end_in_stored_outputs(tmp
     assert not torch.equal(ft["state_dict"]["ops.1.weight"], src["state_dict"]["ops.1.weight"])
     # efficiency was measured for both runs and the trace of a stochastic encoder reproduces the stored outputs
     e = runner.efficiency(ft)
-    assert e["measured"] and e["rss_peak_mb"] > 0 and e["spikes_input"] > 0
+    assert e["measured"] and e["rss_peak_mb"] > 0 and e["spikes_input"] > 0 and e["step_seconds"] > 0
     tr = runner.traces(ft)
     assert tr["in"].shape == (params["scales"]["smoke"]["steps"], len(ft["pools"]["in"]["labels"]), 2)
     np.testing.assert_allclose(tr["in"][-1], ft["pools"]["in"]["outputs"], atol=1e-5)
