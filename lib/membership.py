@@ -295,9 +295,19 @@ def compare(df: pd.DataFrame, a: dict, b: dict, metric: str = "auc") -> dict:
     common = sa.index.intersection(sb.index)
     if len(common) == 0:
         return {"mean_a": np.nan, "mean_b": np.nan, "mean_diff": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                "p_value": np.nan, "n": 0, "exceeds_noise": False}
+                "p_value": np.nan, "n": 0, "exceeds_noise": False, "test_set_floor": np.nan}
     r = paired_comparison(sa[common].to_numpy(), sb[common].to_numpy())
-    return {"mean_a": float(sa[common].mean()), "mean_b": float(sb[common].mean()), **r}
+    out = {"mean_a": float(sa[common].mean()), "mean_b": float(sb[common].mean()), **r, "test_set_floor": 0.0}
+    if metric == "auc" and "auc_se_hanley" in df.columns:
+        # The seed-paired interval ignores that each AUC is itself estimated on a finite attack test set: with a
+        # few seeds the per-seed differences can agree by chance (e.g. all equal to one swapped IN/OUT pair) and
+        # the interval collapses. A difference must also exceed 1.96·sqrt(SE_a² + SE_b²)/sqrt(n) (Hanley SEs,
+        # treated as independent: conservative, since both configurations are scored on the same examples).
+        se_a = per_seed(df, "auc_se_hanley", **a)[common].mean()
+        se_b = per_seed(df, "auc_se_hanley", **b)[common].mean()
+        out["test_set_floor"] = float(1.96 * np.sqrt(se_a**2 + se_b**2) / np.sqrt(len(common)))
+        out["exceeds_noise"] = bool(r["exceeds_noise"] and abs(r["mean_diff"]) > out["test_set_floor"])
+    return out
 
 
 def direction(r: dict, expect: str) -> str:
@@ -321,7 +331,8 @@ def comparison_table(df: pd.DataFrame, pairs: list[tuple[str, dict, dict, str]],
         r = compare(df, a, b, metric)
         rows.append({"comparison": label, "metric": metric, "expected": f"a {expect} than b" if expect != "similar"
                      else "a ≈ b", "a": r["mean_a"], "b": r["mean_b"], "a − b": r["mean_diff"], "ci_low": r["ci_low"],
-                     "ci_high": r["ci_high"], "p": r["p_value"], "seeds": r["n"], "verdict": direction(r, expect)})
+                     "ci_high": r["ci_high"], "test-set floor ±": r.get("test_set_floor", 0.0), "p": r["p_value"],
+                     "seeds": r["n"], "verdict": direction(r, expect)})
     return pd.DataFrame(rows)
 
 

@@ -190,3 +190,15 @@ def test_paired_verdicts():
 
 def test_noise_floor_shrinks_with_the_test_set():
     assert membership.noise_floor(15, 15) > 0.15 > membership.noise_floor(1000, 1000)
+
+
+def test_small_consistent_difference_within_test_set_noise_is_not_support():
+    """Seeds that agree exactly (sd = 0) collapse the paired interval; the attack test set's own noise (Hanley SE)
+    still bounds what counts as a difference."""
+    df = _fake_results(0.0, 0.0)
+    df.loc[df.method == "w=4", "auc"] -= 0.0044           # one swapped IN/OUT pair out of 15 x 15, every seed
+    claim = [("d", dict(dataset="d", method="w=4"), dict(dataset="d", method="full precision"), "lower")]
+    assert membership.comparison_table(df, claim).verdict.iloc[0] == "supported"   # no test-set SE known
+    df["auc_se_hanley"] = membership.noise_floor(15, 15) / 1.96
+    t = membership.comparison_table(df, claim)
+    assert t.verdict.iloc[0] == "same direction, within noise" and t["test-set floor ±"].iloc[0] > 0.1
