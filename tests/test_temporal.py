@@ -150,6 +150,7 @@ def test_paired_verdicts():
     assert r["pairs"] == 3 and r["a − b"] == pytest.approx(-0.1)
     assert TD.verdict(r, "lower") == "supported" and TD.verdict(r, "higher") == "contradicted"
     assert TD.verdict(r, "", margin=0.0) == "supported"
+    assert TD.verdict(r, "above", margin=-0.2) == "supported" and TD.verdict(r, "above", margin=-0.05) == "contradicted"
     assert TD.claim_verdict(pd.Series(["supported", "same direction, within noise"])).startswith("partly")
 
 
