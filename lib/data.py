@@ -117,8 +117,9 @@ def fetch(key: str, raw_dir: str | Path, mirror: str | Path | None, allow_downlo
     problems = _problems(folder, items)
     if problems:
         where = f"the mirror {Path(mirror) / sub}" if mirror else "no mirror (the mirror environment variable is unset)"
-        hint = ("set `00_data.cifar10_source: jpeg-standin` in params.yaml to use the labelled JPEG stand-in, or put "
-                "the original cifar-10-python.tar.gz in the mirror") if key == "cifar10" else \
+        hint = ("set `00_data.cifar10_source: jpeg-standin` in params.yaml (or run `make repro "
+                "CIFAR10_SOURCE=jpeg-standin`) to use the labelled JPEG stand-in, or put the original "
+                "cifar-10-python.tar.gz in the mirror") if key == "cifar10" else \
             "copy the original files into the mirror folder (laid out as a torchvision root) or connect to the internet"
         raise DataError(f"{key}: cannot provide {', '.join(problems)} in {folder}; checked {where} and a download. To fix: {hint}.")
     return folder
