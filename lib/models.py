@@ -55,6 +55,10 @@ def _layers(arch, input_shape, n_classes, hidden, channels, kernel, padding, wei
     return ops, [nn.MaxPool2d(2), nn.MaxPool2d(2), None, None]
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
 class Net(nn.Module):
     """ANN or SNN of Table I. forward(x) -> [B, classes] scores used for the loss, prediction and attack."""
 
@@ -90,9 +94,12 @@ class Net(nn.Module):
             low, high = intensity_range
             self.encoder = enc.build_encoder(snn.encoding, low=low, high=high, **snn.encoding_kwargs) \
                 if snn.encoding != "direct" else enc.build_encoder("direct")
+        if arch == "convnet":   # channels-last conv weights and activations: mkldnn conv and max-pool run 2-3x faster
+            self.to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------------ ANN
     def _ann(self, x):
+        x = _channels_last(x)
         for i, op in enumerate(self.ops):
             x = self.pools[i](op(x))
             if i < len(self.ops) - 1:
@@ -107,11 +114,11 @@ class Net(nn.Module):
         h = None
         for i, (op, pool, lif) in enumerate(zip(self.ops, self.pools, self.lifs)):
             if i == 0 and self.encoder.static:
-                cur = pool(op(x))
+                cur = pool(op(_channels_last(x)))
                 cur = cur.unsqueeze(0).expand(T, *cur.shape)
             else:
-                inp = self.encoder(x, T, generator) if i == 0 else h
-                cur = pool(op(inp.flatten(0, 1)))
+                inp = (self.encoder(x, T, generator) if i == 0 else h).flatten(0, 1)
+                cur = pool(op(_channels_last(inp)))
                 cur = cur.unflatten(0, (T, B))
             h, mem = lif(cur)
             if self.record_spikes:
