@@ -84,6 +84,8 @@ def validate(params: dict) -> dict:
         _positive(params, f"train.lr.{kind}")
     for fam in ("image", "tabular"):
         _positive_int(params, f"train.batch_size.{fam}")
+    _positive_int(params, "train.curve_eval_size")
+    _positive_int(params, "train.eval_batch_size")
     for scale in SCALES:
         _positive_int(params, f"scales.{scale}.steps")
         for fam in ("image", "tabular"):
@@ -120,13 +122,29 @@ SECTIONS = {
 ATTACK_MODES = ("single", "per_class")
 
 
+def _list_of(key: str, v, allowed) -> None:
+    """`v` must be a non-empty list of entries from `allowed`."""
+    allowed = list(allowed)
+    _check(isinstance(v, list) and v and all(x in allowed for x in v), key, v, f"a non-empty list from {allowed}")
+
+
+def _is_pos_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+def _per_family(key: str, v) -> None:
+    """`v` must be a mapping {image: positive integer or null, tabular: ...} (either key may be left out)."""
+    ok = isinstance(v, dict) and set(v) <= {"image", "tabular"} and all(x is None or _is_pos_int(x) for x in v.values())
+    _check(ok, key, v, "a mapping {image: a positive integer or null, tabular: a positive integer or null}")
+
+
 def _validate_grid(sec: dict, where: str, keys) -> None:
     for k, v in sec.items():
         key = f"{where}.{k}"
         if k == "datasets":
-            _check(isinstance(v, list) and v and all(d in DATASETS for d in v), key, v, f"a non-empty list from {list(DATASETS)}")
+            _list_of(key, v, DATASETS)
         elif k == "kinds":
-            _check(isinstance(v, list) and v and all(x in KINDS for x in v), key, v, f"a non-empty list from {KINDS}")
+            _list_of(key, v, KINDS)
         elif k == "bits":
             _check(isinstance(v, list) and v and all(isinstance(b, int) and 2 <= b <= 16 for b in v), key, v,
                    "a non-empty list of integers in [2, 16]")
@@ -134,16 +152,13 @@ def _validate_grid(sec: dict, where: str, keys) -> None:
             _check(isinstance(v, list) and v and all(isinstance(t, (int, float)) and t > 0 for t in v), key, v,
                    "a non-empty list of positive numbers")
         elif k == "surrogates":
-            _check(isinstance(v, list) and v and all(x in SURROGATES for x in v), key, v,
-                   f"a non-empty list from {sorted(SURROGATES)}")
+            _list_of(key, v, sorted(SURROGATES))
         elif k in ("spike_rate_escape_legacy", "triangular_true"):
             _check(isinstance(v, bool), key, v, "true or false")
         elif k == "epochs":
-            ok = isinstance(v, dict) and set(v) <= {"image", "tabular"} and all(
-                e is None or (isinstance(e, int) and not isinstance(e, bool) and e > 0) for e in v.values())
-            _check(ok, key, v, "a mapping {image: n or null, tabular: n or null}")
+            _per_family(key, v)
         elif k == "workers":
-            _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, key, v, "a positive integer")
+            _check(_is_pos_int(v), key, v, "a positive integer")
         elif k in ("checkpoints_dir", "results_dir", "figures_dir"):
             _check(isinstance(v, str) and v, key, v, "a folder path")
         elif k != "by_scale":
@@ -260,8 +275,8 @@ def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **override
 
 # ---------------------------------------------------------------- encoders and 05_temporal_dynamics (paper B)
 TEMPORAL = "05_temporal_dynamics"
-TEMPORAL_KEYS = ("datasets", "encodings", "baseline", "members", "epochs", "seeds", "trace_attack", "transfer", "sweep",
-                 "efficiency")
+TEMPORAL_KEYS = ("datasets", "encodings", "baseline", "members", "epochs", "seeds", "batch_size", "curve_eval_size",
+                 "trace_attack", "transfer", "sweep", "efficiency")
 
 
 def _validate_encoders(params: dict) -> None:
@@ -279,21 +294,20 @@ def _validate_temporal_grid(sec: dict, where: str, params: dict) -> None:
     for k, v in sec.items():
         key = f"{where}.{k}"
         if k == "datasets":
-            _check(isinstance(v, list) and v and all(d in DATASETS for d in v), key, v, f"a non-empty list from {list(DATASETS)}")
+            _list_of(key, v, DATASETS)
         elif k == "encodings":
-            _check(isinstance(v, list) and v and all(e in ENCODINGS for e in v), key, v, f"a non-empty list from {ENCODINGS}")
+            _list_of(key, v, ENCODINGS)
         elif k == "baseline":
             _check(v in ENCODINGS, key, v, f"one of {ENCODINGS}")
-        elif k in ("members", "epochs", "seeds"):
-            ok = isinstance(v, dict) and set(v) <= {"image", "tabular"}
-            for fam, x in (v.items() if ok else ()):
-                if k == "members":
-                    ok &= x is None or (isinstance(x, list) and len(x) == 2 and all(
-                        isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in x))
-                else:
-                    ok &= x is None or (isinstance(x, int) and not isinstance(x, bool) and x > 0)
-            want = "[n_in, n_out] or null" if k == "members" else "a positive integer or null"
-            _check(ok, key, v, f"a mapping {{image: {want}, tabular: {want}}}")
+        elif k == "members":
+            ok = isinstance(v, dict) and set(v) <= {"image", "tabular"} and all(
+                x is None or (isinstance(x, list) and len(x) == 2 and all(_is_pos_int(n) and n >= 2 for n in x))
+                for x in v.values())
+            _check(ok, key, v, "a mapping {image: [n_in, n_out] or null, tabular: [n_in, n_out] or null}")
+        elif k in ("epochs", "seeds", "batch_size"):
+            _per_family(key, v)
+        elif k == "curve_eval_size":
+            _check(v is None or _is_pos_int(v), key, v, "a positive integer or null (= train.curve_eval_size)")
         elif k == "trace_attack":
             _check(isinstance(v, bool), key, v, "true or false")
         elif k == "transfer":

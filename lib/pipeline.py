@@ -78,8 +78,12 @@ def check_raw_files(params: dict) -> None:
 def store_for(params: dict, section: str, read_sections=(), loader: Loader | None = None) -> ModelStore:
     """The model cache of a stage: writes to `<section>.checkpoints_dir`, also reads earlier stages' folders."""
     read = [params[s]["checkpoints_dir"] for s in read_sections]
+    tr = params["train"]
+    sec = C.section(params, section) if "by_scale" in params[section] else params[section]
     return ModelStore(params[section]["checkpoints_dir"], read, data_loader=loader or Loader(params),
-                      splits_dir=params["00_data"]["splits_dir"], device_name=params["train"]["device"])
+                      splits_dir=params["00_data"]["splits_dir"], device_name=tr["device"],
+                      curve_eval_size=sec.get("curve_eval_size") or tr["curve_eval_size"],
+                      eval_batch_size=tr["eval_batch_size"])
 
 
 def train_all(store: ModelStore, units: list[dict]) -> list[dict]:

@@ -73,7 +73,7 @@ def accuracy(outputs: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.device, desc: str = "",
-        curve_eval_size: int = 500, progress: bool = True) -> list[dict]:
+        curve_eval_size: int = 500, eval_batch_size: int = 512, progress: bool = True) -> list[dict]:
     """Train `model` on its member pool with the unit's optimizer, lr, batch size and epochs.
     Returns the learning curve: per epoch mean loss, running train accuracy and test accuracy on
     (at most `curve_eval_size` examples of) the eval pool."""
@@ -108,13 +108,14 @@ def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.devi
             opt.step()
             tot_loss += float(loss.detach()) * len(idx)
             tot_correct += float((out.argmax(1) == yb).sum())
-        test_acc = accuracy(predict(model, x_ev, seed=seed + 1, dev=dev), y_ev)
+        test_acc = accuracy(predict(model, x_ev, seed=seed + 1, dev=dev, batch_size=eval_batch_size), y_ev)
         curve.append({"epoch": epoch + 1, "loss": tot_loss / n, "train_acc": tot_correct / n, "test_acc": test_acc})
         bar.set_postfix(loss=f"{tot_loss / n:.3f}", train=f"{tot_correct / n:.3f}", test=f"{test_acc:.3f}")
     return curve
 
 
-def evaluate(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.device) -> dict:
+def evaluate(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.device,
+             batch_size: int = 512) -> dict:
     """Final accuracies and the attack's raw material: outputs and per-example losses on the model's
     member and non-member pools (and train/test accuracy on members / the eval pool)."""
     seed = unit["seed"] + 2
@@ -122,7 +123,7 @@ def evaluate(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch
     out = {}
     for name in (p_in, p_out, "eval"):
         x, y = D.pool(data, split, name)
-        logits = predict(model, x, seed=seed, dev=dev)
+        logits = predict(model, x, seed=seed, dev=dev, batch_size=batch_size)
         key = {p_in: "in", p_out: "out", "eval": "eval"}[name]
         out[key] = {"outputs": logits.numpy(), "labels": y.numpy(),
                     "loss": F.cross_entropy(logits.double(), y, reduction="none").numpy()}
@@ -136,13 +137,16 @@ class ModelStore:
     Looks up every folder in `read_dirs` and `write_dir`; writes only to `write_dir`."""
 
     def __init__(self, write_dir: str | Path, read_dirs=(), *, data_loader=None, splits_dir="data/splits",
-                 device_name: str = "auto", progress: bool = True):
+                 device_name: str = "auto", progress: bool = True, curve_eval_size: int = 500,
+                 eval_batch_size: int = 512):
         self.write_dir = Path(write_dir)
         self.dirs = [self.write_dir] + [Path(d) for d in read_dirs]
         self.splits_dir = Path(splits_dir)
         self.data_loader = data_loader  # callable(dataset) -> Tensors (cached by the caller)
         self.dev = device(device_name)
         self.progress = progress
+        # how training is watched and scored; neither changes the weights, so neither is part of a unit
+        self.curve_eval_size, self.eval_batch_size = int(curve_eval_size), int(eval_batch_size)
         self.trained = 0  # how many models this store trained (the rest were loaded)
 
     def path(self, unit: dict, folder: Path | None = None) -> Path:
@@ -173,9 +177,10 @@ class ModelStore:
         model = model.to(self.dev)
         desc = desc or _describe(unit)
         t0 = time.perf_counter()
-        curve = fit(model, unit, data, split, dev=self.dev, desc=desc, progress=self.progress)
+        curve = fit(model, unit, data, split, dev=self.dev, desc=desc, progress=self.progress,
+                    curve_eval_size=self.curve_eval_size, eval_batch_size=self.eval_batch_size)
         seconds = time.perf_counter() - t0
-        ev = evaluate(model, unit, data, split, dev=self.dev)
+        ev = evaluate(model, unit, data, split, dev=self.dev, batch_size=self.eval_batch_size)
         rec = {"unit": unit, "key": unit_key(unit), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                "curve": curve, "train_acc": ev["train_acc"], "test_acc": ev["test_acc"], "pools": ev["pools"],
                "train_seconds": seconds, "data_source": data.source, "device": str(self.dev)}
