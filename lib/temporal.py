@@ -38,23 +38,25 @@ GRID_KEYS = ("datasets", "encodings", "baseline", "members", "epochs", "seeds", 
 # ----------------------------------------------------------------------------- settings of this section
 
 def settings(sec: dict, params: dict, dataset: str) -> dict:
-    """Members/non-members per model, epochs and seeds of `dataset` in this section at the active scale
-    (a null entry in the section = the scale's own value)."""
+    """Members/non-members per model, epochs, batch size and seeds of `dataset` in this section at the active
+    scale (a null entry in the section = the scale's own value; batch size: train.batch_size's)."""
     s = C.scale_settings(params, dataset)
     fam = s["family"]
     n_in, n_out = (sec.get("members") or {}).get(fam) or (None, None)
     ep = (sec.get("epochs") or {}).get(fam)
     ns = (sec.get("seeds") or {}).get(fam)
+    bs = (sec.get("batch_size") or {}).get(fam)
     base = params["train"]["seed"]
     return {"family": fam, "n_in": n_in or s["n_in"], "n_out": n_out or s["n_out"], "epochs": ep or s["epochs"],
-            "seeds": [base + i for i in range(ns or s["n_seeds"])], "reduced": bool(n_in), "steps": s["steps"]}
+            "seeds": [base + i for i in range(ns or s["n_seeds"])], "reduced": bool(n_in), "steps": s["steps"],
+            "batch_size": bs or s["batch_size"]}
 
 
 def unit(params: dict, sec: dict, dataset: str, encoding: str, role: str, seed: int, **extra) -> dict:
     """The SNN unit of `dataset` under `encoding` in this section (extra: encoding_kwargs, init_from, frozen)."""
     st = settings(sec, params, dataset)
     return C.unit(params, dataset, "snn", role, seed, encoding=encoding, n_in=st["n_in"], n_out=st["n_out"],
-                  epochs=st["epochs"], **extra)
+                  epochs=st["epochs"], batch_size=st["batch_size"], **extra)
 
 
 def subset_splits(params: dict, sec: dict, loader) -> Path:
@@ -167,7 +169,8 @@ class Runner:
         out = {}
         for key, name in zip(("in", "out"), names):
             x, _ = D.pool(data, split, name)
-            tr = predict(model, x, seed=u["seed"] + 2, dev=self.store.dev, trace=True).numpy()
+            tr = predict(model, x, seed=u["seed"] + 2, dev=self.store.dev, trace=True,
+                         batch_size=self.store.eval_batch_size).numpy()
             last = rec["pools"][key]["outputs"]
             if not np.allclose(tr[-1], last, atol=1e-4):
                 raise RuntimeError(f"trace of {rec['key']} does not end in the stored outputs: the evaluation's "
