@@ -345,15 +345,16 @@ def tally(verdicts: pd.Series) -> str:
     return f"{sup}/{n} supported beyond noise, {same}/{n} same direction within noise, {con}/{n} contradicted"
 
 
-def claim_verdict(table: pd.DataFrame) -> str:
-    """Overall verdict on a claim tested by several comparisons (all must agree for 'supported')."""
-    v = table["verdict"]
+def claim_verdict(verdicts) -> str:
+    """All comparisons of one claim (a comparison table with a `verdict` column, or the verdicts themselves)
+    -> one overall verdict: 'supported' only if every comparison supports it. Shared by papers A, C, D and B."""
+    v = (verdicts["verdict"] if isinstance(verdicts, pd.DataFrame) else pd.Series(list(verdicts), dtype=object)).astype(str)
     n = len(v)
     if n == 0 or (v == "no data").all():
         return "not tested at this scale"
-    if v.isin(["no data", "1 seed: no test"]).all():
+    if (v.eq("no data") | v.str.contains("1 seed")).all():
         return "not testable: one seed per configuration"
-    if v.str.startswith("consistent").any() or v.str.startswith("contradicted (differs").any():  # a 'similar' claim
+    if v.str.startswith("consistent").any() or v.str.startswith("contradicted (").any():  # a 'similar' claim
         k = int(v.str.startswith("consistent").sum())
         return "consistent with our data" if k == n else f"partly contradicted ({n - k}/{n} differ beyond noise)"
     sup, con = int((v == "supported").sum()), int((v == "contradicted").sum())
