@@ -28,6 +28,7 @@ from . import config as C
 from . import data as D
 from .attacks import loss_threshold_attack, shadow_attack
 from .efficiency import Meter, spike_counts, train_step
+from .membership import claim_verdict
 from .metrics import paired_comparison
 from .train import ModelStore, predict
 
@@ -110,6 +111,7 @@ class Runner:
         self.cache = Path(cache_dir)
         self.spike_samples = int(spike_samples)
         self.rss_interval = float(rss_interval)
+        store.keep_traces = True   # traces come from the evaluation pass of a model trained now (no recompute)
 
     def _json(self, key: str) -> Path:
         return self.cache / "efficiency" / f"{key}.json"
@@ -120,6 +122,9 @@ class Runner:
             return self.store.get(u)
         with Meter(self.store.dev, self.rss_interval) as m:
             rec = self.store.get_or_train(u)
+        if "traces" in rec:
+            rec = dict(rec)
+            self._save_traces(rec["key"], rec.pop("traces"))
         path = self._json(rec["key"])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({**m.result(), "train_seconds": rec["train_seconds"]}, indent=1))
@@ -156,8 +161,9 @@ class Runner:
 
     def traces(self, rec: dict) -> dict:
         """{"in": [T, N, C], "out": [T, N, C]} output-membrane traces of the record's member / non-member pools,
-        computed exactly as lib.train.evaluate draws its encoder noise (so trace[-1] == stored outputs)."""
-        path = self.cache / "traces" / f"{rec['key']}.npz"
+        computed exactly as lib.train.evaluate draws its encoder noise (so their readout == the stored outputs);
+        kept from the evaluation pass when the model was trained by this runner, else recomputed once."""
+        path = self._traces_path(rec["key"])
         if path.is_file():
             with np.load(path) as f:
                 return {"in": f["in"], "out": f["out"]}
@@ -172,15 +178,22 @@ class Runner:
             tr = predict(model, x, seed=u["seed"] + 2, dev=self.store.dev, trace=True,
                          batch_size=self.store.eval_batch_size).numpy()
             last = rec["pools"][key]["outputs"]
-            if not np.allclose(tr[-1], last, atol=1e-4):
+            if not np.allclose(model.readout(torch.from_numpy(tr)).numpy(), last, atol=1e-4):
                 raise RuntimeError(f"trace of {rec['key']} does not end in the stored outputs: the evaluation's "
                                    "encoder draws were not reproduced")
             out[key] = tr
+        self._save_traces(rec["key"], out)
+        return out
+
+    def _traces_path(self, key: str) -> Path:
+        return self.cache / "traces" / f"{key}.npz"
+
+    def _save_traces(self, key: str, traces: dict) -> None:
+        path = self._traces_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **out)
+        np.savez(tmp, **traces)
         tmp.replace(path)
-        return out
 
 
 def trace_features(trace: np.ndarray) -> np.ndarray:
@@ -378,25 +391,6 @@ def comparisons(df: pd.DataFrame, specs, pair_on=("seed",)) -> pd.DataFrame:
         rows.append({"claim": claim, "comparison": label, "metric": metric, "expected": exp, **r,
                      "verdict": verdict(r, expect, margin)})
     return pd.DataFrame(rows)
-
-
-def claim_verdict(verdicts: pd.Series) -> str:
-    """All comparisons of one claim → one verdict ('supported' only if every comparison supports it)."""
-    v = list(verdicts)
-    n = len(v)
-    if n == 0 or all(x == "no data" for x in v):
-        return "not tested at this scale"
-    sup = sum(x == "supported" or x.startswith("consistent") for x in v)
-    con = sum(x.startswith("contradicted") for x in v)
-    if sup == n:
-        return "supported"
-    if con == n:
-        return "contradicted"
-    if con == 0 and sup > 0:
-        return f"partly supported ({sup}/{n}), none contradicted"
-    if sup == 0 and con == 0:
-        return "not resolved: differences within noise (or one seed)"
-    return f"mixed ({sup}/{n} supported, {con}/{n} contradicted)"
 
 
 # "Competitive accuracy" (B2) is read as non-inferiority: Poisson-Burst's test accuracy is at most this many

@@ -91,7 +91,8 @@ def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.devi
         opt = torch.optim.SGD(params, lr=unit["lr"], momentum=0.9, weight_decay=unit["weight_decay"])
     bs, n = unit["batch_size"], len(x_in)
     curve = []
-    bar = tqdm(range(unit["epochs"]), desc=desc, disable=not progress, leave=False)
+    # redraw at most once a second: an executed notebook keeps every redraw of a bar in its output
+    bar = tqdm(range(unit["epochs"]), desc=desc, disable=not progress, leave=False, mininterval=1.0)
     for epoch in bar:
         model.train()
         order = torch.randperm(n, generator=gen).to(dev)
@@ -110,24 +111,32 @@ def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.devi
             tot_correct += float((out.argmax(1) == yb).sum())
         test_acc = accuracy(predict(model, x_ev, seed=seed + 1, dev=dev, batch_size=eval_batch_size), y_ev)
         curve.append({"epoch": epoch + 1, "loss": tot_loss / n, "train_acc": tot_correct / n, "test_acc": test_acc})
-        bar.set_postfix(loss=f"{tot_loss / n:.3f}", train=f"{tot_correct / n:.3f}", test=f"{test_acc:.3f}")
+        bar.set_postfix(loss=f"{tot_loss / n:.3f}", train=f"{tot_correct / n:.3f}", test=f"{test_acc:.3f}",
+                        refresh=False)
     return curve
 
 
 def evaluate(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.device,
-             batch_size: int = 512) -> dict:
+             batch_size: int = 512, traces: bool = False) -> dict:
     """Final accuracies and the attack's raw material: outputs and per-example losses on the model's
-    member and non-member pools (and train/test accuracy on members / the eval pool)."""
+    member and non-member pools (and train/test accuracy on members / the eval pool).
+    With `traces` (SNN only), also the output-membrane traces [T, N, C] of the member and non-member pools,
+    from the same forward pass (outputs = the model's readout of them, bit for bit), under "traces"."""
     seed = unit["seed"] + 2
     p_in, p_out = pools_for(unit)
-    out = {}
+    keep = traces and model.kind == "snn"
+    out, kept = {}, {}
     for name in (p_in, p_out, "eval"):
         x, y = D.pool(data, split, name)
-        logits = predict(model, x, seed=seed, dev=dev, batch_size=batch_size)
         key = {p_in: "in", p_out: "out", "eval": "eval"}[name]
+        if keep and key != "eval":
+            tr = predict(model, x, seed=seed, dev=dev, batch_size=batch_size, trace=True)
+            logits, kept[key] = model.readout(tr), tr.numpy()
+        else:
+            logits = predict(model, x, seed=seed, dev=dev, batch_size=batch_size)
         out[key] = {"outputs": logits.numpy(), "labels": y.numpy(),
                     "loss": F.cross_entropy(logits.double(), y, reduction="none").numpy()}
-    return {"train_acc": accuracy(torch.from_numpy(out["in"]["outputs"]), torch.from_numpy(out["in"]["labels"])),
+    return {**({"traces": kept} if keep else {}),"train_acc": accuracy(torch.from_numpy(out["in"]["outputs"]), torch.from_numpy(out["in"]["labels"])),
             "test_acc": accuracy(torch.from_numpy(out["eval"]["outputs"]), torch.from_numpy(out["eval"]["labels"])),
             "pools": out}
 
@@ -138,7 +147,7 @@ class ModelStore:
 
     def __init__(self, write_dir: str | Path, read_dirs=(), *, data_loader=None, splits_dir="data/splits",
                  device_name: str = "auto", progress: bool = True, curve_eval_size: int = 500,
-                 eval_batch_size: int = 512):
+                 eval_batch_size: int = 512, keep_traces: bool = False):
         self.write_dir = Path(write_dir)
         self.dirs = [self.write_dir] + [Path(d) for d in read_dirs]
         self.splits_dir = Path(splits_dir)
@@ -147,6 +156,9 @@ class ModelStore:
         self.progress = progress
         # how training is watched and scored; neither changes the weights, so neither is part of a unit
         self.curve_eval_size, self.eval_batch_size = int(curve_eval_size), int(eval_batch_size)
+        # SNN records trained now also carry rec["traces"] (member/non-member output-membrane traces), in memory
+        # only: never written to the checkpoint (a paper-scale pool's trace is tens of MB)
+        self.keep_traces = bool(keep_traces)
         self.trained = 0  # how many models this store trained (the rest were loaded)
 
     def path(self, unit: dict, folder: Path | None = None) -> Path:
@@ -180,13 +192,13 @@ class ModelStore:
         curve = fit(model, unit, data, split, dev=self.dev, desc=desc, progress=self.progress,
                     curve_eval_size=self.curve_eval_size, eval_batch_size=self.eval_batch_size)
         seconds = time.perf_counter() - t0
-        ev = evaluate(model, unit, data, split, dev=self.dev, batch_size=self.eval_batch_size)
+        ev = evaluate(model, unit, data, split, dev=self.dev, batch_size=self.eval_batch_size, traces=self.keep_traces)
         rec = {"unit": unit, "key": unit_key(unit), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                "curve": curve, "train_acc": ev["train_acc"], "test_acc": ev["test_acc"], "pools": ev["pools"],
                "train_seconds": seconds, "data_source": data.source, "device": str(self.dev)}
         self._save(unit, rec)
         self.trained += 1
-        return rec
+        return {**rec, "traces": ev["traces"]} if "traces" in ev else rec
 
     def _init_from(self, model: Net, unit: dict) -> None:
         """Copy a trained unit's weights into `model` and freeze the layers listed in unit["frozen"]."""

@@ -118,7 +118,14 @@ def test_transfer_unit_keeps_frozen_weights_and_traces_end_in_stored_outputs(tmp
     tr = runner.traces(ft)
     assert tr["in"].shape == (params["scales"]["smoke"]["steps"], len(ft["pools"]["in"]["labels"]), 2)
     np.testing.assert_allclose(tr["in"][-1], ft["pools"]["in"]["outputs"], atol=1e-5)
-    assert (tmp_path / "ck" / "traces" / f"{ft['key']}.npz").is_file()
+    cached = tmp_path / "ck" / "traces" / f"{ft['key']}.npz"
+    assert cached.is_file()
+    # the trace kept from the training run's evaluation pass equals one recomputed from the stored weights
+    cached.unlink()
+    again = runner.traces(ft)
+    np.testing.assert_allclose(again["in"], tr["in"], atol=1e-6)
+    np.testing.assert_allclose(again["out"], tr["out"], atol=1e-6)
+    assert "traces" not in torch.load(store.find(ft_unit), weights_only=False)   # never in the checkpoint
     n_trained = store.trained
     runner.get(ft_unit)
     assert store.trained == n_trained          # cached: never trained twice
@@ -152,6 +159,9 @@ def test_paired_verdicts():
     assert TD.verdict(r, "", margin=0.0) == "supported"
     assert TD.verdict(r, "above", margin=-0.2) == "supported" and TD.verdict(r, "above", margin=-0.05) == "contradicted"
     assert TD.claim_verdict(pd.Series(["supported", "same direction, within noise"])).startswith("partly")
+    assert TD.claim_verdict(["supported", "contradicted"]).startswith("mixed")
+    assert TD.claim_verdict(["same direction, 1 seed (no interval)", "no data"]).startswith("not testable")
+    assert TD.claim_verdict(["not resolved: interval straddles the margin"]).startswith("not resolved")
 
 
 def test_config_rejects_bad_temporal_values():

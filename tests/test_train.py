@@ -49,6 +49,11 @@ def test_cache_trains_once_and_training_is_deterministic(tmp_path):
                        progress=False).get_or_train(unit)
     assert all(torch.equal(first["state_dict"][k], fresh["state_dict"][k]) for k in first["state_dict"])
     assert (first["pools"]["out"]["outputs"] == fresh["pools"]["out"]["outputs"]).all()
+    # how training is watched and scored (curve size, eval batch) is not part of the unit: it must not move the weights
+    watched = ModelStore(tmp_path / "watched", data_loader=store.data_loader, splits_dir=tmp_path / "splits",
+                         progress=False, curve_eval_size=7, eval_batch_size=5).get_or_train(unit)
+    assert all(torch.equal(first["state_dict"][k], watched["state_dict"][k]) for k in first["state_dict"])
+    assert abs(first["pools"]["out"]["outputs"] - watched["pools"]["out"]["outputs"]).max() < 1e-5
     # a different setting is a different unit
     store.get_or_train(config.unit(params, "iris", "snn", "shadow", 0, surrogate="atan"))
     assert store.trained == 2
