@@ -37,6 +37,12 @@ def test_repository_params_are_valid_at_every_scale():
     ("00_data.cifar10_source", lambda p: p["00_data"].__setitem__("cifar10_source", "jpeg")),
     ("train.lr.snn", lambda p: p["train"]["lr"].__setitem__("snn", 0)),
     ("scales.quick.image.epochs", lambda p: p["scales"]["quick"]["image"].__setitem__("epochs", 2.5)),
+    ("train.curve_eval_size", lambda p: p["train"].__setitem__("curve_eval_size", 0)),
+    ("train.eval_batch_size", lambda p: p["train"].__setitem__("eval_batch_size", "big")),
+    ("05_temporal_dynamics.by_scale.quick.batch_size", lambda p: p["05_temporal_dynamics"]["by_scale"]["quick"]
+     .__setitem__("batch_size", {"image": -32, "tabular": None})),
+    ("05_temporal_dynamics.by_scale.quick.curve_eval_size", lambda p: p["05_temporal_dynamics"]["by_scale"]["quick"]
+     .__setitem__("curve_eval_size", 1.5)),
 ])
 def test_invalid_value_names_its_key(tmp_path, key, edit):
     path = _write(tmp_path, edit)
