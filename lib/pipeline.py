@@ -79,7 +79,7 @@ def store_for(params: dict, section: str, read_sections=(), loader: Loader | Non
     """The model cache of a stage: writes to `<section>.checkpoints_dir`, also reads earlier stages' folders."""
     read = [params[s]["checkpoints_dir"] for s in read_sections]
     tr = params["train"]
-    sec = C.section(params, section) if "by_scale" in params[section] else params[section]
+    sec = C.section(params, section)   # the active scale's values (a section without by_scale is unchanged)
     return ModelStore(params[section]["checkpoints_dir"], read, data_loader=loader or Loader(params),
                       splits_dir=params["00_data"]["splits_dir"], device_name=tr["device"],
                       curve_eval_size=sec.get("curve_eval_size") or tr["curve_eval_size"],

@@ -122,8 +122,7 @@ class Runner:
             return self.store.get(u)
         with Meter(self.store.dev, self.rss_interval) as m:
             rec = self.store.get_or_train(u)
-        if "traces" in rec:
-            rec = dict(rec)
+        if "traces" in rec:   # get_or_train returned a fresh dict: the traces go to the cache, not the record
             self._save_traces(rec["key"], rec.pop("traces"))
         path = self._json(rec["key"])
         path.parent.mkdir(parents=True, exist_ok=True)

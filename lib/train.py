@@ -136,9 +136,10 @@ def evaluate(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch
             logits = predict(model, x, seed=seed, dev=dev, batch_size=batch_size)
         out[key] = {"outputs": logits.numpy(), "labels": y.numpy(),
                     "loss": F.cross_entropy(logits.double(), y, reduction="none").numpy()}
-    return {**({"traces": kept} if keep else {}),"train_acc": accuracy(torch.from_numpy(out["in"]["outputs"]), torch.from_numpy(out["in"]["labels"])),
-            "test_acc": accuracy(torch.from_numpy(out["eval"]["outputs"]), torch.from_numpy(out["eval"]["labels"])),
-            "pools": out}
+    result = {"train_acc": accuracy(torch.from_numpy(out["in"]["outputs"]), torch.from_numpy(out["in"]["labels"])),
+              "test_acc": accuracy(torch.from_numpy(out["eval"]["outputs"]), torch.from_numpy(out["eval"]["labels"])),
+              "pools": out}
+    return {**result, "traces": kept} if keep else result
 
 
 class ModelStore:
