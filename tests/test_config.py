@@ -74,34 +74,3 @@ def test_shadow_unit_depends_on_split_mode_target_does_not():
     t2, s2 = (config.unit(params, "mnist", "ann", r, 0) for r in ("target", "shadow"))
     assert t1 == t2 and s1 != s2
 
-
-def _lib_imports(text: str) -> set[str]:
-    """lib modules named by `from lib import a, b`, `from lib.x import ...`, `from . import x`, `from .x import ...`."""
-    import re
-    mods = set()
-    for m in re.finditer(r"^\s*from (?:lib\.|\.)(\w+) import", text, re.M):
-        mods.add(m.group(1))
-    for m in re.finditer(r"^\s*from (?:lib|\.) import ([\w ,()]+)", text, re.M):
-        mods.update(n.split(" as ")[0].strip(" ()") for n in m.group(1).split(","))
-    return {m for m in mods if (ROOT / "lib" / f"{m}.py").is_file()}
-
-
-def test_every_stage_depends_on_every_lib_module_its_notebook_uses():
-    """A change to any lib module a notebook imports (directly or through lib) must rerun its dvc stage."""
-    import json
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    problems = []
-    for name, st in stages.items():
-        nb = next(d for d in st["deps"] if d.endswith(".ipynb"))
-        code = "\n".join("".join(c["source"]) for c in json.loads((ROOT / nb).read_text())["cells"]
-                         if c["cell_type"] == "code")
-        todo, used = list(_lib_imports(code)), set()
-        while todo:
-            m = todo.pop()
-            if m not in used:
-                used.add(m)
-                todo += _lib_imports((ROOT / "lib" / f"{m}.py").read_text())
-        missing = sorted(f"lib/{m}.py" for m in used if f"lib/{m}.py" not in st["deps"])
-        if missing:
-            problems.append(f"{name}: deps miss {missing}")
-    assert not problems, "dvc.yaml: " + "; ".join(problems)

@@ -1,11 +1,13 @@
 """End to end: `dvc repro` of the whole pipeline at smoke scale in a copy of this working tree.
 
 Checks that every stage's results and figures exist and parse, that executed notebooks hold no errors,
-and that a second `dvc repro` with nothing changed runs nothing. Uses the offline mirror named by
+and that a second `dvc repro` with nothing changed runs nothing; and (fast, no repro) that every stage
+depends on every lib module its notebook uses. Uses the offline mirror named by
 $SNN_PRIVACY_DATA_MIRROR (CIFAR-10 through its labelled JPEG stand-in, as these machines require).
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,3 +86,33 @@ def test_second_repro_runs_nothing(smoke_repo):
     out = _run(["dvc", "repro"], repo, env)
     assert "Running stage" not in out, out
     assert "up to date" in _run(["dvc", "status"], repo, env)
+
+
+def _lib_imports(text: str) -> set[str]:
+    """lib modules named by `from lib import a, b`, `from lib.x import ...`, `from . import x`, `from .x import ...`."""
+    mods = set()
+    for m in re.finditer(r"^\s*from (?:lib\.|\.)(\w+) import", text, re.M):
+        mods.add(m.group(1))
+    for m in re.finditer(r"^\s*from (?:lib|\.) import ([\w ,()]+)", text, re.M):
+        mods.update(n.split(" as ")[0].strip(" ()") for n in m.group(1).split(","))
+    return {m for m in mods if (ROOT / "lib" / f"{m}.py").is_file()}
+
+
+def test_every_stage_depends_on_every_lib_module_its_notebook_uses():
+    """A change to any lib module a notebook imports (directly or through lib) must rerun its dvc stage."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    problems = []
+    for name, st in stages.items():
+        nb = next(d for d in st["deps"] if d.endswith(".ipynb"))
+        code = "\n".join("".join(c["source"]) for c in json.loads((ROOT / nb).read_text())["cells"]
+                         if c["cell_type"] == "code")
+        todo, used = list(_lib_imports(code)), set()
+        while todo:
+            m = todo.pop()
+            if m not in used:
+                used.add(m)
+                todo += _lib_imports((ROOT / "lib" / f"{m}.py").read_text())
+        missing = sorted(f"lib/{m}.py" for m in used if f"lib/{m}.py" not in st["deps"])
+        if missing:
+            problems.append(f"{name}: deps miss {missing}")
+    assert not problems, "dvc.yaml: " + "; ".join(problems)
