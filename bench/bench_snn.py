@@ -1,7 +1,7 @@
 """Training throughput of our multi-step SNN ConvNet against the snntorch per-step loop.
 
 Prints, in one run on this machine: samples/s of one training step (forward + backward + Adam) of
-paper A's SNN ConvNet (MNIST shape, T = 25, batch 128) for (a) lib.models.Net and (b) the same network
+paper A's SNN ConvNet (MNIST shape, T = 25, batch 128) for (a) lib.core.models.Net and (b) the same network
 written as the usual snntorch loop (snn.Leaky called once per step, every layer re-run every step),
 with the same weights; (c) float32 matmul GFLOP/s; and the ratios, including our throughput as a share
 of the "matmul-equivalent" rate = GFLOP/s ÷ nominal training FLOPs per sample (3 × forward FLOPs of
@@ -12,21 +12,18 @@ all conv/linear layers over T steps).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import snntorch as snn
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.models import Net, SNNConfig, snntorch_step_loop  # noqa: E402
+from lib.core.models import Net, SNNConfig, snntorch_step_loop
 
 
 class SnntorchLoop(nn.Module):
-    """The reference: lib.models.snntorch_step_loop (snn.Leaky once per layer per step), same weights."""
+    """The reference: lib.core.models.snntorch_step_loop (snn.Leaky once per layer per step), same weights."""
 
     def __init__(self, net: Net):
         super().__init__()
@@ -92,7 +89,7 @@ def main():
     print(f"float32 matmul:                {gflops:8.1f} GFLOP/s")
     print(f"nominal training FLOPs/sample: {train_flops / 1e9:8.3f} GFLOP  -> matmul-equivalent {matmul_equiv:.1f} samples/s")
     print(f"snntorch per-step loop:        {ref_sps:8.1f} samples/s")
-    print(f"lib.models.Net (multi-step):   {ours_sps:8.1f} samples/s")
+    print(f"lib.core.models.Net (multi-step):   {ours_sps:8.1f} samples/s")
     print(f"ours / snntorch loop:          {ours_sps / ref_sps:8.2f} x   (target >= 1.3)")
     print(f"ours / matmul-equivalent:      {ours_sps / matmul_equiv:8.1%}    (target >= 85%)")
 

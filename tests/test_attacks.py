@@ -1,9 +1,9 @@
-"""lib.attacks: the shadow-model SVM attack (single and per-class), the loss threshold, the loss helper."""
+"""lib.attacks.mia: the shadow-model SVM attack (single and per-class), the loss threshold, the loss helper."""
 import numpy as np
 import pytest
 import torch
 
-from lib.attacks import AttackResult, loss_threshold_attack, per_example_loss, shadow_attack
+from lib.attacks.mia import AttackResult, loss_threshold_attack, per_example_loss, shadow_attack
 
 C = 5  # classes
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib import config
+from lib.core import config
 
 ROOT = Path(__file__).resolve().parents[1]
 

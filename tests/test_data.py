@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib import data as D
+from lib.core import data as D
 
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
-from lib.encoders import (ENCODERS, DelayedBurst, Direct, PoissonBurst, Rate, build_encoder,
+from lib.core.encoders import (ENCODERS, DelayedBurst, Direct, PoissonBurst, Rate, build_encoder,
                           expected_spike_count, intensity)
 
 T = 25

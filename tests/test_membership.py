@@ -1,4 +1,4 @@
-"""lib.membership and the attack on real trained models: an overfit FCNet is attacked successfully, a model
+"""lib.attacks.membership and the attack on real trained models: an overfit FCNet is attacked successfully, a model
 whose IN and OUT come from the same unseen distribution is not; Net's quantized membranes take at most 2^b
 values; the model cache trains a configuration once; comparisons and verdicts."""
 import numpy as np
@@ -9,11 +9,12 @@ import torch.nn.functional as F
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
-from lib import config, membership
-from lib import data as D
-from lib.attacks import shadow_attack
-from lib.models import Net, SNNConfig
-from lib.train import ModelStore
+from lib.core import config
+from lib.attacks import membership
+from lib.core import data as D
+from lib.attacks.mia import shadow_attack
+from lib.core.models import Net, SNNConfig
+from lib.core.train import ModelStore
 
 
 # ----------------------------------------------------------------------------- real models, real attack

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from lib.models import Net, SNNConfig, snntorch_step_loop
+from lib.core.models import Net, SNNConfig, snntorch_step_loop
 
 
 @pytest.mark.parametrize("arch,shape", [("convnet", (1, 12, 12)), ("fcnet", (6,))])

@@ -4,7 +4,7 @@ import snntorch as snn
 import torch
 from snntorch.functional import quant as snn_quant
 
-from lib.neurons import LIF, SURROGATES, surrogate, surrogate_grad
+from lib.core.neurons import LIF, SURROGATES, surrogate, surrogate_grad
 
 PAPER_KWARGS = {"fast_sigmoid": {"slope": 25}, "atan": {"alpha": 2.0},
                 "spike_rate_escape": {"beta": 1, "slope": 25}, "triangular": {},

@@ -8,8 +8,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from snntorch.functional.quant import state_quant as snn_state_quant
 
-from lib import quant
-from lib.quant import (_nearest_level_index, conv2d, distinct_levels, linear, quant_relu, quantized_weight,
+from lib.core import quant
+from lib.core.quant import (_nearest_level_index, conv2d, distinct_levels, linear, quant_relu, quantized_weight,
                        state_quant)
 
 BITS = list(range(1, 9))

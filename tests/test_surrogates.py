@@ -1,11 +1,11 @@
-"""lib.neurons surrogate variants (spike_rate_escape_legacy, triangular_true) and the snntorch definitions
+"""lib.core.neurons surrogate variants (spike_rate_escape_legacy, triangular_true) and the snntorch definitions
 that notebook 04 discusses: gradients checked against their closed forms."""
 import math
 
 import pytest
 import torch
 
-from lib.neurons import LIF, SURROGATES, surrogate, surrogate_grad
+from lib.core.neurons import LIF, SURROGATES, surrogate, surrogate_grad
 
 X = torch.linspace(-3, 3, 601, dtype=torch.float64)
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 import yaml
 
-from lib import config as C
-from lib import data as D
-from lib import efficiency as E
-from lib import temporal as TD
-from lib.models import Net, SNNConfig
-from lib.train import ModelStore, predict
+from lib.core import config as C
+from lib.core import data as D
+from lib.attacks import efficiency as E
+from lib.attacks import temporal as TD
+from lib.core.models import Net, SNNConfig
+from lib.core.train import ModelStore, predict
 
 
 def _tensors(n_train=120, n_test=80, n_feat=6, seed=0):

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lib import config, data as D, pipeline
-from lib.train import ModelStore
+from lib.core import config, data as D, pipeline
+from lib.core.train import ModelStore
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,8 +25,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from lib.metrics import auc_ci as _auc_ci
-from lib.metrics import auc_se_hanley, tpr_at_fpr
+from .metrics import auc_ci as _auc_ci
+from .metrics import auc_se_hanley, tpr_at_fpr
 
 MODES = ("single", "per_class")
 MIN_PER_SIDE = 2   # an SVM trained on fewer than 2 IN or 2 OUT examples is not a model of anything

@@ -1,6 +1,6 @@
 """Training, evaluation and the model cache.
 
-A *unit* (lib.config.unit) describes one model completely. `ModelStore.get_or_train(unit, ...)` returns
+A *unit* (lib.core.config.unit) describes one model completely. `ModelStore.get_or_train(unit, ...)` returns
 its record, training it only when no checkpoint for exactly that unit exists in any of the store's
 folders. Records are written atomically (temp file + rename), so an interrupted run loses at most the
 model in progress. A record holds the weights, the unit, the learning curve, final accuracies and the
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import data as D
+from .config import init_seed
 from .models import Net, SNNConfig
 
 
@@ -77,7 +78,7 @@ def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.devi
     """Train `model` on its member pool with the unit's optimizer, lr, batch size and epochs.
     Returns the learning curve: per epoch mean loss, running train accuracy and test accuracy on
     (at most `curve_eval_size` examples of) the eval pool."""
-    seed = unit["seed"]
+    seed = init_seed(unit)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x_in, y_in = D.pool(data, split, pools_for(unit)[0])
@@ -122,7 +123,7 @@ def evaluate(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch
     member and non-member pools (and train/test accuracy on members / the eval pool).
     With `traces` (SNN only), also the output-membrane traces [T, N, C] of the member and non-member pools,
     from the same forward pass (outputs = the model's readout of them, bit for bit), under "traces"."""
-    seed = unit["seed"] + 2
+    seed = init_seed(unit) + 2
     p_in, p_out = pools_for(unit)
     keep = traces and model.kind == "snn"
     out, kept = {}, {}
@@ -183,7 +184,7 @@ class ModelStore:
         data = self.data_loader(unit["dataset"])
         split = D.load_split(D.split_path(self.splits_dir, unit["dataset"], unit["seed"]))
         _check_split(split, unit)
-        torch.manual_seed(unit["seed"])
+        torch.manual_seed(init_seed(unit))
         model = build(unit, data)
         if unit.get("init_from"):
             self._init_from(model, unit)

@@ -10,7 +10,7 @@ the network's output is its membrane potential U_out[t], t = 1..T. Loss and pred
 Every linear/conv layer may be weight-quantized (brevitas QuantLinear/QuantConv2d).
 
 The SNN is evaluated layer by layer over all T steps at once: each conv/linear layer runs once on a
-[T·B, ...] batch and each LIF layer runs its recurrence over T (lib.neurons.LIF). With a static input
+[T·B, ...] batch and each LIF layer runs its recurrence over T (lib.core.neurons.LIF). With a static input
 encoding (direct) the first layer sees the same input at every step, so it is computed once.
 """
 from __future__ import annotations

@@ -3,10 +3,10 @@ tidy row per (configuration, seed); seed-level summaries, paired comparisons and
 
 A *configuration* is a dataset, a kind (ann / snn) and the model settings that §V varies (weight bits,
 activation bits and threshold θ, surrogate). For every seed the target and the shadow model of that
-configuration are trained once (lib.train.ModelStore caches them) and attacked with
+configuration are trained once (lib.core.train.ModelStore caches them) and attacked with
 
-    svm  = lib.attacks.shadow_attack(shadow outputs on shadow-in/out  →  target outputs on target-in/out)
-    loss = lib.attacks.loss_threshold_attack(target losses on target-in/out)        (sanity baseline)
+    svm  = lib.attacks.mia.shadow_attack(shadow outputs on shadow-in/out  →  target outputs on target-in/out)
+    loss = lib.attacks.mia.loss_threshold_attack(target losses on target-in/out)        (sanity baseline)
 
 Features are the records' stored outputs: ANN logits, SNN final-step output membrane potentials.
 """
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from . import config as C
-from .attacks import loss_threshold_attack, shadow_attack
+from ..core import config as C
+from .mia import loss_threshold_attack, shadow_attack
 from .metrics import auc_se_hanley, mean_std, paired_comparison, roc_curve_table
 
 FULL_PRECISION = "full precision"
@@ -28,7 +28,7 @@ FULL_PRECISION = "full precision"
 
 @dataclass
 class Setting:
-    """One configuration of §V. `overrides` go to lib.config.unit; the other fields are result columns."""
+    """One configuration of §V. `overrides` go to lib.core.config.unit; the other fields are result columns."""
     dataset: str
     kind: str
     method: str
@@ -126,7 +126,7 @@ def _train_in_worker(params: dict, section: str, read_sections: tuple, unit: dic
 
     import torch
 
-    from . import pipeline
+    from ..core import pipeline
     torch.set_num_threads(1)
     key = (section, read_sections)
     if key not in _WORKER_STORE:
@@ -290,7 +290,7 @@ def per_seed(df: pd.DataFrame, metric: str = "auc", **where) -> pd.Series:
 
 
 def compare(df: pd.DataFrame, a: dict, b: dict, metric: str = "auc") -> dict:
-    """Paired by seed: a − b of `metric` (lib.metrics.paired_comparison) plus both means."""
+    """Paired by seed: a − b of `metric` (lib.attacks.metrics.paired_comparison) plus both means."""
     sa, sb = per_seed(df, metric, **a), per_seed(df, metric, **b)
     common = sa.index.intersection(sb.index)
     if len(common) == 0:

@@ -86,6 +86,7 @@ def validate(params: dict) -> dict:
         _positive_int(params, f"train.batch_size.{fam}")
     _positive_int(params, "train.curve_eval_size")
     _positive_int(params, "train.eval_batch_size")
+    _positive_int(params, "train.shadow_seed_offset")
     for scale in SCALES:
         _positive_int(params, f"scales.{scale}.steps")
         for fam in ("image", "tabular"):
@@ -216,6 +217,12 @@ def scale_settings(params: dict, dataset: str) -> dict:
     return out
 
 
+def init_seed(unit: dict) -> int:
+    """The seed of a unit's initialization, shuffling, augmentation and encoder noise: `init_seed` for shadows
+    (seed + train.shadow_seed_offset), else its `seed` (which also names its membership split)."""
+    return int(unit.get("init_seed", unit["seed"]))
+
+
 def seeds(params: dict, dataset: str) -> list[int]:
     base = params["train"]["seed"]
     return [base + i for i in range(scale_settings(params, dataset)["n_seeds"])]
@@ -250,6 +257,10 @@ def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **override
         u["cifar10_source"] = d["cifar10_source"]
     if role == "shadow":  # the target's pools do not depend on the split mode; the shadow's do
         u["split_mode"] = d["split_mode"]
+        # Threat model: the attacker's shadow does not share the target's initialization and batch order. `seed`
+        # still names the split file (the shadow pools of that seed); weights, shuffling and encoder noise come
+        # from init_seed. (Target units have no init_seed key, so their checkpoint keys are unchanged.)
+        u["init_seed"] = int(seed) + int(tr["shadow_seed_offset"])
         if d["split_mode"] == "as_published":
             u["shadow_fractions"] = [d["shadow_member_fraction"], d["shadow_nonmember_fraction"]]
     if kind == "snn":

@@ -60,7 +60,7 @@ def table_ii() -> pd.DataFrame:
 
 # Paper A, Table III: SNNs trained with five surrogate gradients (fast sigmoid slope 25, atan α = 2, spike rate
 # escape β = 1 slope 25, triangular and STE at snntorch defaults). Transcribed from the paper's text; `method` is
-# our surrogate key (lib.neurons.SURROGATES), accuracies in %, AUC to three decimals as printed.
+# our surrogate key (lib.core.neurons.SURROGATES), accuracies in %, AUC to three decimals as printed.
 _TABLE_III = """dataset,method,kind,train_acc,train_acc_std,test_acc,test_acc_std,auc,auc_std
 mnist,fast_sigmoid,snn,99.88,0.01,99.22,0.04,0.518,0.001
 mnist,atan,snn,99.96,0.02,99.25,0.06,0.547,0.006

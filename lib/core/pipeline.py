@@ -5,6 +5,7 @@ Notebooks stay narrative: each stage is a few calls into this module plus a tabl
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,54 @@ def write_json(obj, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, default=float))
+
+
+# ----------------------------------------------------------------------------- opening a stage in a notebook
+
+@dataclass
+class Stage:
+    """What a notebook needs to run one dvc stage: the validated params, its section at the active scale,
+    where its results and figures go, and the dataset loader (shared by every store it opens)."""
+    name: str
+    params: dict
+    sec: dict
+    results: Path
+    figures: Path
+    loader: Loader
+
+    @property
+    def scale(self) -> str:
+        return self.params["scale"]
+
+    def store(self, read_sections=()) -> ModelStore:
+        """The stage's model cache (lib.core.pipeline.store_for), reading the checkpoints of `read_sections` too."""
+        return store_for(self.params, self.name, read_sections, loader=self.loader)
+
+
+def repository_root(start: Path | None = None) -> Path:
+    """The folder holding params.yaml: the working directory or one of its parents."""
+    start = Path(start or Path.cwd()).resolve()
+    for p in (start, *start.parents):
+        if (p / "params.yaml").is_file() and (p / "dvc.yaml").is_file():
+            return p
+    raise FileNotFoundError(f"no params.yaml + dvc.yaml in {start} or its parents: open the notebook inside the repository")
+
+
+def open_stage(name: str, params_file: str = "params.yaml", scale: str | None = None) -> Stage:
+    """The setup every notebook shares: work from the repository root (JupyterLab starts in notebooks/,
+    papermill in the root), quiet the CUDA-absent warning, set pandas' display width, load and validate
+    params.yaml (`scale` overrides its `scale`), and resolve the stage's section at the active scale.
+    Results go to results/<name>, figures to figures/<name> unless the section names other folders."""
+    import os
+    import warnings
+    os.chdir(repository_root())
+    warnings.filterwarnings("ignore", message=".*CUDA.*")
+    pd.set_option("display.width", 220, "display.max_columns", 40, "display.max_colwidth", 90)
+    params = C.load(params_file, scale)
+    if name not in params:
+        raise C.ConfigError(f"params.yaml: no section `{name}` for this stage")
+    sec = C.section(params, name)
+    results = Path(sec.get("results_dir") or f"results/{name}")
+    figures = Path(sec.get("figures_dir") or f"figures/{name}")
+    results.mkdir(parents=True, exist_ok=True)
+    return Stage(name, params, sec, results, figures, Loader(params))

@@ -32,7 +32,7 @@ def label(dataset: str, source: str | None = None) -> str:
 
 
 def sample_grid(tensors: dict, n: int = 8, title: str = ""):
-    """One training image of each of the first `n` classes, per image dataset (name -> lib.data.Tensors)."""
+    """One training image of each of the first `n` classes, per image dataset (name -> lib.core.data.Tensors)."""
     names = [k for k, t in tensors.items() if t.family == "image"]
     fig, axes = plt.subplots(len(names), n, figsize=(n * 1.1, len(names) * 1.25), squeeze=False)
     for r, name in enumerate(names):

@@ -1,8 +1,8 @@
 """Paper B (notebook 05): input encodings (rate, Poisson-Burst, Delayed-Burst; direct = paper A's baseline)
 → accuracy, membership inference, efficiency, transfer MNIST → Fashion-MNIST, and a τ/λ sweep.
 
-Every model is a lib.config.unit with `encoding` (and, in the sweep, `encoding_kwargs`) overridden, trained
-once through lib.train.ModelStore. For each (dataset, encoding, seed) the target and the shadow model are
+Every model is a lib.core.config.unit with `encoding` (and, in the sweep, `encoding_kwargs`) overridden, trained
+once through lib.core.train.ModelStore. For each (dataset, encoding, seed) the target and the shadow model are
 attacked twice:
 
     final  paper A §III-B: RBF SVM on the final-step output membrane U_out[T]        features [N, C]
@@ -24,13 +24,13 @@ import torch
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
-from . import config as C
-from . import data as D
-from .attacks import loss_threshold_attack, shadow_attack
+from ..core import config as C
+from ..core import data as D
+from .mia import loss_threshold_attack, shadow_attack
 from .efficiency import Meter, spike_counts, train_step
 from .membership import claim_verdict
 from .metrics import paired_comparison
-from .train import ModelStore, predict
+from ..core.train import ModelStore, predict
 
 GRID_KEYS = ("datasets", "encodings", "baseline", "members", "epochs", "seeds", "trace_attack", "transfer", "sweep",
              "efficiency")
@@ -140,9 +140,9 @@ class Runner:
             split = D.load_split(D.split_path(self.store.splits_dir, u["dataset"], u["seed"]))
             x, _ = D.pool(data, split, "eval")
             model = self.store.load_model(rec)
-            meas["spikes"] = spike_counts(model, x[:self.spike_samples], seed=u["seed"] + 3)
+            meas["spikes"] = spike_counts(model, x[:self.spike_samples], seed=C.init_seed(u) + 3)
             xi, yi = D.pool(data, split, "target_in" if u["role"] == "target" else "shadow_in")
-            meas.update(train_step(model, xi[:u["batch_size"]], yi[:u["batch_size"]], seed=u["seed"]))
+            meas.update(train_step(model, xi[:u["batch_size"]], yi[:u["batch_size"]], seed=C.init_seed(u)))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(meas, indent=1))
         u = rec["unit"]
@@ -160,7 +160,7 @@ class Runner:
 
     def traces(self, rec: dict) -> dict:
         """{"in": [T, N, C], "out": [T, N, C]} output-membrane traces of the record's member / non-member pools,
-        computed exactly as lib.train.evaluate draws its encoder noise (so their readout == the stored outputs);
+        computed exactly as lib.core.train.evaluate draws its encoder noise (so their readout == the stored outputs);
         kept from the evaluation pass when the model was trained by this runner, else recomputed once."""
         path = self._traces_path(rec["key"])
         if path.is_file():
@@ -174,7 +174,7 @@ class Runner:
         out = {}
         for key, name in zip(("in", "out"), names):
             x, _ = D.pool(data, split, name)
-            tr = predict(model, x, seed=u["seed"] + 2, dev=self.store.dev, trace=True,
+            tr = predict(model, x, seed=C.init_seed(u) + 2, dev=self.store.dev, trace=True,
                          batch_size=self.store.eval_batch_size).numpy()
             last = rec["pools"][key]["outputs"]
             if not np.allclose(model.readout(torch.from_numpy(tr)).numpy(), last, atol=1e-4):
@@ -327,7 +327,7 @@ def cell(mean, std, digits=2) -> str:
 
 def paired(df: pd.DataFrame, metric: str, a: dict, b: dict, pair_on=("seed",)) -> dict:
     """a − b of `metric`, paired on `pair_on` (rows matching the `a` and `b` filters), with the paired
-    t interval of lib.metrics.paired_comparison, and the relative difference (a − b)/b in %."""
+    t interval of lib.attacks.metrics.paired_comparison, and the relative difference (a − b)/b in %."""
     def pick(w):
         m = np.ones(len(df), bool)
         for k, v in w.items():
@@ -493,7 +493,7 @@ def claim_summary(table: pd.DataFrame) -> pd.DataFrame:
 def raster(encoder_names, params: dict, x: torch.Tensor, intensity_range, steps: int, seed: int = 0) -> pd.DataFrame:
     """Spike events of one sample x [C, H, W] (or [F]) under each encoder, as tidy rows (encoding, neuron, t,
     intensity): the input of the rasters figure. Neurons are the flattened input elements."""
-    from .encoders import build_encoder, intensity
+    from ..core.encoders import build_encoder, intensity
     lo, hi = intensity_range
     p = intensity(x.flatten(), lo, hi)
     rows = []
