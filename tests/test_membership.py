@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from lib.core import config
 from lib.attacks import membership
+from lib.attacks import verdicts as V
 from lib.core import data as D
 from lib.attacks.mia import shadow_attack
 from lib.core.models import Net, SNNConfig
@@ -176,17 +177,23 @@ def _fake_results(diff, noise, seeds=5):
 
 
 def test_paired_verdicts():
+    """§V claims in their dict form go through lib.attacks.verdicts ("similar" = equivalence within a margin)."""
     claim = [("d w=4 vs FP", dict(dataset="d", method="w=4"), dict(dataset="d", method="full precision"), "lower")]
     t = membership.comparison_table(_fake_results(-0.05, 0.005), claim)
-    assert t.verdict.iloc[0] == "supported" and membership.claim_verdict(t) == "supported"
+    assert t.verdict.iloc[0] == "supported" and V.claim_verdict(t) == "supported"
     t = membership.comparison_table(_fake_results(+0.05, 0.005), claim)
     assert t.verdict.iloc[0] == "contradicted"
     t = membership.comparison_table(_fake_results(-0.001, 0.05), claim)
     assert "within noise" in t.verdict.iloc[0]
     t = membership.comparison_table(_fake_results(-0.05, 0.005, seeds=1), claim)
-    assert membership.claim_verdict(t).startswith("not testable")
+    assert V.claim_verdict(t).startswith("not testable")
     sim = [("d", dict(dataset="d", method="w=4"), dict(dataset="d", method="full precision"), "similar")]
-    assert membership.claim_verdict(membership.comparison_table(_fake_results(0.0, 0.01), sim)) == "consistent with our data"
+    with pytest.raises(ValueError, match="margin"):
+        membership.comparison_table(_fake_results(0.0, 0.01), sim)
+    t = membership.comparison_table(_fake_results(0.0, 0.001, seeds=8), sim, margins={"auc": 0.03})
+    assert V.claim_verdict(t) == "supported"
+    t = membership.comparison_table(_fake_results(0.0, 0.05, seeds=2), sim, margins={"auc": 0.03})
+    assert V.claim_verdict(t).startswith("not resolved")      # an interval holding 0 is not equivalence
 
 
 def test_noise_floor_shrinks_with_the_test_set():
@@ -199,7 +206,8 @@ def test_small_consistent_difference_within_test_set_noise_is_not_support():
     df = _fake_results(0.0, 0.0)
     df.loc[df.method == "w=4", "auc"] -= 0.0044           # one swapped IN/OUT pair out of 15 x 15, every seed
     claim = [("d", dict(dataset="d", method="w=4"), dict(dataset="d", method="full precision"), "lower")]
-    assert membership.comparison_table(df, claim).verdict.iloc[0] == "supported"   # no test-set SE known
+    # no test-set SE known and identical differences: no noise to test against, no verdict
+    assert membership.comparison_table(df, claim).verdict.iloc[0].startswith("not resolved")
     df["auc_se_hanley"] = membership.noise_floor(15, 15) / 1.96
     t = membership.comparison_table(df, claim)
-    assert t.verdict.iloc[0] == "same direction, within noise" and t["test-set floor ±"].iloc[0] > 0.1
+    assert t.verdict.iloc[0] == "not resolved: same direction, within noise" and t["se test set"].iloc[0] > 0.05

@@ -136,7 +136,9 @@ def paired_comparison(a, b, *, level: float = 0.95) -> dict:
     mean_diff = mean(d); CI = mean(d) ± t_{(1+level)/2, n-1} · sd(d)/√n; p_value from the paired
     t-test (scipy.stats.ttest_rel, two-sided); exceeds_noise = the CI excludes 0.
     n < 2 gives a nan interval and p-value (no spread to compare against) and exceeds_noise=False.
-    If all differences are equal (sd ≈ 0) the CI collapses to mean_diff and p is 0 (or 1 if it is 0).
+    If all differences are equal (sd ≈ 0) the seeds carry no spread to test against: the interval collapses to
+    mean_diff, p is NaN and exceeds_noise False (no shortcut to p = 0; lib.attacks.verdicts adds the test
+    set's own noise floor, which is what can decide such a case).
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
@@ -153,13 +155,40 @@ def paired_comparison(a, b, *, level: float = 0.95) -> dict:
         return {"mean_diff": mean, "ci_low": nan, "ci_high": nan, "p_value": nan, "n": n, "exceeds_noise": False}
     sd = float(d.std(ddof=1))
     if sd <= 1e-12 * max(1.0, abs(mean)):
-        # Constant differences (up to float rounding): ttest_rel is 0/0 or x/0 here; a constant
-        # non-zero difference is not noise.
-        low = high = mean
-        p = 1.0 if mean == 0.0 else 0.0
+        # Constant differences (up to float rounding): ttest_rel is 0/0 or x/0 here, and three seeds that each
+        # differ by one test example are not proof of anything.
+        return {"mean_diff": mean, "ci_low": mean, "ci_high": mean, "p_value": nan, "n": n, "exceeds_noise": False}
     else:
         half = stats.t.ppf((1 + level) / 2, n - 1) * sd / np.sqrt(n)
         low, high = mean - half, mean + half
         p = float(stats.ttest_rel(a, b).pvalue)
     return {"mean_diff": mean, "ci_low": float(low), "ci_high": float(high), "p_value": p, "n": n,
             "exceeds_noise": bool(low > 0 or high < 0)}
+
+
+# ----------------------------------------------------------------------------- what a non-member count can resolve
+
+# A TPR at FPR α is read off the operating point with at most α·N⁻ false positives. With fewer than this many
+# allowed false positives the number is decided by one or two non-members and is reported as not resolvable.
+MIN_FALSE_POSITIVES = 10
+
+
+def tpr_resolvable(fpr: float, n_neg: int) -> bool:
+    """True when N⁻ non-members allow at least MIN_FALSE_POSITIVES false positives at FPR `fpr`."""
+    return float(fpr) * int(n_neg) >= MIN_FALSE_POSITIVES - 1e-9
+
+
+def chance_tpr(fpr: float, n_neg: int) -> float:
+    """Expected TPR of a random score at the operating point TPR@FPR≤`fpr` picks with N⁻ non-members: that point
+    admits k = ⌊fpr·N⁻⌋ false positives, and a random member ranks above the (k+1)-th highest non-member with
+    probability (k + 1)/(N⁻ + 1). (Iris, N⁻ = 15, FPR 1%: k = 0, chance 1/16 = 0.0625, not 0.01.)"""
+    k = int(np.floor(float(fpr) * int(n_neg) + 1e-9))
+    return (k + 1) / (int(n_neg) + 1)
+
+
+def tpr_status(fpr: float, n_neg: int) -> str:
+    """'' when resolvable, else 'not resolvable (N⁻ = n; needs ≥ m)'."""
+    if tpr_resolvable(fpr, n_neg):
+        return ""
+    need = int(np.ceil(MIN_FALSE_POSITIVES / float(fpr)))
+    return f"not resolvable (N⁻ = {int(n_neg)}; needs ≥ {need})"
