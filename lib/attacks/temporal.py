@@ -28,8 +28,13 @@ from ..core import config as C
 from ..core import data as D
 from .mia import loss_threshold_attack, shadow_attack
 from .efficiency import Meter, spike_counts, train_step
-from .membership import claim_verdict
+from . import verdicts as V
 from .metrics import paired_comparison
+from .verdicts import accuracy_se
+
+
+def claim_verdict(v) -> str:   # transitional: the claims below move to lib.attacks.verdicts.Claim
+    return V.claim_verdict(pd.DataFrame({"verdict": list(v)}))
 from ..core.train import ModelStore, predict
 
 GRID_KEYS = ("datasets", "encodings", "baseline", "members", "epochs", "seeds", "trace_attack", "transfer", "sweep",
@@ -211,19 +216,22 @@ def attack(target: dict, shadow: dict, attack_params: dict, seed: int, runner: R
     row = shadow_attack(s["in"]["outputs"], s["out"]["outputs"], t["in"]["outputs"], t["out"]["outputs"], **kw).to_row()
     loss = loss_threshold_attack(t["in"]["loss"], t["out"]["loss"], seed=seed, n_boot=attack_params["n_boot"])
     row["loss_auc"] = loss.auc
+    row["loss_auc_se_hanley"] = loss.to_row()["auc_se_hanley"]
     if runner is not None:
         tt, ts = runner.traces(target), runner.traces(shadow)
         tr = shadow_attack(trace_features(ts["in"]), trace_features(ts["out"]), trace_features(tt["in"]),
                            trace_features(tt["out"]), **kw).to_row()
-        row.update({f"trace_{k}": tr[k] for k in ("auc", "auc_ci_low", "auc_ci_high", "tpr_at_1pct", "tpr_at_0_1pct")})
+        row.update({f"trace_{k}": tr[k] for k in ("auc", "auc_ci_low", "auc_ci_high", "auc_se_hanley", "tpr_at_1pct",
+                                                   "tpr_at_0_1pct", "tpr_at_1pct_status")})
     return row
 
 
 def _base_cols(rec: dict, params: dict) -> dict:
     u = rec["unit"]
     return {"dataset": u["dataset"], "encoding": u["encoding"], "seed": u["seed"], "epochs": u["epochs"],
-            "n_members": len(rec["pools"]["in"]["labels"]), "steps": u["steps"], "data_source": rec["data_source"],
-            "scale": params["scale"]}
+            "n_members": len(rec["pools"]["in"]["labels"]), "n_eval": len(rec["pools"]["eval"]["labels"]),
+            "steps": u["steps"], "data_source": rec["data_source"], "scale": params["scale"],
+            "split_mode": params["00_data"]["split_mode"]}
 
 
 def run_grid(runner: Runner, params: dict, sec: dict, *, progress: bool = True):
@@ -264,6 +272,9 @@ def run_transfer(runner: Runner, params: dict, sec: dict, *, progress: bool = Tr
                      "source_test_acc": 100 * pre["test_acc"], "scratch_test_acc": 100 * scratch["test_acc"],
                      "transfer_test_acc": 100 * ft["test_acc"], "transfer_train_acc": 100 * ft["train_acc"],
                      "drop": 100 * (scratch["test_acc"] - ft["test_acc"]),
+                     # test-set SE of that difference (binomial SEs of both accuracies on the eval pool, independent)
+                     "drop_se": float(np.hypot(*accuracy_se([100 * scratch["test_acc"], 100 * ft["test_acc"]],
+                                                            len(scratch["pools"]["eval"]["labels"])))),
                      "transfer_seconds_per_epoch": ft["train_seconds"] / ft["unit"]["epochs"],
                      "scratch_seconds_per_epoch": scratch["train_seconds"] / scratch["unit"]["epochs"],
                      "transfer_key": ft["key"], "scratch_key": scratch["key"], "source_key": pre["key"]})

@@ -111,7 +111,10 @@ def accuracy_se(acc_percent, n) -> np.ndarray:
 
 
 def test_set_se(df: pd.DataFrame, metric: str) -> pd.Series | None:
-    """Per-row standard error of `metric` due to the finite test set, or None when it has none we know of."""
+    """Per-row standard error of `metric` due to the finite test set, or None when it has none we know of:
+    a column `<metric>_se`, Hanley SEs for AUCs, binomial SEs for accuracies (n from n_eval / n_members)."""
+    if f"{metric}_se" in df.columns:
+        return df[f"{metric}_se"].astype(float)
     if metric in ("auc", "svm_auc") and "auc_se_hanley" in df.columns:
         return df["auc_se_hanley"].astype(float)
     if metric.endswith("auc") and f"{metric}_se_hanley" in df.columns:
