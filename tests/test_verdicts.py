@@ -147,3 +147,14 @@ def test_attack_rows_never_report_an_unresolvable_tpr():
     assert row["tpr_at_1pct_chance"] == pytest.approx(1 / 16)
     big = shadow_attack(f(1200, 1), f(1200, 0), f(1000, 1), f(1000, 0), seed=0, n_boot=10, max_train=600).to_row()
     assert not np.isnan(big["tpr_at_1pct"]) and big["tpr_at_1pct_status"] == "" and np.isnan(big["tpr_at_0_1pct"])
+
+
+def test_one_sample_against_a_margin_with_its_own_floor():
+    """Transfer (paper B, B9): the drop itself against 1 point; its test-set SE is a column `drop_se`."""
+    df = pd.DataFrame({"encoding": "pb", "seed": range(3), "drop": [0.2, 0.1, 0.3], "drop_se": 0.05})
+    c = V.Claim("B9", "B", "", "drop", (V.Comparison("pb", {"encoding": "pb"}, None, "below", 1.0),), table="transfer")
+    summary, details = V.evaluate({"transfer": df}, [c])
+    assert summary.loc["B9", "our verdict"] == V.SUPPORTED and details["noise"].iloc[0] == "seeds"
+    df["drop_se"] = 3.0                                   # a tiny test set: the same drops prove nothing
+    assert V.evaluate({"transfer": df}, [c])[0].loc["B9", "our verdict"].startswith("not resolved")
+    assert V.evaluate({"results": df}, [c])[0].loc["B9", "our verdict"] == "not tested at this scale"

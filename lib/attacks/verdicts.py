@@ -44,10 +44,11 @@ SUPPORTED, CONTRADICTED = "supported", "contradicted"
 @dataclass(frozen=True)
 class Comparison:
     """a − b of the claim's metric, rows chosen by the filters `a` and `b` ({column: value}; "max"/"min" pick the
-    largest/smallest value of that column among the matching rows)."""
+    largest/smallest value of that column among the matching rows). b = None: a one-sample test of a itself
+    (e.g. a transfer drop against a margin)."""
     label: str
     a: dict
-    b: dict
+    b: dict | None
     expect: str
     margin: float | None = None
 
@@ -78,6 +79,7 @@ class Claim:
     pair_on: tuple = ("seed",)
     source: str = ""          # the table/figure of the paper that states it
     shown_in: str = ""        # our notebook / figure that shows it
+    table: str = "results"    # which results table of the stage holds the metric (evaluate() takes several)
     note: str = ""            # a fixed verdict when the claim cannot be tested here (e.g. "no GPU")
 
     def __post_init__(self):
@@ -131,7 +133,10 @@ def paired(df: pd.DataFrame, metric: str, a: dict, b: dict, pair_on=("seed",)) -
     """The paired statistics of a − b (see the module docstring): means, d̄, se (and which noise set it), the
     95% interval, n pairs. NaN-valued pairs are dropped."""
     nan = float("nan")
-    ra, rb = _select(df, a), _select(df, b)
+    ra = _select(df, a)
+    one_sample = b is None
+    rb = ra.assign(**{metric: 0.0}).drop(columns=[f"{metric}_se"], errors="ignore") if one_sample and metric in df \
+        else _select(df, b or {})
     empty = {"a": nan, "b": nan, "diff": nan, "se": nan, "se_seed": nan, "se_floor": nan, "noise": "",
              "ci_low": nan, "ci_high": nan, "df": nan, "n": 0}
     if not len(ra) or not len(rb) or metric not in df.columns:
@@ -152,10 +157,10 @@ def paired(df: pd.DataFrame, metric: str, a: dict, b: dict, pair_on=("seed",)) -
         se_seed = 0.0                     # identical differences up to float rounding: no spread over seeds
     se_floor = 0.0
     sea, seb = test_set_se(ra, metric), test_set_se(rb, metric)
-    if sea is not None and seb is not None:
+    if sea is not None and (seb is not None or one_sample):
         ea = ra.assign(_se=sea).groupby(keys)["_se"].mean()[va.index]
-        eb = rb.assign(_se=seb).groupby(keys)["_se"].mean()[vb.index]
-        se_floor = float(np.sqrt(np.mean(ea.to_numpy() ** 2) + np.mean(eb.to_numpy() ** 2)) / np.sqrt(n))
+        eb = 0.0 if one_sample else rb.assign(_se=seb).groupby(keys)["_se"].mean()[vb.index].to_numpy()
+        se_floor = float(np.sqrt(np.mean(ea.to_numpy() ** 2) + np.mean(np.square(eb))) / np.sqrt(n))
     if n > 1 and se_seed >= se_floor:
         se, dof, noise = se_seed, n - 1, "seeds"
     else:
@@ -301,11 +306,13 @@ def claim_verdict(table: pd.DataFrame, note: str = "") -> str:
     return out + tail + (f"; {untested} comparison(s) without data" if untested else "")
 
 
-def evaluate(df: pd.DataFrame, claims) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """claims → (summary: one row per claim with its verdict; details: every comparison). Claims whose metric is
-    absent from `df` are reported as not tested."""
+def evaluate(tables, claims) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """claims → (summary: one row per claim with its verdict; details: every comparison). `tables` is one results
+    table or {name: table} read by each claim's `table`. A claim whose table or metric is absent is not tested."""
     summary, details = [], []
     for cl in claims:
+        df = tables.get(cl.table) if isinstance(tables, dict) else tables
+        df = df if df is not None else pd.DataFrame()
         t = compare_claim(df, cl) if cl.comparisons and not cl.note else pd.DataFrame(columns=["verdict"])
         if len(t):
             details.append(t)
