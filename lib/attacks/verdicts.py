@@ -262,6 +262,7 @@ def compare_claim(df: pd.DataFrame, claim: Claim) -> pd.DataFrame:
         pc, px = p_values(r, c, claim.metric)
         rows.append({"claim": claim.id, "paper": claim.paper, "comparison": c.label, "metric": claim.metric,
                      "expected": c.expected_text(), "a": r["a"], "b": r["b"], "a − b": r["diff"],
+                     "relative %": 100 * r["diff"] / r["b"] if r["n"] and r["b"] else float("nan"),
                      "ci_low": r["ci_low"], "ci_high": r["ci_high"], "se": r["se"], "se seeds": r["se_seed"],
                      "se test set": r["se_floor"], "noise": r["noise"], "pairs": r["n"], "p": pc, "_pc": pc,
                      "_px": px, "_lean": _direction_ok(r, c), "_r": r, "_c": c})
