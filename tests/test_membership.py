@@ -153,8 +153,18 @@ def test_run_gives_one_row_per_setting_and_seed(tmp_path):
 def test_settings_grids():
     act = membership.act_quant_settings({"datasets": ["iris"], "kinds": ["ann", "snn"], "bits": [8, 2],
                                          "thresholds": [0.5, 1.5]})
-    assert len(act) == 2 * (1 + 2 * 2)
-    assert act[1].overrides == {"act_bits": 8, "act_threshold": 0.5}
+    # ANN: FP + bits × θ; SNN: FP + FP at each θ + bits × θ (no output-layer variant without the switch)
+    assert len(act) == (1 + 2 * 2) + (1 + 2 + 2 * 2)
+    assert act[1].overrides == {"act_bits": 8, "act_threshold": 0.5} and act[1].output_quant is None
+    snn = [s for s in act if s.kind == "snn"]
+    assert [(s.method, s.act_threshold) for s in snn[:3]] == [("full precision", None), ("full precision", 0.5),
+                                                               ("full precision", 1.5)]
+    assert snn[1].overrides == {"threshold": 0.5} and snn[3].output_quant is True
+    var = membership.act_quant_settings({"datasets": ["iris"], "kinds": ["ann", "snn"], "bits": [8, 2],
+                                         "thresholds": [0.5, 1.5], "output_layer_variant": True})
+    extra = var[len(act):]
+    assert len(extra) == 2 * 2 and all(s.kind == "snn" and s.output_quant is False for s in extra)
+    assert extra[0].overrides == {"act_bits": 8, "act_threshold": 0.5, "quant_output": False}
     params = config.load("params.yaml", "smoke")
     sur = membership.surrogate_settings({"datasets": ["iris"], "surrogates": ["fast_sigmoid", "atan"],
                                          "spike_rate_escape_legacy": True, "triangular_true": False}, params)
@@ -211,3 +221,109 @@ def test_small_consistent_difference_within_test_set_noise_is_not_support():
     df["auc_se_hanley"] = membership.noise_floor(15, 15) / 1.96
     t = membership.comparison_table(df, claim)
     assert t.verdict.iloc[0] == "not resolved: same direction, within noise" and t["se test set"].iloc[0] > 0.05
+
+
+# ----------------------------------------------------------------------------- §V-A confounds: output layer, θ
+
+def test_quant_output_enters_the_unit_only_when_it_changes_the_model():
+    p = config.load("params.yaml", "quick")
+    from lib.core.train import unit_key
+    q = dict(act_bits=4, act_threshold=0.5, epochs=25)
+    default = config.unit(p, "breast_cancer", "snn", "target", 0, **q)
+    assert "quant_output" not in default
+    assert config.unit(p, "breast_cancer", "snn", "target", 0, quant_output=True, **q) == default
+    var = config.unit(p, "breast_cancer", "snn", "target", 0, quant_output=False, **q)
+    assert var == {**default, "quant_output": False} and unit_key(var) != unit_key(default)
+    fp = config.unit(p, "breast_cancer", "snn", "target", 0)
+    assert config.unit(p, "breast_cancer", "snn", "target", 0, quant_output=False) == fp   # nothing quantized
+    assert "quant_output" not in fp
+    with pytest.raises(config.ConfigError, match="`quant_output`"):
+        config.unit(p, "breast_cancer", "ann", "target", 0, quant_output=False, **q)
+    with pytest.raises(config.ConfigError, match="`quant_output`"):
+        config.unit(p, "breast_cancer", "snn", "target", 0, quant_output="no", **q)
+
+
+@pytest.mark.parametrize("scale,yaml_theta", [("smoke", None), ("quick", None), ("quick", 1)])
+def test_fp_snn_at_the_default_threshold_is_the_full_precision_unit(scale, yaml_theta):
+    """The FP SNN at θ = model.snn.threshold is the full-precision unit itself (same checkpoint key), also when
+    params.yaml writes the threshold as an integer (json "1" and "1.0" hash differently)."""
+    from lib.core.train import unit_key
+    p = config.load("params.yaml", scale)
+    if yaml_theta is not None:
+        p["model"]["snn"]["threshold"] = yaml_theta
+    theta = p["model"]["snn"]["threshold"]
+    sec = {**config.section(p, "02_activation_quantization"), "thresholds": [0.5, float(theta), 1.5]}
+    for params in ((p, None) if yaml_theta is None else (p,)):
+        settings = membership.act_quant_settings(sec, params)
+        for ds in sec["datasets"]:
+            fp = [s for s in settings if s.dataset == ds and s.kind == "snn" and s.act_bits is None]
+            assert [s.act_threshold for s in fp] == [None, 0.5, float(theta), 1.5]
+            unit = {s.act_threshold: config.unit(p, ds, "snn", "target", 0, **s.overrides) for s in fp}
+            assert unit_key(unit[float(theta)]) == unit_key(unit[None])    # reused: same unit, same checkpoint
+            assert unit[0.5] == {**unit[None], "threshold": 0.5} and unit[1.5]["threshold"] == 1.5
+
+
+def _settings_frame(settings, seeds=(0, 1, 2)):
+    rng = np.random.default_rng(0)
+    return pd.DataFrame([{**s.columns(), "seed": seed, "auc": rng.uniform(0.4, 0.8), "test_acc": rng.uniform(50, 90)}
+                         for s in settings for seed in seeds])
+
+
+def test_claim_filters_pick_the_right_rows():
+    """With FP SNNs at every θ and the output-unquantized variant in the results, the paper's comparisons still
+    use the single FP model and the output-quantized SNNs; same-θ comparisons pick one row per seed on each side;
+    the variant's claims use only output_quant False rows."""
+    from lib.attacks import verdicts as V
+    sec = {"datasets": ["d"], "kinds": ["ann", "snn"], "bits": [8, 2], "thresholds": [0.5, 1.0, 1.5],
+           "output_layer_variant": True}
+    df = _settings_frame(membership.act_quant_settings(sec))
+    claims = (membership.quantization_claims("act", ["d"], [8, 2], ("ann", "snn"), thresholds=[0.5, 1.0, 1.5],
+                                             output_variant=True)
+              + membership.threshold_accuracy_claims(["d"], [8, 2], output_variant=True))
+    ids = [c["id"] for c in claims]
+    for want in ("SNN: quantized < FP at the same θ", "SNN (output unquantized): quantized < FP at the same θ",
+                 "SNN (output unquantized): bit widths alike", "SNN (output unquantized) < ANN",
+                 "SNN (output unquantized): higher θ, higher accuracy (4/8-bit)"):
+        assert want in ids
+    for c in claims:
+        labels = [p[0] for p in c["pairs"]]
+        assert len(labels) == len(set(labels)), c["id"]
+        for label, a, b, _ in c["pairs"]:
+            for f in (a, b):
+                rows = V._select(df, f)
+                assert len(rows) and set(rows.seed) == {0, 1, 2}, (c["id"], label, f)
+                if f["method"] == "full precision":
+                    # the single FP model, or the FP SNN at exactly one θ
+                    assert rows.act_threshold.nunique(dropna=False) == 1 and rows.act_bits.isna().all()
+                if f["kind"] == "snn" and f["method"] != "full precision":
+                    assert rows.output_quant.nunique() == 1     # never a mix of the two SNN variants
+                    assert rows.output_quant.iloc[0] is (not c["id"].startswith("SNN (output unquantized)"))
+            if "same θ" in c["id"]:
+                assert all(len(V._select(df, f)) == 3 for f in (a, b))   # one row per seed
+    same = next(c for c in claims if c["id"] == "SNN: quantized < FP at the same θ")
+    assert len(same["pairs"]) == 2 * 3 and same["pairs"][0][2] == dict(dataset="d", kind="snn",
+                                                                       method="full precision", act_threshold=0.5)
+    # without the switch (and without thresholds) the claim list is the paper's
+    plain = membership.quantization_claims("act", ["d"], [8, 2], ("ann", "snn"))
+    assert not any("output unquantized" in c["id"] or "same θ" in c["id"] for c in plain)
+
+
+def _params_02(tmp_path, edit):
+    import yaml
+    params = yaml.safe_load(open("params.yaml"))
+    edit(params["02_activation_quantization"])
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+@pytest.mark.parametrize("key,edit", [
+    ("02_activation_quantization.output_layer_variant", lambda s: s.__setitem__("output_layer_variant", "yes")),
+    ("02_activation_quantization.by_scale.quick.output_layer_variant",
+     lambda s: s["by_scale"]["quick"].__setitem__("output_layer_variant", 1)),
+    ("02_activation_quantization.output_layer_variant", lambda s: s.pop("output_layer_variant")),
+])
+def test_output_layer_variant_switch_is_validated(tmp_path, key, edit):
+    with pytest.raises(config.ConfigError, match=f"`{key}`"):
+        config.load(_params_02(tmp_path, edit))
+    assert config.section(config.load("params.yaml"), "02_activation_quantization")["output_layer_variant"] in (True, False)

@@ -55,3 +55,64 @@ def test_bad_model_names(bad):
     kw = dict(arch="fcnet", kind="ann") | bad
     with pytest.raises(ValueError, match="choose one of"):
         Net(kw["arch"], kw["kind"], (4,), 3)
+
+
+def _lif_membranes(net, x):
+    seen = []
+    hooks = [lif.register_forward_hook(lambda m, i, o: seen.append(o[1].detach())) for lif in net.lifs]
+    with torch.no_grad():
+        out = net(x)
+    for h in hooks:
+        h.remove()
+    return seen, out
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_output_membrane_quantized_or_not(bits):
+    """quant_output=True (default): every LIF layer's membrane, the output's included, takes at most 2^b levels,
+    so the output (the attack's features) has at most 2^b values per class. quant_output=False: the hidden LIF
+    layer is still quantized, the output membrane is continuous."""
+    x = torch.randn(64, 6) * 2
+    for quant_output in (True, False):
+        torch.manual_seed(0)
+        kw = {} if quant_output else {"quant_output": False}
+        net = Net("fcnet", "snn", (6,), 3, hidden=50, act_bits=bits, act_threshold=0.75, snn=SNNConfig(steps=6), **kw)
+        (hidden, output), out = _lif_membranes(net, x)
+        levels = net.lifs[0].state_quant.levels
+        assert hidden.unique().numel() <= 2 ** bits and torch.isin(hidden, levels).all()
+        if quant_output:
+            assert all(out[:, c].unique().numel() <= 2 ** bits for c in range(3))
+            assert torch.isin(output, levels).all()
+        else:
+            assert net.lifs[-1].state_quant is None
+            # more distinct values than a quantized output could hold (2^b per class × 3 classes): nearly all distinct
+            assert out.unique().numel() > 3 * 2 ** bits and out.unique().numel() >= 0.9 * out.numel()
+            assert not torch.isin(out, levels).all()
+
+
+def test_unquantized_output_equals_snntorch_step_loop():
+    torch.manual_seed(2)
+    net = Net("fcnet", "snn", (6,), 3, hidden=40, act_bits=4, snn=SNNConfig(steps=6), quant_output=False)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(3.0)
+    x = torch.rand(5, 6)
+    torch.testing.assert_close(net.trace(x), snntorch_step_loop(net, x), rtol=1e-5, atol=1e-5)
+
+
+def test_build_wires_quant_output_from_the_unit():
+    from types import SimpleNamespace
+
+    from lib.core import config
+    from lib.core.train import build
+    params = config.load("params.yaml", "smoke")
+    data = SimpleNamespace(input_shape=(30,), n_classes=2, intensity_range=(0.0, 1.0))
+    u = config.unit(params, "breast_cancer", "snn", "target", 0, act_bits=4, act_threshold=0.5)
+    net = build(u, data)
+    assert all(lif.state_quant is not None for lif in net.lifs)
+    net = build(config.unit(params, "breast_cancer", "snn", "target", 0, act_bits=4, act_threshold=0.5,
+                            quant_output=False), data)
+    assert net.lifs[0].state_quant is not None and net.lifs[-1].state_quant is None
+    assert all(lif.threshold == 0.5 for lif in net.lifs)
+    net = build(config.unit(params, "breast_cancer", "snn", "target", 0, threshold=1.5), data)   # FP SNN at θ
+    assert all(lif.threshold == 1.5 and lif.state_quant is None for lif in net.lifs)

@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from ..core import config as C
 from .mia import loss_threshold_attack, shadow_attack
-from .metrics import auc_se_hanley, mean_std, paired_comparison, roc_curve_table
+from . import verdicts as V
+from .metrics import auc_se_hanley, chance_tpr, mean_std, roc_curve_table, tpr_resolvable, tpr_status
 
 FULL_PRECISION = "full precision"
 
@@ -36,6 +37,9 @@ class Setting:
     act_bits: int | None = None
     act_threshold: float | None = None
     surrogate: str | None = None
+    # §V-A SNNs with act_bits: True = state_quant on every LIF layer, the output layer's membrane (the attack's
+    # features) included; False = output membrane left unquantized (hidden LIF layers still quantized); None = n/a
+    output_quant: bool | None = None
     overrides: dict = field(default_factory=dict)
 
     def columns(self) -> dict:
@@ -64,19 +68,43 @@ def weight_quant_settings(sec: dict) -> list[Setting]:
     return out
 
 
-def act_quant_settings(sec: dict) -> list[Setting]:
-    """§V-A: full precision (one model: ReLU / LIF with θ = model.snn.threshold) and activation bits b at
-    every clipping threshold θ (ANN: QuantReLU clipped at θ; SNN: state_quant(b, θ) on the membrane of
-    LIF neurons whose firing threshold is θ)."""
+def act_quant_settings(sec: dict, params: dict | None = None) -> list[Setting]:
+    """§V-A: full precision (one model: ReLU / LIF with θ = model.snn.threshold; act_threshold None) and
+    activation bits b at every clipping threshold θ (ANN: QuantReLU clipped at θ; SNN: state_quant(b, θ) on the
+    membrane of every LIF layer, output layer included, whose firing threshold is θ; output_quant True).
+
+    For SNNs two more sets of models remove the confounds of that comparison:
+
+    * **full-precision SNN at every θ** (method 'full precision', act_threshold θ, unit override threshold=θ):
+      θ is the SNN's firing threshold as well as the quantizer's range, so a quantized SNN at θ is compared with
+      the unquantized SNN at the same θ. At θ = model.snn.threshold (`params`; 1.0 without it) the override is
+      left out, so that unit is exactly the full-precision unit (trained once, read from the cache).
+    * with `sec['output_layer_variant']`: **quantized SNN whose output layer's membrane is not quantized**
+      (output_quant False, unit override quant_output=False) at every b and θ: the attack's features stay
+      continuous while the hidden LIF layers are quantized.
+    """
+    default_theta = float(params["model"]["snn"]["threshold"]) if params is not None else 1.0
     out = []
     for ds in sec["datasets"]:
         base = section_overrides(sec, ds)
         for kind in sec["kinds"]:
+            snn = kind == "snn"
             out.append(Setting(ds, kind, FULL_PRECISION, overrides=dict(base)))
+            if snn:
+                for th in sec["thresholds"]:
+                    ov = dict(base) if float(th) == default_theta else {**base, "threshold": float(th)}
+                    out.append(Setting(ds, kind, FULL_PRECISION, act_threshold=float(th), overrides=ov))
             for b in sec["bits"]:
                 for th in sec["thresholds"]:
                     out.append(Setting(ds, kind, f"a={b}", act_bits=b, act_threshold=float(th),
+                                       output_quant=True if snn else None,
                                        overrides={**base, "act_bits": b, "act_threshold": float(th)}))
+            if snn and sec.get("output_layer_variant"):
+                for b in sec["bits"]:
+                    for th in sec["thresholds"]:
+                        out.append(Setting(ds, kind, f"a={b}", act_bits=b, act_threshold=float(th), output_quant=False,
+                                           overrides={**base, "act_bits": b, "act_threshold": float(th),
+                                                      "quant_output": False}))
     return out
 
 
@@ -181,7 +209,9 @@ def run(store, params: dict, settings: list[Setting], *, progress: bool = True):
         cols = {**st.columns(), "seed": seed}
         rows.append({**cols, "train_acc": 100 * target["train_acc"], "test_acc": 100 * target["test_acc"],
                      "shadow_train_acc": 100 * shadow["train_acc"], "shadow_test_acc": 100 * shadow["test_acc"],
-                     **metrics, "epochs": target["unit"]["epochs"], "n_members": len(target["pools"]["in"]["labels"]),
+                     **metrics, "loss_auc_se_hanley": loss.to_row()["auc_se_hanley"],
+                     "epochs": target["unit"]["epochs"], "n_members": len(target["pools"]["in"]["labels"]),
+                     "n_eval": len(target["pools"]["eval"]["labels"]), "split_mode": params["00_data"]["split_mode"],
                      "target_seconds": target["train_seconds"], "shadow_seconds": shadow["train_seconds"],
                      "data_source": target["data_source"], "scale": params["scale"],
                      "target_key": target["key"], "shadow_key": shadow["key"]})
@@ -208,6 +238,8 @@ def write(results: pd.DataFrame, scores: pd.DataFrame, roc: pd.DataFrame, res_di
     for ds, kind, method in roc_plots:
         sub = roc[(roc.dataset == ds) & (roc.kind == kind) & (roc.method == method)]
         if len(sub):
+            if "act_threshold" in sub.columns:   # 02: the single FP model, not the FP SNNs trained at each θ
+                sub = sub[sub.act_threshold.isna()]
             sub = sub[sub.seed == sub.seed.min()][["fpr", "tpr"]]
             sub.to_csv(res_dir / "roc" / f"{ds}_{kind}_{method.replace(' ', '_').replace('=', '')}.csv", index=False)
 
@@ -215,7 +247,7 @@ def write(results: pd.DataFrame, scores: pd.DataFrame, roc: pd.DataFrame, res_di
 # ----------------------------------------------------------------------------- summaries
 
 METRICS = ("train_acc", "test_acc", "auc", "tpr_at_1pct", "tpr_at_0_1pct", "loss_auc")
-KEYS = ["dataset", "kind", "method", "weight_bits", "act_bits", "act_threshold", "surrogate"]
+KEYS = ["dataset", "kind", "method", "weight_bits", "act_bits", "act_threshold", "surrogate", "output_quant"]
 
 
 def summary(results: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
@@ -231,6 +263,27 @@ def summary(results: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
     out["n_seeds"] = g.size()
     out["data_source"] = g["data_source"].first()
     return out.reset_index()
+
+
+def low_fpr_table(results: pd.DataFrame, keys=("dataset", "kind", "method")) -> pd.DataFrame:
+    """TPR at 1% and 0.1% FPR per configuration (mean over seeds) beside what the attack test set can resolve:
+    N⁻, the smallest FPR 1/N⁻, and a random score's TPR at that operating point. A TPR that N⁻ cannot resolve is
+    shown as its status text ('not resolvable (N⁻ = …)'), never as a number."""
+    keys = [k for k in keys if k in results.columns]
+    rows = []
+    for k, g in results.groupby(keys, sort=False, dropna=False):
+        n_neg = int(g.n_test_out.median())
+        row = dict(zip(keys, k if isinstance(k, tuple) else (k,)))
+        row.update({"N⁻ (non-members)": n_neg, "smallest FPR": 1.0 / n_neg, "AUC": g.auc.mean()})
+        if "loss_auc" in g:
+            row["loss AUC"] = g.loss_auc.mean()
+        for fpr, col in ((0.01, "tpr_at_1pct"), (0.001, "tpr_at_0_1pct")):
+            name = f"TPR@{fpr:.1%}".replace(".0%", "%")
+            row[name] = f"{g[col].mean():.4f}" if tpr_resolvable(fpr, n_neg) else tpr_status(fpr, n_neg)
+            row[f"{name} chance"] = chance_tpr(fpr, n_neg)
+        row["seeds"] = len(g)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(keys)
 
 
 def cell(mean: float, std: float, digits: int) -> str:
@@ -271,137 +324,84 @@ def paper_side_by_side(summ: pd.DataFrame, paper: pd.DataFrame, *, method_col: s
 
 # ----------------------------------------------------------------------------- comparisons
 
-def _select(df: pd.DataFrame, **where) -> pd.DataFrame:
-    m = np.ones(len(df), dtype=bool)
-    for k, v in where.items():
-        if v in ("max", "min"):   # the largest / smallest value present among the other matches
-            continue
-        m &= (df[k].isna().to_numpy() if v is None else (df[k] == v).to_numpy())
-    for k, v in where.items():
-        if v in ("max", "min") and m.any():
-            ext = df.loc[m, k].max() if v == "max" else df.loc[m, k].min()
-            m &= (df[k] == ext).to_numpy()
-    return df[m]
+def to_claim(c: dict, margins: dict | None = None, paper: str = "A") -> V.Claim:
+    """A §V claim written as {id, text, metric, pairs: [(label, a, b, expect)]} → lib.attacks.verdicts.Claim.
+    expect "similar" becomes an equivalence test against `margins[metric]` (params.yaml → verdicts.margins)."""
+    metric = c.get("metric", "auc")
+    comps = []
+    for label, a, b, expect in c["pairs"]:
+        if expect == "similar":
+            if not margins or metric not in margins:
+                raise ValueError(f"claim {c['id']!r}: an equivalence margin for `{metric}` is needed "
+                                 "(params.yaml → verdicts.margins)")
+            comps.append(V.Comparison(label, a, b, "equivalent", float(margins[metric])))
+        else:
+            comps.append(V.Comparison(label, a, b, expect))
+    return V.Claim(c["id"], paper, c["text"], metric, tuple(comps), shown_in=c.get("shown_in", ""))
 
 
-def per_seed(df: pd.DataFrame, metric: str = "auc", **where) -> pd.Series:
-    """metric per seed of the rows matching `where` (mean over any other rows per seed, e.g. over θ)."""
-    return _select(df, **where).groupby("seed")[metric].mean()
+def comparison_table(df: pd.DataFrame, pairs: list[tuple[str, dict, dict, str]], metric: str = "auc",
+                     margins: dict | None = None) -> pd.DataFrame:
+    """One row per (label, a, b, expected direction), judged as one family (Holm) by lib.attacks.verdicts."""
+    return V.compare_claim(df, to_claim({"id": "comparisons", "text": "", "metric": metric, "pairs": pairs}, margins))
 
 
-def compare(df: pd.DataFrame, a: dict, b: dict, metric: str = "auc") -> dict:
-    """Paired by seed: a − b of `metric` (lib.attacks.metrics.paired_comparison) plus both means."""
-    sa, sb = per_seed(df, metric, **a), per_seed(df, metric, **b)
-    common = sa.index.intersection(sb.index)
-    if len(common) == 0:
-        return {"mean_a": np.nan, "mean_b": np.nan, "mean_diff": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                "p_value": np.nan, "n": 0, "exceeds_noise": False, "test_set_floor": np.nan}
-    r = paired_comparison(sa[common].to_numpy(), sb[common].to_numpy())
-    out = {"mean_a": float(sa[common].mean()), "mean_b": float(sb[common].mean()), **r, "test_set_floor": 0.0}
-    if metric == "auc" and "auc_se_hanley" in df.columns:
-        # The seed-paired interval ignores that each AUC is itself estimated on a finite attack test set: with a
-        # few seeds the per-seed differences can agree by chance (e.g. all equal to one swapped IN/OUT pair) and
-        # the interval collapses. A difference must also exceed 1.96·sqrt(SE_a² + SE_b²)/sqrt(n) (Hanley SEs,
-        # treated as independent: conservative, since both configurations are scored on the same examples).
-        se_a = per_seed(df, "auc_se_hanley", **a)[common].mean()
-        se_b = per_seed(df, "auc_se_hanley", **b)[common].mean()
-        out["test_set_floor"] = float(1.96 * np.sqrt(se_a**2 + se_b**2) / np.sqrt(len(common)))
-        out["exceeds_noise"] = bool(r["exceeds_noise"] and abs(r["mean_diff"]) > out["test_set_floor"])
-    return out
-
-
-def direction(r: dict, expect: str) -> str:
-    """Verdict on the claim 'a is {lower, higher, similar to} b' from one paired comparison."""
-    if r["n"] == 0 or np.isnan(r["mean_diff"]):
-        return "no data"
-    if r["n"] < 2:
-        return "1 seed: no test"
-    if expect == "similar":
-        return "consistent (no difference beyond noise)" if not r["exceeds_noise"] else "contradicted (differs beyond noise)"
-    sign = -1 if expect == "lower" else 1
-    if r["exceeds_noise"]:
-        return "supported" if sign * r["mean_diff"] > 0 else "contradicted"
-    return "same direction, within noise" if sign * r["mean_diff"] > 0 else "opposite direction, within noise"
-
-
-def comparison_table(df: pd.DataFrame, pairs: list[tuple[str, dict, dict, str]], metric: str = "auc") -> pd.DataFrame:
-    """One row per (label, a, b, expected direction): means, paired difference with its 95% CI, verdict."""
-    rows = []
-    for label, a, b, expect in pairs:
-        r = compare(df, a, b, metric)
-        rows.append({"comparison": label, "metric": metric, "expected": f"a {expect} than b" if expect != "similar"
-                     else "a ≈ b", "a": r["mean_a"], "b": r["mean_b"], "a − b": r["mean_diff"], "ci_low": r["ci_low"],
-                     "ci_high": r["ci_high"], "test-set floor ±": r.get("test_set_floor", 0.0), "p": r["p_value"],
-                     "seeds": r["n"], "verdict": direction(r, expect)})
-    return pd.DataFrame(rows)
-
-
-def tally(verdicts: pd.Series) -> str:
-    """'k of n supported (m contradicted)' summary of a column of verdicts."""
-    n = len(verdicts)
-    sup = int((verdicts == "supported").sum())
-    con = int((verdicts == "contradicted").sum())
-    same = int(verdicts.str.startswith("same direction").sum())
-    return f"{sup}/{n} supported beyond noise, {same}/{n} same direction within noise, {con}/{n} contradicted"
-
-
-def claim_verdict(verdicts) -> str:
-    """All comparisons of one claim (a comparison table with a `verdict` column, or the verdicts themselves)
-    -> one overall verdict: 'supported' only if every comparison supports it. Shared by papers A, C, D and B."""
-    v = (verdicts["verdict"] if isinstance(verdicts, pd.DataFrame) else pd.Series(list(verdicts), dtype=object)).astype(str)
-    n = len(v)
-    if n == 0 or (v == "no data").all():
-        return "not tested at this scale"
-    if (v.eq("no data") | v.str.contains("1 seed")).all():
-        return "not testable: one seed per configuration"
-    if v.str.startswith("consistent").any() or v.str.startswith("contradicted (").any():  # a 'similar' claim
-        k = int(v.str.startswith("consistent").sum())
-        return "consistent with our data" if k == n else f"partly contradicted ({n - k}/{n} differ beyond noise)"
-    sup, con = int((v == "supported").sum()), int((v == "contradicted").sum())
-    if sup == n:
-        return "supported"
-    if con == n:
-        return "contradicted"
-    if con == 0 and sup > 0:
-        return f"partly supported ({sup}/{n} beyond noise, none contradicted)"
-    if sup == 0 and con == 0:
-        return "not resolved: differences within noise"
-    return f"mixed ({sup}/{n} supported, {con}/{n} contradicted)"
-
-
-def evaluate_claims(results: pd.DataFrame, claims: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_claims(results: pd.DataFrame, claims: list[dict], margins: dict | None = None):
     """claims: dicts with id, text (the paper's claim), metric, pairs [(label, a, b, expected)].
-    Returns (verdicts: one row per claim with the overall verdict and a tally; details: every comparison)."""
-    rows, details = [], []
-    for c in claims:
-        t = comparison_table(results, c["pairs"], c.get("metric", "auc"))
-        t.insert(0, "claim", c["id"])
-        details.append(t)
-        rows.append({"claim": c["id"], "paper says": c["text"], "metric": c.get("metric", "auc"),
-                     "comparisons": len(t), "our verdict": claim_verdict(t) if len(t) else "not tested at this scale",
-                     "tally": tally(t["verdict"]) if len(t) else ""})
-    return pd.DataFrame(rows).set_index("claim"), pd.concat(details, ignore_index=True) if details else pd.DataFrame()
+    Returns (verdicts: one row per claim; details: every comparison) — lib.attacks.verdicts.evaluate."""
+    return V.evaluate(results, [to_claim(c, margins) for c in claims])
 
 
 def _fp(ds, kind):
-    return dict(dataset=ds, kind=kind, method=FULL_PRECISION)
+    """The single full-precision model (ANN: ReLU; SNN: θ = model.snn.threshold), not the FP SNN at each θ."""
+    return dict(dataset=ds, kind=kind, method=FULL_PRECISION, act_threshold=None)
 
 
-def quantization_claims(section: str, datasets, bits, kinds=("ann", "snn")) -> list[dict]:
+def _fp_at(ds, th):
+    """The full-precision SNN trained at firing threshold θ (§V-A reference at the same θ)."""
+    return dict(dataset=ds, kind="snn", method=FULL_PRECISION, act_threshold=float(th))
+
+
+def _q(ds, kind, method, section, output_quant=True, **more):
+    """A quantized configuration; §V-A SNN rows are told apart by output_quant (output membrane quantized or not)."""
+    d = dict(dataset=ds, kind=kind, method=method, **more)
+    if section == "act" and kind == "snn":
+        d["output_quant"] = output_quant
+    return d
+
+
+def quantization_claims(section: str, datasets, bits, kinds=("ann", "snn"), thresholds=None,
+                        output_variant: bool = False) -> list[dict]:
     """The comparisons behind the claims of §V-A (section 'act', method a=b, averaged over θ per seed) and
-    §V-B (section 'weight', method w=b). Paired by seed."""
+    §V-B (section 'weight', method w=b). Paired by seed. The paper's comparisons use the single full-precision
+    model and (§V-A SNNs) the output-quantized SNN, as the paper's Fig. 2-3 do.
+
+    §V-A only: with `thresholds`, SNN quantized vs FP is also judged against the full-precision SNN at the SAME θ
+    (one comparison per b and θ), since θ is the SNN's firing threshold too; with `output_variant`, the SNNs whose
+    output layer's membrane is not quantized get their own claim rows ("SNN (output unquantized): …")."""
     m = "a" if section == "act" else "w"
     low = min(bits)
     others = [b for b in bits if b != low]
     top = max(bits)
     what = "activation" if section == "act" else "weight"
+    act_snn = section == "act" and "snn" in kinds
+    variants = [(True, "SNN", "")] + ([(False, "SNN (output unquantized)", " (output membrane unquantized)")]
+                                      if act_snn and output_variant else [])
     cl = []
     for kind in kinds:
         K = kind.upper()
         cl.append({"id": f"{K}: quantized < FP", "metric": "auc",
                    "text": f"{what} quantization (every bit width) lowers MIA AUC below full precision in {K}s",
-                   "pairs": [(f"{ds} {m}={b} vs FP", dict(dataset=ds, kind=kind, method=f"{m}={b}"), _fp(ds, kind),
+                   "pairs": [(f"{ds} {m}={b} vs FP", _q(ds, kind, f"{m}={b}", section), _fp(ds, kind),
                               "lower") for ds in datasets for b in bits]})
+    if act_snn and thresholds:
+        for oq, name, note in variants:
+            cl.append({"id": f"{name}: quantized < FP at the same θ", "metric": "auc",
+                       "text": "activation quantization (every bit width) lowers MIA AUC below full precision in SNNs; "
+                               f"judged against the full-precision SNN trained at the same threshold θ{note}",
+                       "pairs": [(f"{ds} {m}={b} vs FP, θ={float(th):g}",
+                                  _q(ds, "snn", f"{m}={b}", section, oq, act_threshold=float(th)), _fp_at(ds, th),
+                                  "lower") for ds in datasets for b in bits for th in thresholds]})
     if section == "act":
         cl.append({"id": f"ANN: {low}-bit most vulnerable", "metric": "auc",
                    "text": f"among quantized ANNs the {low}-bit model is the most vulnerable",
@@ -413,23 +413,30 @@ def quantization_claims(section: str, datasets, bits, kinds=("ann", "snn")) -> l
                    "pairs": [(f"{ds} {m}={low} vs {m}={b}", dict(dataset=ds, kind="ann", method=f"{m}={low}"),
                               dict(dataset=ds, kind="ann", method=f"{m}={b}"), "lower") for ds in datasets for b in others]})
     if "snn" in kinds:
-        cl.append({"id": "SNN: bit widths alike", "metric": "auc",
-                   "text": "quantized SNNs show similar AUC at every bit width",
-                   "pairs": [(f"{ds} {m}={b} vs {m}={top}", dict(dataset=ds, kind="snn", method=f"{m}={b}"),
-                              dict(dataset=ds, kind="snn", method=f"{m}={top}"), "similar")
-                             for ds in datasets for b in bits if b != top]})
+        for oq, name, note in (variants if section == "act" else [(True, "SNN", "")]):
+            cl.append({"id": f"{name}: bit widths alike", "metric": "auc",
+                       "text": f"quantized SNNs show similar AUC at every bit width{note}",
+                       "pairs": [(f"{ds} {m}={b} vs {m}={top}", _q(ds, "snn", f"{m}={b}", section, oq),
+                                  _q(ds, "snn", f"{m}={top}", section, oq), "similar")
+                                 for ds in datasets for b in bits if b != top]})
     for kind in kinds:
         K = kind.upper()
         cl.append({"id": f"{K}: {low}-bit costs accuracy", "metric": "test_acc",
                    "text": f"the largest accuracy drop is at {low} bits ({K})",
-                   "pairs": [(f"{ds} {m}={low} vs {m}={top}", dict(dataset=ds, kind=kind, method=f"{m}={low}"),
-                              dict(dataset=ds, kind=kind, method=f"{m}={top}"), "lower") for ds in datasets]})
+                   "pairs": [(f"{ds} {m}={low} vs {m}={top}", _q(ds, kind, f"{m}={low}", section),
+                              _q(ds, kind, f"{m}={top}", section), "lower") for ds in datasets]})
     if set(kinds) >= {"ann", "snn"}:
         methods = ["full precision"] + [f"{m}={b}" for b in bits]
         cl.append({"id": "SNN < ANN", "metric": "auc",
                    "text": "SNNs are less vulnerable than ANNs at every quantization level",
-                   "pairs": [(f"{ds} {me}", dict(dataset=ds, kind="snn", method=me), dict(dataset=ds, kind="ann", method=me),
+                   "pairs": [(f"{ds} {me}", _fp(ds, "snn") if me == FULL_PRECISION else _q(ds, "snn", me, section),
+                              _fp(ds, "ann") if me == FULL_PRECISION else _q(ds, "ann", me, section),
                               "lower") for ds in datasets for me in methods]})
+        for oq, name, note in variants[1:]:
+            cl.append({"id": f"{name} < ANN", "metric": "auc",
+                       "text": f"SNNs are less vulnerable than ANNs at every quantization level{note}",
+                       "pairs": [(f"{ds} {m}={b}", _q(ds, "snn", f"{m}={b}", section, oq),
+                                  _q(ds, "ann", f"{m}={b}", section), "lower") for ds in datasets for b in bits]})
         cl.append({"id": "FP SNN < quantized ANN", "metric": "auc",
                    "text": "even full-precision SNNs are less vulnerable than quantized ANNs at any bit width",
                    "pairs": [(f"{ds} SNN FP vs ANN {m}={b}", _fp(ds, "snn"), dict(dataset=ds, kind="ann", method=f"{m}={b}"),
@@ -437,20 +444,41 @@ def quantization_claims(section: str, datasets, bits, kinds=("ann", "snn")) -> l
     return cl
 
 
-def threshold_accuracy_claims(datasets, bits) -> list[dict]:
-    """§V-A accuracy claims about θ: ANN accuracy stable across θ; SNN 4/8-bit accuracy rises with θ."""
+def threshold_accuracy_claims(datasets, bits, output_variant: bool = False) -> list[dict]:
+    """§V-A accuracy claims about θ: ANN accuracy stable across θ; SNN 4/8-bit accuracy rises with θ (the
+    output-quantized SNNs of the paper; with `output_variant` also the SNNs whose output membrane is unquantized)."""
+    snn = [(True, "SNN", "")] + ([(False, "SNN (output unquantized)", " (output membrane unquantized)")]
+                                 if output_variant else [])
     return [
         {"id": "ANN: θ barely matters", "metric": "test_acc",
          "text": "ANN accuracy is stable across thresholds at each bit width",
          "pairs": [(f"{ds} a={b} θmax vs θmin", dict(dataset=ds, kind="ann", method=f"a={b}", act_threshold="max"),
                     dict(dataset=ds, kind="ann", method=f"a={b}", act_threshold="min"), "similar")
                    for ds in datasets for b in bits]},
-        {"id": "SNN: higher θ, higher accuracy (4/8-bit)", "metric": "test_acc",
-         "text": "for 4- and 8-bit SNNs higher thresholds improve accuracy",
-         "pairs": [(f"{ds} a={b} θmax vs θmin", dict(dataset=ds, kind="snn", method=f"a={b}", act_threshold="max"),
-                    dict(dataset=ds, kind="snn", method=f"a={b}", act_threshold="min"), "higher")
-                   for ds in datasets for b in bits if b >= 4]},
-    ]
+    ] + [
+        {"id": f"{name}: higher θ, higher accuracy (4/8-bit)", "metric": "test_acc",
+         "text": f"for 4- and 8-bit SNNs higher thresholds improve accuracy{note}",
+         "pairs": [(f"{ds} a={b} θmax vs θmin", _q(ds, "snn", f"a={b}", "act", oq, act_threshold="max"),
+                    _q(ds, "snn", f"a={b}", "act", oq, act_threshold="min"), "higher")
+                   for ds in datasets for b in bits if b >= 4]}
+        for oq, name, note in snn]
+
+
+def distinct_outputs_of(results: pd.DataFrame, claims: list[dict]) -> pd.DataFrame:
+    """Per claim comparison (claim, comparison = its label): the median over the matching rows of the number of
+    distinct target output vectors (`distinct_outputs`, attack_pair) and of distinct SVM scores, on side a and
+    side b, to show beside each verdict: a quantized SNN output collapses the attack's features onto a few points."""
+    rows = []
+    for c in claims:
+        for label, a, b, _ in c["pairs"]:
+            r = {"claim": c["id"], "comparison": label}
+            for side, f in (("a", a), ("b", b)):
+                sel = V._select(results, f)
+                for col in ("distinct_outputs", "distinct_scores"):
+                    r[f"{col} {side}"] = float(sel[col].median()) if col in sel.columns and len(sel) else np.nan
+            rows.append(r)
+    return pd.DataFrame(rows, columns=["claim", "comparison", "distinct_outputs a", "distinct_scores a",
+                                       "distinct_outputs b", "distinct_scores b"])
 
 
 def surrogate_claims(datasets, surrogates) -> list[dict]:
@@ -512,12 +540,14 @@ def headline_metrics(results: pd.DataFrame) -> dict:
         name = "/".join(str(x) for x in (r.dataset, r.kind, r.method) if x is not None)
         if not pd.isna(r.get("act_threshold", np.nan)):
             name += f"/theta={r.act_threshold:g}"
+        if str(r.get("output_quant")) == "False":    # SNN whose output membrane is not quantized
+            name += "/output_unquantized"
         out[name] = {"test_acc": round(float(r.test_acc_mean), 3), "auc": round(float(r.auc_mean), 4),
                      "tpr_at_1pct": round(float(r.tpr_at_1pct_mean), 4)}
     return out
 
 
 __all__ = ["Setting", "train_parallel", "units_of", "FULL_PRECISION", "weight_quant_settings", "act_quant_settings", "surrogate_settings",
-           "attack_pair", "run", "write", "summary", "paper_side_by_side", "compare", "comparison_table",
-           "claim_verdict", "tally", "evaluate_claims", "quantization_claims",
-           "threshold_accuracy_claims", "surrogate_claims", "noise_floor", "noise_table", "headline_metrics", "per_seed", "mean_std"]
+           "attack_pair", "run", "write", "summary", "paper_side_by_side", "to_claim", "comparison_table",
+           "evaluate_claims", "low_fpr_table", "quantization_claims",
+           "threshold_accuracy_claims", "distinct_outputs_of", "surrogate_claims", "noise_floor", "noise_table", "headline_metrics", "mean_std"]

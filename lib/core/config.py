@@ -107,6 +107,11 @@ def validate(params: dict) -> dict:
                params["attack"]["standardize"], "true or false")
         v = _get(params, "attack.n_boot")
         _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, "attack.n_boot", v, "an integer >= 0")
+    if "verdicts" in params:
+        v = _get(params, "verdicts.margins")
+        _check(isinstance(v, dict) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
+                                                 for x in v.values()), "verdicts.margins", v,
+               "a mapping {metric: positive margin}")
     for name in SECTIONS:
         if name in params:
             _validate_section(params, name)
@@ -116,7 +121,7 @@ def validate(params: dict) -> dict:
 
 # Sections of paper A §V: their grid keys, and which may be replaced per scale under `by_scale`.
 SECTIONS = {
-    "02_activation_quantization": ("datasets", "kinds", "bits", "thresholds"),
+    "02_activation_quantization": ("datasets", "kinds", "bits", "thresholds", "output_layer_variant"),
     "03_weight_quantization": ("datasets", "kinds", "bits"),
     "04_surrogate_gradients": ("datasets", "surrogates", "spike_rate_escape_legacy", "triangular_true"),
 }
@@ -154,7 +159,7 @@ def _validate_grid(sec: dict, where: str, keys) -> None:
                    "a non-empty list of positive numbers")
         elif k == "surrogates":
             _list_of(key, v, sorted(SURROGATES))
-        elif k in ("spike_rate_escape_legacy", "triangular_true"):
+        elif k in ("spike_rate_escape_legacy", "triangular_true", "output_layer_variant"):
             _check(isinstance(v, bool), key, v, "true or false")
         elif k == "epochs":
             _per_family(key, v)
@@ -232,8 +237,13 @@ def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **override
     """The complete description of one trained model (a cache unit): everything that changes its weights.
 
     overrides: weight_bits, act_bits, act_threshold, surrogate, surrogate_kwargs, encoding, encoding_kwargs,
-    epochs, ... (any key of the returned dict).
+    epochs, ... (any key of the returned dict); for SNNs also `quant_output` (bool, default true: with act_bits,
+    state_quant acts on the output LIF layer's membrane too). `quant_output` enters the unit only when it changes
+    the model (false together with act_bits), so every other unit — and its checkpoint key — stays as it was.
     """
+    quant_output = overrides.pop("quant_output", True)
+    if kind == "snn" and not isinstance(quant_output, bool):
+        raise ConfigError(f"model setting `quant_output` must be true or false, got {quant_output!r}")
     if role not in ("target", "shadow"):
         raise ConfigError(f"role must be `target` or `shadow`, got {role!r}")
     if kind not in KINDS:
@@ -273,6 +283,11 @@ def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **override
         if k not in u and not (kind == "snn" and k in ("surrogate_kwargs", "encoding_kwargs")):
             raise ConfigError(f"unknown model setting `{k}` for a {kind} unit")
         u[k] = v
+    if quant_output is not True:
+        if kind != "snn":
+            raise ConfigError(f"unknown model setting `quant_output` for a {kind} unit (ANN outputs are never quantized)")
+        if u["act_bits"]:   # without act_bits nothing is quantized: the unit is the full-precision one
+            u["quant_output"] = False
     if kind == "snn" and "surrogate" in overrides and "surrogate_kwargs" not in overrides:
         u["surrogate_kwargs"] = dict(params["surrogates"].get(u["surrogate"], {}))
     if kind == "snn" and "encoding" in overrides and "encoding_kwargs" not in overrides:

@@ -5,7 +5,9 @@
 
 ANN: act = ReLU (or brevitas QuantReLU clipped at θ); output = logits.
 SNN: act = LIF (β, θ; optional state_quant on the membrane); the output layer is a LIF layer too and
-the network's output is its membrane potential U_out[t], t = 1..T. Loss and prediction use the
+the network's output is its membrane potential U_out[t], t = 1..T. With `act_bits`, state_quant acts on every
+LIF layer's membrane, the output layer's included (`quant_output=True`, the default); `quant_output=False`
+leaves the output membrane (the network's output) continuous and quantizes the hidden LIF layers only. Loss and prediction use the
 `readout` of that trace: "last" = U_out[T] (the authors' code), "mean" = mean over t.
 Every linear/conv layer may be weight-quantized (brevitas QuantLinear/QuantConv2d).
 
@@ -65,7 +67,7 @@ class Net(nn.Module):
     def __init__(self, arch: str, kind: str, input_shape, n_classes: int, *, hidden: int = 1000,
                  channels=(32, 64), kernel: int = 3, padding: int = 1, weight_bits: int | None = None,
                  act_bits: int | None = None, act_threshold: float | None = None, snn: SNNConfig | None = None,
-                 intensity_range=(0.0, 1.0)):
+                 intensity_range=(0.0, 1.0), quant_output: bool = True):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown architecture {arch!r}; choose one of {ARCHS}")
@@ -90,7 +92,11 @@ class Net(nn.Module):
             theta = snn.threshold if act_threshold is None else act_threshold
             sq = quant.state_quant(act_bits, theta) if act_bits else None
             spike_fn = surrogate(snn.surrogate, **snn.surrogate_kwargs)
-            self.lifs = nn.ModuleList([LIF(snn.beta, theta, spike_fn, sq) for _ in ops])
+            # quant_output=False: the output LIF layer (the last one; its membrane is the network's output and
+            # the attack's feature vector) keeps a continuous membrane; the hidden LIF layers are still quantized
+            last = len(ops) - 1
+            self.lifs = nn.ModuleList([LIF(snn.beta, theta, spike_fn, sq if (i < last or quant_output) else None)
+                                       for i in range(len(ops))])
             low, high = intensity_range
             self.encoder = enc.build_encoder(snn.encoding, low=low, high=high, **snn.encoding_kwargs) \
                 if snn.encoding != "direct" else enc.build_encoder("direct")

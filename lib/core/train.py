@@ -44,7 +44,9 @@ def build(unit: dict, data: D.Tensors) -> Net:
     return Net(unit["arch"], unit["kind"], data.input_shape, data.n_classes, hidden=unit["hidden"],
                channels=unit["channels"], kernel=unit["kernel"], padding=unit["padding"],
                weight_bits=unit["weight_bits"], act_bits=unit["act_bits"], act_threshold=unit["act_threshold"],
-               snn=snn, intensity_range=data.intensity_range)
+               snn=snn, intensity_range=data.intensity_range,
+               # present only in units whose output layer's membrane is left unquantized (config.unit)
+               quant_output=unit.get("quant_output", True))
 
 
 def pools_for(unit: dict) -> tuple[str, str]:

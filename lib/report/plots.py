@@ -91,38 +91,72 @@ BIT_STYLES = {None: dict(color="grey", ls="-", label="FP"), 8: dict(color="purpl
               4: dict(color="darkorange", ls="--", label="4-bit"), 2: dict(color="tab:blue", ls="-.", label="2-bit")}
 
 
+def _sweep_rows(results: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """Figure rows of threshold_sweep: (kind, row title, that kind's rows). SNNs get one row for the models whose
+    output layer's membrane is quantized (the paper's setting; every LIF layer quantized) and, when the results
+    hold them, one for the models whose output membrane is left unquantized (column `output_quant`); the
+    full-precision SNNs (single model and one per θ) appear in both."""
+    has_oq = "output_quant" in results.columns
+    out = []
+    for kind in dict.fromkeys(results.kind):
+        sub = results[results.kind == kind]
+        if kind != "snn" or not has_oq:
+            out.append((kind, kind.upper(), sub))
+            continue
+        oq = sub.output_quant.map(lambda v: None if pd.isna(v) else bool(v))
+        fp = sub[sub.act_bits.isna()]
+        out.append((kind, "SNN (output quantized)" if (oq == False).any() else "SNN",  # noqa: E712
+                    pd.concat([fp, sub[sub.act_bits.notna() & (oq != False)]])))  # noqa: E712
+        if (oq == False).any():  # noqa: E712
+            out.append((kind, "SNN (output unquantized)", pd.concat([fp, sub[oq == False]])))  # noqa: E712
+    return out
+
+
 def threshold_sweep(results: pd.DataFrame, metric: str, ylabel: str, title: str = ""):
     """Paper A Fig. 2 / 3: `metric` against the threshold θ, one panel per (kind, dataset), one line per
-    activation bit width (mean over seeds, bars ± 1 std); full precision as a horizontal line (± 1 std band)."""
+    activation bit width (mean over seeds, bars ± 1 std); full precision as a horizontal line (± 1 std band).
+    Rows with act_bits empty and act_threshold set (full-precision SNNs trained at each θ) are drawn as a
+    black line with square markers; SNNs whose output membrane is unquantized (output_quant False) get their own row
+    of panels (see _sweep_rows)."""
     datasets = list(dict.fromkeys(results.dataset))
-    kinds = list(dict.fromkeys(results.kind))
-    fig, axes = plt.subplots(len(kinds), len(datasets), figsize=(3.2 * len(datasets), 2.7 * len(kinds)),
+    rows = _sweep_rows(results)
+    fig, axes = plt.subplots(len(rows), len(datasets), figsize=(3.2 * len(datasets), 2.7 * len(rows)),
                              squeeze=False, sharex=True)
     thetas = sorted(results.act_threshold.dropna().unique())
-    for r, kind in enumerate(kinds):
+    for r, (kind, row_title, rsub) in enumerate(rows):
         for c, ds in enumerate(datasets):
             ax = axes[r, c]
-            sub = results[(results.dataset == ds) & (results.kind == kind)]
-            fp = sub[sub.act_bits.isna()][metric]
+            sub = rsub[rsub.dataset == ds]
+            fp_all = sub[sub.act_bits.isna()]
+            fp = fp_all[fp_all.act_threshold.isna()][metric]
             if len(fp):
                 st = BIT_STYLES[None]
                 ax.axhline(fp.mean(), color=st["color"], ls=st["ls"], label=st["label"])
                 if len(fp) > 1:
                     ax.axhspan(fp.mean() - fp.std(), fp.mean() + fp.std(), color="grey", alpha=0.15, lw=0)
+            fp_th = fp_all[fp_all.act_threshold.notna()]
+            if len(fp_th):
+                g = fp_th.groupby("act_threshold")[metric].agg(["mean", "std"]).reset_index()
+                ax.errorbar(g.act_threshold, g["mean"], yerr=g["std"].fillna(0), color="black", ls="-", lw=0.9,
+                            label="FP SNN at the same θ", marker="s", ms=3, capsize=2)
             for b in sorted(sub.act_bits.dropna().unique(), reverse=True):
                 g = sub[sub.act_bits == b].groupby("act_threshold")[metric].agg(["mean", "std"]).reset_index()
                 st = BIT_STYLES.get(int(b), dict(color="k", ls="-", label=f"{int(b)}-bit"))
                 ax.errorbar(g.act_threshold, g["mean"], yerr=g["std"].fillna(0), color=st["color"], ls=st["ls"],
                             label=st["label"], marker="o", ms=3, capsize=2)
             src = sub.data_source.iloc[0] if len(sub) else None
-            ax.set_title(f"{kind.upper()} · {label(ds, src)}", fontsize=9)
+            ax.set_title(f"{row_title} · {label(ds, src)}", fontsize=9)
             ax.set_xticks(thetas)
-            if r == len(kinds) - 1:
+            if r == len(rows) - 1:
                 ax.set_xlabel("threshold θ")
             if c == 0:
                 ax.set_ylabel(ylabel)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=4, bbox_to_anchor=(0.5, 1.0), frameon=False)
+    handles = {}
+    for ax in axes.flat:   # every line style once (the ANN row has no per-θ FP line)
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(l, h)
+    fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=5, bbox_to_anchor=(0.5, 1.0),
+               frameon=False)
     fig.suptitle(title, y=1.06)
     fig.tight_layout()
     return fig
