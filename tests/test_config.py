@@ -1,4 +1,7 @@
-"""params.yaml is validated before anything trains; every error names the offending key."""
+"""params.yaml is validated before anything trains; every error names the offending key. The settings of a section
+at a scale come from one resolver, config.effective."""
+import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -22,8 +25,9 @@ def test_repository_params_are_valid_at_every_scale():
         params = config.load(ROOT / "params.yaml", scale)
         assert params["scale"] == scale
         for ds in params["00_data"]["datasets"]:
-            s = config.scale_settings(params, ds)
-            assert s["steps"] > 0 and s["epochs"] > 0
+            for name in config.SECTIONS:
+                s = config.effective(params, name, ds)
+                assert s["steps"] > 0 and s["epochs"] > 0 and s["batch_size"] > 0 and s["seeds"]
 
 
 @pytest.mark.parametrize("key,edit", [
@@ -39,7 +43,7 @@ def test_repository_params_are_valid_at_every_scale():
     ("scales.quick.image.epochs", lambda p: p["scales"]["quick"]["image"].__setitem__("epochs", 2.5)),
     ("train.curve_eval_size", lambda p: p["train"].__setitem__("curve_eval_size", 0)),
     ("train.eval_batch_size", lambda p: p["train"].__setitem__("eval_batch_size", "big")),
-    ("05_temporal_dynamics.by_scale.quick.batch_size", lambda p: p["05_temporal_dynamics"]["by_scale"]["quick"]
+    ("05_temporal_dynamics.by_scale.quick.batch_size.image", lambda p: p["05_temporal_dynamics"]["by_scale"]["quick"]
      .__setitem__("batch_size", {"image": -32, "tabular": None})),
     ("05_temporal_dynamics.by_scale.quick.curve_eval_size", lambda p: p["05_temporal_dynamics"]["by_scale"]["quick"]
      .__setitem__("curve_eval_size", 1.5)),
@@ -74,3 +78,126 @@ def test_shadow_unit_depends_on_split_mode_target_does_not():
     t2, s2 = (config.unit(params, "mnist", "ann", r, 0) for r in ("target", "shadow"))
     assert t1 == t2 and s1 != s2
 
+
+
+# ----------------------------------------------------------------------------- one resolver: config.effective
+
+GOLDEN = json.loads((Path(__file__).parent / "effective_settings_golden.json").read_text())
+_RESOLVED = ("members", "epochs", "seeds", "batch_size", "curve_eval_size")
+
+
+def _with_golden_inputs(params: dict) -> dict:
+    """params with the inputs the golden values were computed from (scales, train sizes and seed, every section's
+    per-family keys and curve_eval_size, also under by_scale): other edits of params.yaml do not move them."""
+    p, inp = copy.deepcopy(params), GOLDEN["inputs"]
+    p["scales"] = copy.deepcopy(inp["scales"])
+    p["train"].update(copy.deepcopy(inp["train"]))
+    for name, own in inp["sections"].items():
+        sec = p[name]
+        for k in _RESOLVED:
+            sec.pop(k, None)
+            for over in (sec.get("by_scale") or {}).values():
+                (over or {}).pop(k, None)
+        sec.update({k: copy.deepcopy(v) for k, v in own.items() if k != "by_scale"})
+        for sc, over in own["by_scale"].items():
+            sec.setdefault("by_scale", {}).setdefault(sc, {})
+            sec["by_scale"][sc] = {**(sec["by_scale"][sc] or {}), **copy.deepcopy(over)}
+    return p
+
+
+def test_effective_gives_the_numbers_of_the_code_before_it():
+    """Golden values computed by the four resolvers the pipeline had before config.effective (config.scale_settings
+    + config.seeds for 01, membership.section_overrides for 02-04, temporal.settings for 05, store_for's
+    curve_eval_size), for every section and dataset at every scale."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for key, want in GOLDEN["expected"].items():
+        scale, name, ds = key.split("/")
+        p = _with_golden_inputs({**raw, "scale": scale})
+        for section in (name, config.section(p, name), p[name]):   # a name, the resolved section, the raw one
+            assert config.effective(p, section, ds) == want, key
+    assert len(GOLDEN["expected"]) == len(config.SCALES) * len(config.SECTIONS) * 5
+
+
+def test_by_scale_wins_over_section_which_wins_over_scale():
+    p = config.load(ROOT / "params.yaml", "quick")
+    for name in ("02_activation_quantization", "05_temporal_dynamics"):
+        sec = p[name]
+        for k in _RESOLVED:
+            sec.pop(k, None)
+            (sec["by_scale"]["quick"] or {}).pop(k, None)
+        base = config.effective(p, name, "mnist")
+        assert (base["n_in"], base["epochs"], base["batch_size"], base["seeds"], base["curve_eval_size"]) == (
+            p["scales"]["quick"]["image"]["n_in"], p["scales"]["quick"]["image"]["epochs"],
+            p["train"]["batch_size"]["image"], [0, 1], p["train"]["curve_eval_size"]) and not base["reduced"]
+        sec.update(members={"image": [300, 200], "tabular": None}, epochs={"image": 3, "tabular": None},
+                   seeds={"image": 4}, batch_size={"image": 64, "tabular": None}, curve_eval_size=50)
+        mid = config.effective(config.validate(p), name, "mnist")
+        assert (mid["n_in"], mid["n_out"], mid["epochs"], mid["seeds"], mid["batch_size"], mid["curve_eval_size"],
+                mid["reduced"]) == (300, 200, 3, [0, 1, 2, 3], 64, 50, True)
+        assert config.effective(p, name, "iris")["epochs"] == p["scales"]["quick"]["tabular"]["epochs"]  # null
+        sec["by_scale"]["quick"] = {**(sec["by_scale"]["quick"] or {}), "members": {"image": [100, 100]},
+                                    "epochs": {"image": 2}, "seeds": {"image": 1}, "batch_size": {"image": 16},
+                                    "curve_eval_size": 10}
+        top = config.effective(config.validate(p), name, "mnist")
+        assert (top["n_in"], top["n_out"], top["epochs"], top["seeds"], top["batch_size"], top["curve_eval_size"]) == (
+            100, 100, 2, [0], 16, 10)
+        p["scale"] = "paper"   # another scale's replacement does not apply
+        assert config.effective(p, name, "mnist")["epochs"] == 3
+        p["scale"] = "quick"
+
+
+def test_sections_take_their_own_values_into_units():
+    """A 02-04 section's per-family values enter its units (and its seeds), but a section that sets none keeps
+    01_models' units."""
+    from lib.attacks import membership
+    p = config.load(ROOT / "params.yaml", "quick")
+    sec = {"datasets": ["mnist", "iris"], "kinds": ["ann"], "bits": [4],
+           "members": {"image": [300, 200]}, "batch_size": {"image": 64}, "seeds": {"tabular": 1}}
+    us = membership.units_of(p, membership.weight_quant_settings(sec))
+    mn = [u for u in us if u["dataset"] == "mnist"]
+    assert {(u["n_in"], u["n_out"], u["batch_size"]) for u in mn} == {(300, 200, 64)} and len(mn) == 2 * 2 * 2
+    ir = [u for u in us if u["dataset"] == "iris"]
+    assert len(ir) == 2 * 2 and ir[0] == config.unit(p, "iris", "ann", "target", 0)
+
+
+@pytest.mark.parametrize("name", ["02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
+                                  "05_temporal_dynamics"])
+@pytest.mark.parametrize("where,fam_key,value", [
+    ("", "members.image", [400, 1]),
+    ("", "epochs.tabular", 0),
+    ("by_scale.quick.", "members.image", [400]),
+    ("by_scale.quick.", "seeds.image", 2.5),
+    ("by_scale.smoke.", "batch_size.tabular", -16),
+    ("by_scale.paper.", "epochs.image", "many"),
+    ("", "seeds.video", 3),
+])
+def test_invalid_per_family_value_names_its_full_key(tmp_path, name, where, fam_key, value):
+    key, fam = fam_key.split(".")
+
+    def edit(p):
+        node = p[name]
+        for part in where.split(".")[:-1]:
+            node = node.setdefault(part, {}) or {}
+            if part in config.SCALES:
+                p[name]["by_scale"][part] = node
+        node[key] = {**(node.get(key) or {}), fam: value}
+    with pytest.raises(config.ConfigError, match=f"`{name}.{where}{fam_key}`"):
+        config.load(_write(tmp_path, edit))
+
+
+@pytest.mark.parametrize("key,edit", [
+    ("01_models.epochs", lambda p: p["01_models"].__setitem__("epochs", {"image": 2})),   # 01 = the scale's recipe
+    ("03_weight_quantization.by_scale.quick.workers", lambda p: p["03_weight_quantization"]["by_scale"]["quick"]
+     .__setitem__("workers", 4)),
+    ("04_surrogate_gradients.by_scale.huge", lambda p: p["04_surrogate_gradients"]["by_scale"].__setitem__("huge", {})),
+    ("02_activation_quantization.members.image", lambda p: p["02_activation_quantization"].__setitem__(
+        "members", {"image": [5000, 100]})),   # more members than the quick scale's pools
+    ("05_temporal_dynamics.by_scale.quick.members.image", lambda p: p["05_temporal_dynamics"]["by_scale"]["quick"]
+     .__setitem__("members", {"image": [400, 4000]})),
+    ("02_activation_quantization.curve_eval_size", lambda p: p["02_activation_quantization"].__setitem__(
+        "curve_eval_size", 0)),
+    ("01_models.kinds", lambda p: p["01_models"].__setitem__("kinds", ["cnn"])),
+])
+def test_section_keys_are_checked_alike(tmp_path, key, edit):
+    with pytest.raises(config.ConfigError, match=f"`{key}`"):
+        config.load(_write(tmp_path, lambda p: (p.__setitem__("scale", "quick"), edit(p))))

@@ -41,31 +41,42 @@ class Setting:
     # features) included; False = output membrane left unquantized (hidden LIF layers still quantized); None = n/a
     output_quant: bool | None = None
     overrides: dict = field(default_factory=dict)
+    # the section (at the active scale) the setting belongs to: its seeds are the section's (config.effective)
+    section: dict | None = field(default=None, repr=False, compare=False)
 
     def columns(self) -> dict:
         d = asdict(self)
         d.pop("overrides")
+        d.pop("section")
         return d
 
 
 # ----------------------------------------------------------------------------- grids of §V
 
-def section_overrides(sec: dict, dataset: str) -> dict:
-    """Unit overrides a section applies to every model of `dataset` (its `epochs` per family, if set)."""
-    ep = (sec.get("epochs") or {}).get(C.family(dataset))
-    return {"epochs": int(ep)} if ep else {}
+def _section_base(sec: dict, dataset: str) -> dict:
+    """Unit overrides a section (at the active scale) applies to every model of `dataset`: the per-family values it
+    sets itself (lib.core.config.section_values, the section layer of config.effective: members → n_in/n_out,
+    epochs, batch_size). Values it leaves to the scale need no override, so those units stay 01_models' own."""
+    own = C.section_values(sec, dataset)
+    return {k: own[k] for k in ("n_in", "n_out", "epochs", "batch_size") if k in own}
+
+
+def _of_section(settings: list[Setting], sec: dict) -> list[Setting]:
+    for st in settings:
+        st.section = sec
+    return settings
 
 
 def weight_quant_settings(sec: dict) -> list[Setting]:
     """§V-B: full precision and weight bits b ∈ sec['bits'] for every dataset and kind (fast sigmoid SNNs)."""
     out = []
     for ds in sec["datasets"]:
-        base = section_overrides(sec, ds)
+        base = _section_base(sec, ds)
         for kind in sec["kinds"]:
             out.append(Setting(ds, kind, FULL_PRECISION, overrides=dict(base)))
             for b in sec["bits"]:
                 out.append(Setting(ds, kind, f"w={b}", weight_bits=b, overrides={**base, "weight_bits": b}))
-    return out
+    return _of_section(out, sec)
 
 
 def act_quant_settings(sec: dict, params: dict | None = None) -> list[Setting]:
@@ -86,7 +97,7 @@ def act_quant_settings(sec: dict, params: dict | None = None) -> list[Setting]:
     default_theta = float(params["model"]["snn"]["threshold"]) if params is not None else 1.0
     out = []
     for ds in sec["datasets"]:
-        base = section_overrides(sec, ds)
+        base = _section_base(sec, ds)
         for kind in sec["kinds"]:
             snn = kind == "snn"
             out.append(Setting(ds, kind, FULL_PRECISION, overrides=dict(base)))
@@ -105,7 +116,7 @@ def act_quant_settings(sec: dict, params: dict | None = None) -> list[Setting]:
                         out.append(Setting(ds, kind, f"a={b}", act_bits=b, act_threshold=float(th), output_quant=False,
                                            overrides={**base, "act_bits": b, "act_threshold": float(th),
                                                       "quant_output": False}))
-    return out
+    return _of_section(out, sec)
 
 
 def surrogate_settings(sec: dict, params: dict) -> list[Setting]:
@@ -113,13 +124,13 @@ def surrogate_settings(sec: dict, params: dict) -> list[Setting]:
     names = list(sec["surrogates"]) + [v for v in ("spike_rate_escape_legacy", "triangular_true") if sec.get(v)]
     out = []
     for ds in sec["datasets"]:
-        base = section_overrides(sec, ds)
+        base = _section_base(sec, ds)
         for name in names:
             ov = dict(base)
             if name != params["model"]["snn"]["surrogate"]:   # the default unit stays identical to 01's / 03's
                 ov["surrogate"] = name
             out.append(Setting(ds, "snn", name, surrogate=name, overrides=ov))
-    return out
+    return _of_section(out, sec)
 
 
 # ----------------------------------------------------------------------------- attacking one pair
@@ -167,9 +178,9 @@ def _train_in_worker(params: dict, section: str, read_sections: tuple, unit: dic
 
 
 def units_of(params: dict, settings: list[Setting]) -> list[dict]:
-    """Target and shadow unit of every setting and seed, in run order."""
+    """Target and shadow unit of every setting and seed (its section's, config.effective), in run order."""
     return [C.unit(params, st.dataset, st.kind, role, seed, **st.overrides)
-            for st in settings for seed in C.seeds(params, st.dataset) for role in ("target", "shadow")]
+            for st in settings for seed in C.seeds(params, st.dataset, st.section) for role in ("target", "shadow")]
 
 
 def train_parallel(store, params: dict, settings: list[Setting], section: str, read_sections=(), workers: int = 1):
@@ -198,7 +209,7 @@ def run(store, params: dict, settings: list[Setting], *, progress: bool = True):
 
     Returns (results, scores, roc): one row per (setting, seed) with accuracies (in %) and every attack
     metric; per-example attack scores (svm and loss); the svm ROC curve of every row."""
-    jobs = [(st, seed) for st in settings for seed in C.seeds(params, st.dataset)]
+    jobs = [(st, seed) for st in settings for seed in C.seeds(params, st.dataset, st.section)]
     rows, scores, rocs = [], [], []
     bar = tqdm(jobs, desc="configurations × seeds", disable=not progress)
     for st, seed in bar:

@@ -14,14 +14,12 @@ exactly the stored final-step output (checked), and cached under <checkpoints>/t
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from ..core import config as C
@@ -37,71 +35,16 @@ def claim_verdict(v) -> str:   # transitional: the claims below move to lib.atta
     return V.claim_verdict(pd.DataFrame({"verdict": list(v)}))
 from ..core.train import ModelStore, predict
 
-GRID_KEYS = ("datasets", "encodings", "baseline", "members", "epochs", "seeds", "trace_attack", "transfer", "sweep",
-             "efficiency")
-
 
 # ----------------------------------------------------------------------------- settings of this section
 
-def settings(sec: dict, params: dict, dataset: str) -> dict:
-    """Members/non-members per model, epochs, batch size and seeds of `dataset` in this section at the active
-    scale (a null entry in the section = the scale's own value; batch size: train.batch_size's)."""
-    s = C.scale_settings(params, dataset)
-    fam = s["family"]
-    n_in, n_out = (sec.get("members") or {}).get(fam) or (None, None)
-    ep = (sec.get("epochs") or {}).get(fam)
-    ns = (sec.get("seeds") or {}).get(fam)
-    bs = (sec.get("batch_size") or {}).get(fam)
-    base = params["train"]["seed"]
-    return {"family": fam, "n_in": n_in or s["n_in"], "n_out": n_out or s["n_out"], "epochs": ep or s["epochs"],
-            "seeds": [base + i for i in range(ns or s["n_seeds"])], "reduced": bool(n_in), "steps": s["steps"],
-            "batch_size": bs or s["batch_size"]}
-
-
 def unit(params: dict, sec: dict, dataset: str, encoding: str, role: str, seed: int, **extra) -> dict:
-    """The SNN unit of `dataset` under `encoding` in this section (extra: encoding_kwargs, init_from, frozen)."""
-    st = settings(sec, params, dataset)
+    """The SNN unit of `dataset` under `encoding` in this section (extra: encoding_kwargs, init_from, frozen).
+    Members per model, epochs and batch size are the section's at the active scale (lib.core.config.effective);
+    its reduced member pools come from lib.core.pipeline.store_for (subset_splits)."""
+    st = C.effective(params, sec, dataset)
     return C.unit(params, dataset, "snn", role, seed, encoding=encoding, n_in=st["n_in"], n_out=st["n_out"],
                   epochs=st["epochs"], batch_size=st["batch_size"], **extra)
-
-
-def subset_splits(params: dict, sec: dict, loader) -> Path:
-    """Membership splits this section trains on. When the section reduces the members per model
-    (`members`), each pool of the stage's split is cut to a stratified subset of it (so the four pools stay
-    disjoint and the same examples as 00_data's), written to <checkpoints_dir>/splits; else 00_data's."""
-    out = Path(sec["checkpoints_dir"]) / "splits"
-    src = params["00_data"]["splits_dir"]
-    for ds in sec["datasets"]:
-        st = settings(sec, params, ds)
-        if not st["reduced"]:
-            continue
-        t = loader(ds)
-        for seed in st["seeds"]:
-            path = D.split_path(out, ds, seed)
-            source_path = D.split_path(src, ds, seed)
-            origin = hashlib.sha1(D.load_split(source_path).__repr__().encode()).hexdigest()[:16]
-            if path.is_file() and D.load_split(path).get("derived_from") == origin:
-                continue   # still a subset of the current 00_data split
-            split = D.load_split(source_path)
-            pools = {}
-            for name, n in (("target_in", st["n_in"]), ("shadow_in", st["n_in"]), ("target_out", st["n_out"]),
-                            ("shadow_out", st["n_out"])):
-                idx = np.array(split["pools"][name])
-                y = (t.y_train if split["source"][name] == "train" else t.y_test).numpy()[idx]
-                pools[name] = idx if n >= len(idx) else np.sort(
-                    train_test_split(idx, train_size=n, stratify=y, random_state=seed)[0])
-            new = dict(split, n_in=st["n_in"], n_out=st["n_out"], derived_from=origin,
-                       pools={k: v.tolist() for k, v in pools.items()})
-            new["pools"]["eval"] = sorted(set(new["pools"]["target_out"]) | set(new["pools"]["shadow_out"]))
-            D.save_split(new, path)
-    if not any(settings(sec, params, ds)["reduced"] for ds in sec["datasets"]):
-        return Path(src)
-    # datasets at the scale's own size: copy their splits so that one folder serves every dataset
-    for ds in sec["datasets"]:
-        if not settings(sec, params, ds)["reduced"]:
-            for seed in settings(sec, params, ds)["seeds"]:
-                D.save_split(D.load_split(D.split_path(src, ds, seed)), D.split_path(out, ds, seed))
-    return out
 
 
 # ----------------------------------------------------------------------------- training with measurements
@@ -238,7 +181,7 @@ def run_grid(runner: Runner, params: dict, sec: dict, *, progress: bool = True):
     """Every dataset × encoding × seed: target and shadow, both attacks, efficiency of both models.
     Returns (results: one row per dataset/encoding/seed, efficiency: one row per model)."""
     jobs = [(ds, enc, seed) for ds in sec["datasets"] for enc in sec["encodings"]
-            for seed in settings(sec, params, ds)["seeds"]]
+            for seed in C.effective(params, sec, ds)["seeds"]]
     for ds in sec["datasets"]:   # load data first, so that no run's memory increase includes it
         runner.store.data_loader(ds)
     rows, eff = [], []
@@ -262,7 +205,7 @@ def run_transfer(runner: Runner, params: dict, sec: dict, *, progress: bool = Tr
     tr = sec["transfer"]
     src, dst = tr["source"], tr["target"]
     rows = []
-    jobs = [(enc, seed) for enc in sec["encodings"] for seed in settings(sec, params, dst)["seeds"]]
+    jobs = [(enc, seed) for enc in sec["encodings"] for seed in C.effective(params, sec, dst)["seeds"]]
     for enc, seed in tqdm(jobs, desc="transfer", disable=not progress):
         pre = runner.get(unit(params, sec, src, enc, "target", seed))
         scratch = runner.get(unit(params, sec, dst, enc, "target", seed))
@@ -301,10 +244,10 @@ def run_sweep(runner: Runner, params: dict, sec: dict, *, progress: bool = True)
     constants are the main grid's models), plus the baseline encoding's rows for reference."""
     rows = []
     jobs = [(ds, p, seed) for ds in sec["sweep"]["datasets"] for p in sweep_points(params, sec)
-            for seed in settings(sec, params, ds)["seeds"]]
+            for seed in C.effective(params, sec, ds)["seeds"]]
     base = sec["baseline"]
     for ds in sec["sweep"]["datasets"]:
-        for seed in settings(sec, params, ds)["seeds"]:
+        for seed in C.effective(params, sec, ds)["seeds"]:
             jobs.append((ds, (base, "none", np.nan, dict(params["encoders"].get(base) or {})), seed))
     for ds, (enc, name, value, kw), seed in tqdm(jobs, desc="sweep", disable=not progress):
         recs = {role: runner.get(unit(params, sec, ds, enc, role, seed, encoding_kwargs=kw))
@@ -519,6 +462,6 @@ def raster(encoder_names, params: dict, x: torch.Tensor, intensity_range, steps:
     return pd.concat(rows, ignore_index=True)
 
 
-__all__ = ["settings", "unit", "subset_splits", "Runner", "trace_features", "attack", "run_grid", "run_transfer",
+__all__ = ["unit", "Runner", "trace_features", "attack", "run_grid", "run_transfer",
            "sweep_points", "run_sweep", "summary", "cell", "paired", "verdict", "comparisons", "claim_verdict",
            "PAPER_B_CLAIMS", "claims", "claim_summary", "raster"]

@@ -94,10 +94,6 @@ def validate(params: dict) -> dict:
             _positive_int(params, f"scales.{scale}.{fam}.n_in", allow_none=True)
             _positive_int(params, f"scales.{scale}.{fam}.n_out", allow_none=True)
             _positive_int(params, f"scales.{scale}.seeds.{fam}")
-    if "01_models" in params:
-        _datasets(params, "01_models.datasets")
-        v = _get(params, "01_models.kinds")
-        _check(isinstance(v, list) and v and all(k in KINDS for k in v), "01_models.kinds", v, f"a list from {KINDS}")
     if "attack" in params:
         v = _get(params, "attack.mode")
         _check(v in ATTACK_MODES, "attack.mode", v, f"one of {ATTACK_MODES}")
@@ -112,19 +108,25 @@ def validate(params: dict) -> dict:
         _check(isinstance(v, dict) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
                                                  for x in v.values()), "verdicts.margins", v,
                "a mapping {metric: positive margin}")
+    _validate_encoders(params)
     for name in SECTIONS:
         if name in params:
             _validate_section(params, name)
-    _validate_temporal(params)
     return params
 
 
-# Sections of paper A §V: their grid keys, and which may be replaced per scale under `by_scale`.
-SECTIONS = {
-    "02_activation_quantization": ("datasets", "kinds", "bits", "thresholds", "output_layer_variant"),
-    "03_weight_quantization": ("datasets", "kinds", "bits"),
-    "04_surrogate_gradients": ("datasets", "surrogates", "spike_rate_escape_legacy", "triangular_true"),
-}
+# ---------------------------------------------------------------- stage sections: keys, validation, resolution
+# Every stage section (01_models ... 05_temporal_dynamics) is checked by one validator, `_validate_section`:
+#   * its own grid keys (table SECTIONS: key → check), all required;
+#   * the per-family keys FAMILY_KEYS (optional; a null entry or a missing key = inherit the scale's value) —
+#     the same checks in every section that takes them (every one but 01_models, which trains the scale's own
+#     recipe that later stages reuse);
+#   * COMMON_KEYS (workers, curve_eval_size, folders);
+#   * `by_scale.<scale>`: replacements of grid keys, per-family keys and curve_eval_size, checked by the same code.
+# One resolver, `effective`, turns them into the numbers a stage trains with.
+FAMILY_KEYS = ("members", "epochs", "seeds", "batch_size")
+DIR_KEYS = ("checkpoints_dir", "results_dir", "figures_dir")
+COMMON_KEYS = ("workers", "curve_eval_size", *DIR_KEYS)
 ATTACK_MODES = ("single", "per_class")
 
 
@@ -138,64 +140,202 @@ def _is_pos_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x > 0
 
 
+def _bool(key, v, params) -> None:
+    _check(isinstance(v, bool), key, v, "true or false")
+
+
+def _bits(key, v, params) -> None:
+    _check(isinstance(v, list) and v and all(isinstance(b, int) and not isinstance(b, bool) and 2 <= b <= 16 for b in v),
+           key, v, "a non-empty list of integers in [2, 16]")
+
+
+def _thresholds(key, v, params) -> None:
+    _check(isinstance(v, list) and v and all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0
+                                            for t in v), key, v, "a non-empty list of positive numbers")
+
+
+def _transfer(key, v, params) -> None:
+    ok = isinstance(v, dict) and set(v) == {"source", "target", "frozen"} and v["source"] in IMAGE_DATASETS \
+        and v["target"] in IMAGE_DATASETS and isinstance(v["frozen"], list) and all(
+            isinstance(i, int) and 0 <= i < 4 for i in v["frozen"])
+    _check(ok, key, v, "{source: image set, target: image set, frozen: [layer indices 0-3]}")
+
+
+def _sweep(key, v, params) -> None:
+    from .encoders import build_encoder
+    ok = isinstance(v, dict) and isinstance(v.get("datasets"), list) and all(d in DATASETS for d in v["datasets"])
+    _check(ok, f"{key}.datasets", (v or {}).get("datasets") if isinstance(v, dict) else v, "a list of datasets")
+    for enc, grid in v.items():
+        if enc == "datasets":
+            continue
+        _check(enc in ("poisson_burst", "delayed_burst", "rate") and isinstance(grid, dict), f"{key}.{enc}",
+               grid, "a mapping {constant: [values]} of a stochastic encoder")
+        for const, values in grid.items():
+            _check(isinstance(values, list) and values, f"{key}.{enc}.{const}", values, "a non-empty list")
+            for x in values:
+                try:
+                    build_encoder(enc, **{**(params.get("encoders", {}).get(enc) or {}), const: x})
+                except (TypeError, ValueError) as err:
+                    raise ConfigError(f"params.yaml: `{key}.{enc}.{const}` = {x!r}: {err}") from None
+
+
+def _efficiency(key, v, params) -> None:
+    ok = isinstance(v, dict) and set(v) == {"spike_samples", "rss_interval"} and _is_pos_int(v["spike_samples"]) \
+        and isinstance(v["rss_interval"], (int, float)) and not isinstance(v["rss_interval"], bool) \
+        and v["rss_interval"] > 0
+    _check(ok, key, v, "{spike_samples: positive integer, rss_interval: seconds > 0}")
+
+
+_DATASETS = lambda key, v, params: _list_of(key, v, DATASETS)   # noqa: E731
+_KINDS = lambda key, v, params: _list_of(key, v, KINDS)          # noqa: E731
+
+# Each section's own grid keys and their checks (all required). A section listed here is validated when present.
+SECTIONS = {
+    "01_models": {"datasets": _DATASETS, "kinds": _KINDS},
+    "02_activation_quantization": {"datasets": _DATASETS, "kinds": _KINDS, "bits": _bits, "thresholds": _thresholds,
+                                   "output_layer_variant": _bool},
+    "03_weight_quantization": {"datasets": _DATASETS, "kinds": _KINDS, "bits": _bits},
+    "04_surrogate_gradients": {"datasets": _DATASETS,
+                               "surrogates": lambda key, v, params: _list_of(key, v, sorted(SURROGATES)),
+                               "spike_rate_escape_legacy": _bool, "triangular_true": _bool},
+    "05_temporal_dynamics": {"datasets": _DATASETS,
+                             "encodings": lambda key, v, params: _list_of(key, v, ENCODINGS),
+                             "baseline": lambda key, v, params: _check(v in ENCODINGS, key, v, f"one of {ENCODINGS}"),
+                             "trace_attack": _bool, "transfer": _transfer, "sweep": _sweep, "efficiency": _efficiency},
+}
+# Sections without the per-family keys: 01_models trains the scale's recipe (`scales`, train.batch_size) itself.
+SCALE_RECIPE_ONLY = ("01_models",)
+
+
+def _family_value(key: str, fam: str, x) -> None:
+    """One per-family entry `key.<fam>` (key = <where>.<members|epochs|seeds|batch_size>); null = inherit."""
+    if x is None:
+        return
+    if key.rsplit(".", 1)[-1] == "members":
+        _check(isinstance(x, list) and len(x) == 2 and all(_is_pos_int(n) and n >= 2 for n in x), f"{key}.{fam}", x,
+               "[n_in, n_out] (two integers >= 2) or null (= the scale's n_in / n_out)")
+    else:
+        _check(_is_pos_int(x), f"{key}.{fam}", x, "a positive integer or null (= the scale's value)")
+
+
 def _per_family(key: str, v) -> None:
-    """`v` must be a mapping {image: positive integer or null, tabular: ...} (either key may be left out)."""
-    ok = isinstance(v, dict) and set(v) <= {"image", "tabular"} and all(x is None or _is_pos_int(x) for x in v.values())
-    _check(ok, key, v, "a mapping {image: a positive integer or null, tabular: a positive integer or null}")
+    """`v` must be a mapping {image: ..., tabular: ...} (either may be left out or null)."""
+    _check(v is None or isinstance(v, dict), key, v, "a mapping {image: ..., tabular: ...} or null")
+    for fam, x in (v or {}).items():
+        _check(fam in ("image", "tabular"), f"{key}.{fam}", fam, "a family: image or tabular")
+        _family_value(key, fam, x)
 
 
-def _validate_grid(sec: dict, where: str, keys) -> None:
-    for k, v in sec.items():
+def _validate_entries(params: dict, name: str, entries: dict, where: str, allowed: tuple) -> None:
+    """Check every entry of a section (where = name) or of one of its by_scale replacements (where = name.by_scale.sc)."""
+    grid = SECTIONS[name]
+    for k, v in entries.items():
         key = f"{where}.{k}"
-        if k == "datasets":
-            _list_of(key, v, DATASETS)
-        elif k == "kinds":
-            _list_of(key, v, KINDS)
-        elif k == "bits":
-            _check(isinstance(v, list) and v and all(isinstance(b, int) and 2 <= b <= 16 for b in v), key, v,
-                   "a non-empty list of integers in [2, 16]")
-        elif k == "thresholds":
-            _check(isinstance(v, list) and v and all(isinstance(t, (int, float)) and t > 0 for t in v), key, v,
-                   "a non-empty list of positive numbers")
-        elif k == "surrogates":
-            _list_of(key, v, sorted(SURROGATES))
-        elif k in ("spike_rate_escape_legacy", "triangular_true", "output_layer_variant"):
-            _check(isinstance(v, bool), key, v, "true or false")
-        elif k == "epochs":
+        if k not in allowed:
+            raise ConfigError(f"params.yaml: unknown key `{key}`; expected one of {list(allowed)}")
+        if k in grid:
+            grid[k](key, v, params)
+        elif k in FAMILY_KEYS:
             _per_family(key, v)
+        elif k == "curve_eval_size":
+            _check(v is None or _is_pos_int(v), key, v, "a positive integer or null (= train.curve_eval_size)")
         elif k == "workers":
             _check(_is_pos_int(v), key, v, "a positive integer")
-        elif k in ("checkpoints_dir", "results_dir", "figures_dir"):
+        elif k in DIR_KEYS:
             _check(isinstance(v, str) and v, key, v, "a folder path")
-        elif k != "by_scale":
-            raise ConfigError(f"params.yaml: unknown key `{key}`; expected one of {sorted(keys)}, epochs, workers, "
-                              "by_scale, checkpoints_dir, results_dir, figures_dir")
 
 
 def _validate_section(params: dict, name: str) -> None:
-    sec, keys = params[name], SECTIONS[name]
-    for k in (*keys, "checkpoints_dir", "results_dir", "figures_dir"):
+    sec, grid = params[name], SECTIONS[name]
+    _check(isinstance(sec, dict), name, sec, "a mapping")
+    for k in (*grid, *DIR_KEYS):
         _get(params, f"{name}.{k}")
-    _validate_grid(sec, name, keys)
+    family_keys = () if name in SCALE_RECIPE_ONLY else FAMILY_KEYS
+    _validate_entries(params, name, sec, name, (*grid, *family_keys, *COMMON_KEYS, "by_scale"))
     by = sec.get("by_scale") or {}
-    _check(isinstance(by, dict) and set(by) <= set(SCALES), f"{name}.by_scale", by, f"a mapping with keys from {SCALES}")
+    _check(isinstance(by, dict), f"{name}.by_scale", by, f"a mapping with keys from {SCALES}")
     for sc, over in by.items():
-        over = over or {}
-        _check(isinstance(over, dict), f"{name}.by_scale.{sc}", over, "a mapping")
-        bad = set(over) - set(keys) - {"epochs"}
-        _check(not bad, f"{name}.by_scale.{sc}", sorted(bad), f"only keys from {sorted(keys)} or epochs")
-        _validate_grid(over, f"{name}.by_scale.{sc}", keys)
+        _check(sc in SCALES, f"{name}.by_scale.{sc}", sc, f"a scale: one of {SCALES}")
+        _check(over is None or isinstance(over, dict), f"{name}.by_scale.{sc}", over, "a mapping")
+        _validate_entries(params, name, over or {}, f"{name}.by_scale.{sc}", (*grid, *family_keys, "curve_eval_size"))
+    # the active scale: a section's members per model can only be a subset of the scale's pools
+    scale = params["scale"]
+    act, over = section(params, name), (by.get(scale) or {})
+    for fam, ds in (("image", "mnist"), ("tabular", "iris")):
+        members = (act.get("members") or {}).get(fam)
+        base = params["scales"][scale][fam]
+        if members and base["n_in"] is not None:
+            where = f"{name}.by_scale.{scale}" if (over.get("members") or {}).get(fam) else name
+            _check(members[0] <= base["n_in"] and members[1] <= (base["n_out"] or members[1]),
+                   f"{where}.members.{fam}", members,
+                   f"at most the scale's [n_in, n_out] = [{base['n_in']}, {base['n_out']}] (scales.{scale}.{fam})")
+    if name == "05_temporal_dynamics":
+        # the active grid must be runnable: transfer and sweep datasets are trained in the main grid
+        for ds in (act["transfer"]["source"], act["transfer"]["target"], *act["sweep"]["datasets"]):
+            _check(ds in act["datasets"], f"{name}.datasets", act["datasets"],
+                   f"a list that includes {ds} (used by `transfer` / `sweep` at scale {scale})")
+        _check(act["baseline"] in act["encodings"], f"{name}.encodings", act["encodings"],
+               f"a list that includes the baseline {act['baseline']!r}")
+
+
+def _at_scale(sec: dict, scale: str) -> dict:
+    """A copy of a section with its `by_scale.<scale>` entries applied (`replaced`: those that differ)."""
+    sec = copy.deepcopy(sec)
+    over = (sec.pop("by_scale", None) or {}).get(scale) or {}
+    sec["replaced"] = {k: v for k, v in over.items() if sec.get(k) != v}
+    sec.update(copy.deepcopy(over))
+    return sec
 
 
 def section(params: dict, name: str) -> dict:
     """params[name] with its `by_scale.<active scale>` entries applied: the grid the stage runs now.
     `replaced` lists the keys that differ from the full (paper) grid."""
-    sec = copy.deepcopy(params[name])
-    over = (sec.pop("by_scale", None) or {}).get(params["scale"]) or {}
-    sec["replaced"] = {k: v for k, v in over.items() if sec.get(k) != v}
-    sec.update(copy.deepcopy(over))
-    return sec
+    return _at_scale(params[name], params["scale"])
 
+
+def section_values(sec: dict | None, dataset: str) -> dict:
+    """The per-family values a section at the active scale (`section(...)`'s result) sets for `dataset`'s family,
+    in `effective`'s names: n_in, n_out (from members), epochs, n_seeds (from seeds), batch_size, and the
+    section-wide curve_eval_size. Null or missing entries are left out (= inherit). The middle layer of `effective`."""
+    sec, fam, out = sec or {}, family(dataset), {}
+    members = (sec.get("members") or {}).get(fam)
+    if members:
+        out["n_in"], out["n_out"] = members
+    for key, name in (("epochs", "epochs"), ("seeds", "n_seeds"), ("batch_size", "batch_size")):
+        v = (sec.get(key) or {}).get(fam)
+        if v:
+            out[name] = v
+    if sec.get("curve_eval_size"):
+        out["curve_eval_size"] = sec["curve_eval_size"]
+    return out
+
+
+def effective(params: dict, section: str | dict | None, dataset: str) -> dict:
+    """The settings `dataset` is trained with in `section` at the active scale — the one resolver of the pipeline.
+
+    Layers, each replacing the one before: the scale's values (`scales.<scale>`, train.batch_size,
+    train.curve_eval_size) ← the section's per-family keys (members [n_in, n_out], epochs, seeds, batch_size;
+    null = inherit) and curve_eval_size ← that section's `by_scale.<scale>` replacements.
+
+    section: a section's name; a section dict (its `by_scale` is applied when present, so `section(...)`'s result
+    and a raw params[name] give the same); or None for the scale alone (what `unit` starts from).
+    Returns n_in, n_out (None = the whole half of the pool), epochs, seeds (list), batch_size, steps, family,
+    reduced (the section's members differ from the scale's: its splits are subsets of 00_data's), scale,
+    curve_eval_size."""
+    fam, scale = family(dataset), params["scale"]
+    sc, tr = params["scales"][scale], params["train"]
+    out = {"n_in": sc[fam]["n_in"], "n_out": sc[fam]["n_out"], "epochs": sc[fam]["epochs"], "n_seeds": sc["seeds"][fam],
+           "batch_size": tr["batch_size"][fam], "curve_eval_size": tr["curve_eval_size"]}
+    if isinstance(section, str):
+        section = params[section]
+    sec = _at_scale(section, scale) if section and "by_scale" in section else section
+    own = section_values(sec, dataset)
+    reduced = "n_in" in own and (own["n_in"], own["n_out"]) != (out["n_in"], out["n_out"])
+    out.update(own)
+    return {"n_in": out["n_in"], "n_out": out["n_out"], "epochs": out["epochs"],
+            "seeds": [tr["seed"] + i for i in range(out["n_seeds"])], "batch_size": out["batch_size"],
+            "steps": sc["steps"], "family": fam, "reduced": reduced, "scale": scale,
+            "curve_eval_size": out["curve_eval_size"]}
 
 def load(path: str | Path = "params.yaml", scale: str | None = None) -> dict:
     """Read and validate params.yaml; `scale` (e.g. from papermill) overrides its `scale` key."""
@@ -213,13 +353,9 @@ def family(dataset: str) -> str:
 
 
 def scale_settings(params: dict, dataset: str) -> dict:
-    """n_in, n_out, epochs, seeds, steps, batch_size of `dataset` at the active scale."""
-    fam = family(dataset)
-    sc = params["scales"][params["scale"]]
-    out = dict(sc[fam])
-    out.update(steps=sc["steps"], n_seeds=sc["seeds"][fam], batch_size=params["train"]["batch_size"][fam],
-               family=fam, scale=params["scale"])
-    return out
+    """The scale's own settings of `dataset` (no section): `effective(params, None, dataset)` plus n_seeds."""
+    e = effective(params, None, dataset)
+    return {**e, "n_seeds": len(e["seeds"])}
 
 
 def init_seed(unit: dict) -> int:
@@ -228,9 +364,9 @@ def init_seed(unit: dict) -> int:
     return int(unit.get("init_seed", unit["seed"]))
 
 
-def seeds(params: dict, dataset: str) -> list[int]:
-    base = params["train"]["seed"]
-    return [base + i for i in range(scale_settings(params, dataset)["n_seeds"])]
+def seeds(params: dict, dataset: str, section: str | dict | None = None) -> list[int]:
+    """The seeds of `dataset` in `section` at the active scale (`effective(...)["seeds"]`)."""
+    return effective(params, section, dataset)["seeds"]
 
 
 def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **overrides) -> dict:
@@ -248,7 +384,7 @@ def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **override
         raise ConfigError(f"role must be `target` or `shadow`, got {role!r}")
     if kind not in KINDS:
         raise ConfigError(f"`kinds` entries must be one of {KINDS}, got {kind!r}")
-    s = scale_settings(params, dataset)
+    s = effective(params, None, dataset)   # the scale's values; a section's own values come in as overrides
     d, m, tr = params["00_data"], params["model"], params["train"]
     u = {
         "dataset": dataset, "kind": kind, "role": role, "seed": int(seed),
@@ -299,12 +435,7 @@ def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **override
     return copy.deepcopy(u)
 
 
-# ---------------------------------------------------------------- encoders and 05_temporal_dynamics (paper B)
-TEMPORAL = "05_temporal_dynamics"
-TEMPORAL_KEYS = ("datasets", "encodings", "baseline", "members", "epochs", "seeds", "batch_size", "curve_eval_size",
-                 "trace_attack", "transfer", "sweep", "efficiency")
-
-
+# ---------------------------------------------------------------- encoders (paper B)
 def _validate_encoders(params: dict) -> None:
     from .encoders import build_encoder
     for name, consts in (params.get("encoders") or {}).items():
@@ -314,81 +445,3 @@ def _validate_encoders(params: dict) -> None:
             build_encoder(name, **(consts or {}))
         except (TypeError, ValueError) as err:
             raise ConfigError(f"params.yaml: `encoders.{name}`: {err}") from None
-
-
-def _validate_temporal_grid(sec: dict, where: str, params: dict) -> None:
-    for k, v in sec.items():
-        key = f"{where}.{k}"
-        if k == "datasets":
-            _list_of(key, v, DATASETS)
-        elif k == "encodings":
-            _list_of(key, v, ENCODINGS)
-        elif k == "baseline":
-            _check(v in ENCODINGS, key, v, f"one of {ENCODINGS}")
-        elif k == "members":
-            ok = isinstance(v, dict) and set(v) <= {"image", "tabular"} and all(
-                x is None or (isinstance(x, list) and len(x) == 2 and all(_is_pos_int(n) and n >= 2 for n in x))
-                for x in v.values())
-            _check(ok, key, v, "a mapping {image: [n_in, n_out] or null, tabular: [n_in, n_out] or null}")
-        elif k in ("epochs", "seeds", "batch_size"):
-            _per_family(key, v)
-        elif k == "curve_eval_size":
-            _check(v is None or _is_pos_int(v), key, v, "a positive integer or null (= train.curve_eval_size)")
-        elif k == "trace_attack":
-            _check(isinstance(v, bool), key, v, "true or false")
-        elif k == "transfer":
-            ok = isinstance(v, dict) and set(v) == {"source", "target", "frozen"} and v["source"] in IMAGE_DATASETS \
-                and v["target"] in IMAGE_DATASETS and isinstance(v["frozen"], list) and all(
-                    isinstance(i, int) and 0 <= i < 4 for i in v["frozen"])
-            _check(ok, key, v, "{source: image set, target: image set, frozen: [layer indices 0-3]}")
-        elif k == "sweep":
-            ok = isinstance(v, dict) and isinstance(v.get("datasets"), list) and all(d in DATASETS for d in v["datasets"])
-            _check(ok, f"{key}.datasets", (v or {}).get("datasets") if isinstance(v, dict) else v, "a list of datasets")
-            for enc, grid in v.items():
-                if enc == "datasets":
-                    continue
-                _check(enc in ("poisson_burst", "delayed_burst", "rate") and isinstance(grid, dict), f"{key}.{enc}",
-                       grid, "a mapping {constant: [values]} of a stochastic encoder")
-                for const, values in grid.items():
-                    _check(isinstance(values, list) and values, f"{key}.{enc}.{const}", values, "a non-empty list")
-                    for x in values:
-                        try:
-                            from .encoders import build_encoder
-                            build_encoder(enc, **{**(params.get("encoders", {}).get(enc) or {}), const: x})
-                        except (TypeError, ValueError) as err:
-                            raise ConfigError(f"params.yaml: `{key}.{enc}.{const}` = {x!r}: {err}") from None
-        elif k == "efficiency":
-            ok = isinstance(v, dict) and set(v) == {"spike_samples", "rss_interval"} and isinstance(
-                v["spike_samples"], int) and v["spike_samples"] > 0 and isinstance(v["rss_interval"], (int, float)) \
-                and v["rss_interval"] > 0
-            _check(ok, key, v, "{spike_samples: positive integer, rss_interval: seconds > 0}")
-        elif k in ("checkpoints_dir", "results_dir", "figures_dir"):
-            _check(isinstance(v, str) and v, key, v, "a folder path")
-        elif k != "by_scale":
-            raise ConfigError(f"params.yaml: unknown key `{key}`; expected one of {sorted(TEMPORAL_KEYS)}, by_scale, "
-                              "checkpoints_dir, results_dir, figures_dir")
-
-
-def _validate_temporal(params: dict) -> None:
-    """`encoders` (every constant builds its encoder) and the 05_temporal_dynamics section, incl. by_scale."""
-    _validate_encoders(params)
-    if TEMPORAL not in params:
-        return
-    sec = params[TEMPORAL]
-    for k in (*TEMPORAL_KEYS, "checkpoints_dir", "results_dir", "figures_dir"):
-        _get(params, f"{TEMPORAL}.{k}")
-    _validate_temporal_grid(sec, TEMPORAL, params)
-    by = sec.get("by_scale") or {}
-    _check(isinstance(by, dict) and set(by) <= set(SCALES), f"{TEMPORAL}.by_scale", by, f"a mapping with keys from {SCALES}")
-    for sc, over in by.items():
-        over = over or {}
-        _check(isinstance(over, dict) and set(over) <= set(TEMPORAL_KEYS), f"{TEMPORAL}.by_scale.{sc}", over,
-               f"a mapping with keys from {TEMPORAL_KEYS}")
-        _validate_temporal_grid(over, f"{TEMPORAL}.by_scale.{sc}", params)
-    # the active grid must be runnable: transfer and sweep datasets are trained in the main grid
-    act = section(params, TEMPORAL)
-    for ds in (act["transfer"]["source"], act["transfer"]["target"], *act["sweep"]["datasets"]):
-        _check(ds in act["datasets"], f"{TEMPORAL}.datasets", act["datasets"],
-               f"a list that includes {ds} (used by `transfer` / `sweep` at scale {params['scale']})")
-    _check(act["baseline"] in act["encodings"], f"{TEMPORAL}.encodings", act["encodings"],
-           f"a list that includes the baseline {act['baseline']!r}")

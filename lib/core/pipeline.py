@@ -4,6 +4,7 @@ Notebooks stay narrative: each stage is a few calls into this module plus a tabl
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,8 @@ def prepare_data(params: dict, loader: Loader | None = None) -> pd.DataFrame:
     rows = []
     for name in tqdm(d["datasets"], desc="datasets"):
         t = loader(name)
-        s = C.scale_settings(params, name)
-        for seed in C.seeds(params, name):
+        s = C.effective(params, None, name)   # 00_data writes the scale's splits; sections may take subsets
+        for seed in s["seeds"]:
             split = D.make_split(t.y_train, t.y_test, seed=seed, n_in=s["n_in"], n_out=s["n_out"], mode=d["split_mode"],
                                  shadow_member_fraction=d["shadow_member_fraction"],
                                  shadow_nonmember_fraction=d["shadow_nonmember_fraction"])
@@ -76,15 +77,55 @@ def check_raw_files(params: dict) -> None:
         raise D.DataError("\n".join(problems))
 
 
+def subset_splits(params: dict, section: str, loader: Loader) -> Path:
+    """The membership splits a section trains on. Where the section reduces the members per model (`members`:
+    config.effective(...)["reduced"]), each pool of 00_data's split is cut to a stratified subset of it (so the
+    four pools stay disjoint and are the same examples as 00_data's), written to <checkpoints_dir>/splits, and
+    the other datasets' splits are copied there too, so that one folder serves the section; else 00_data's folder."""
+    from sklearn.model_selection import train_test_split
+    sec = C.section(params, section)
+    out = Path(sec["checkpoints_dir"]) / "splits"
+    src = params["00_data"]["splits_dir"]
+    eff = {ds: C.effective(params, sec, ds) for ds in sec["datasets"]}
+    if not any(st["reduced"] for st in eff.values()):
+        return Path(src)
+    for ds, st in eff.items():
+        for seed in st["seeds"]:
+            path, source_path = D.split_path(out, ds, seed), D.split_path(src, ds, seed)
+            if not st["reduced"]:   # at the scale's own size: a copy of 00_data's split
+                D.save_split(D.load_split(source_path), path)
+                continue
+            origin = hashlib.sha1(D.load_split(source_path).__repr__().encode()).hexdigest()[:16]
+            if path.is_file() and D.load_split(path).get("derived_from") == origin:
+                continue   # still a subset of the current 00_data split
+            t = loader(ds)
+            split = D.load_split(source_path)
+            pools = {}
+            for name, n in (("target_in", st["n_in"]), ("shadow_in", st["n_in"]), ("target_out", st["n_out"]),
+                            ("shadow_out", st["n_out"])):
+                idx = np.array(split["pools"][name])
+                y = (t.y_train if split["source"][name] == "train" else t.y_test).numpy()[idx]
+                pools[name] = idx if n >= len(idx) else np.sort(
+                    train_test_split(idx, train_size=n, stratify=y, random_state=seed)[0])
+            new = dict(split, n_in=st["n_in"], n_out=st["n_out"], derived_from=origin,
+                       pools={k: v.tolist() for k, v in pools.items()})
+            new["pools"]["eval"] = sorted(set(new["pools"]["target_out"]) | set(new["pools"]["shadow_out"]))
+            D.save_split(new, path)
+    return out
+
+
 def store_for(params: dict, section: str, read_sections=(), loader: Loader | None = None) -> ModelStore:
-    """The model cache of a stage: writes to `<section>.checkpoints_dir`, also reads earlier stages' folders."""
+    """The model cache of a stage: writes to `<section>.checkpoints_dir`, also reads earlier stages' folders.
+    Its splits are the section's (`subset_splits`: 00_data's, or subsets where the section reduces the members),
+    its learning-curve size the section's curve_eval_size at the active scale (config.effective)."""
     read = [params[s]["checkpoints_dir"] for s in read_sections]
     tr = params["train"]
+    loader = loader or Loader(params)
     sec = C.section(params, section)   # the active scale's values (a section without by_scale is unchanged)
-    return ModelStore(params[section]["checkpoints_dir"], read, data_loader=loader or Loader(params),
-                      splits_dir=params["00_data"]["splits_dir"], device_name=tr["device"],
-                      curve_eval_size=sec.get("curve_eval_size") or tr["curve_eval_size"],
-                      eval_batch_size=tr["eval_batch_size"])
+    curve = C.effective(params, sec, sec["datasets"][0])["curve_eval_size"]   # section-wide, not per family
+    return ModelStore(params[section]["checkpoints_dir"], read, data_loader=loader,
+                      splits_dir=subset_splits(params, section, loader), device_name=tr["device"],
+                      curve_eval_size=curve, eval_batch_size=tr["eval_batch_size"])
 
 
 def train_all(store: ModelStore, units: list[dict]) -> list[dict]:
