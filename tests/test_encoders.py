@@ -298,3 +298,36 @@ def test_delayed_burst_never_fires_when_q_is_zero():
     enc = DelayedBurst(p_min=0.0, p_max=0.5)
     assert enc(constant_input(0.0), T, gen(6)).sum() == 0
     assert expected_spike_count(enc, 0.0, T) == 0.0
+
+
+# ----------------------------------------------------------------------------- regular (deterministic) rate
+
+@pytest.mark.parametrize("steps", [1, 5, 8, 25])
+def test_regular_rate_fires_exactly_floor_T_p_evenly_spaced(steps):
+    from lib.core.encoders import RegularRate
+    ps = torch.tensor([0.0, 0.04, 0.2, 0.25, 1 / 3, 0.5, 0.7, 0.96, 1.0])
+    s = RegularRate()(ps.unsqueeze(0), steps)[:, 0]                   # [T, 9]
+    assert set(s.unique().tolist()) <= {0.0, 1.0}
+    counts = s.sum(0)
+    assert torch.equal(counts, torch.tensor([math.floor(steps * p + 1e-6) for p in ps.tolist()], dtype=counts.dtype))
+    for j, p in enumerate(ps.tolist()):
+        times = torch.nonzero(s[:, j]).flatten().tolist()
+        if len(times) >= 2:   # regular intervals: every gap is floor or ceil of 1/p
+            gaps = {b - a for a, b in zip(times, times[1:])}
+            assert gaps <= {math.floor(1 / p + 1e-9), math.ceil(1 / p - 1e-9)}, (p, times)
+    assert torch.equal(expected_spike_count(RegularRate(), ps, steps).float(), counts.float())
+
+
+def test_regular_rate_is_deterministic_and_differs_from_bernoulli():
+    from lib.core.encoders import RegularRate
+    x = torch.rand(64, 10, generator=gen(4))
+    enc = build_encoder("regular-rate")
+    a, b = enc(x, T, gen(1)), enc(x, T, gen(2))
+    assert torch.equal(a, b)                                          # the generator is ignored
+    assert torch.equal(a.sum(0), torch.floor(T * x + 1e-6))          # count = floor(T p) for every element
+    r = build_encoder("rate")(x, T, gen(1))
+    # same mean as Bernoulli rate coding (T p, up to the floor), but no spread across draws
+    assert abs(float(r.sum(0).mean() - a.sum(0).mean())) < 1.0
+    assert float(r.sum(0).var()) > float(a.sum(0).var())
+    with pytest.raises(ValueError, match="low"):
+        RegularRate(low=1.0, high=0.0)

@@ -136,7 +136,9 @@ def test_paired_comparison_edge_cases():
     assert np.isnan(one["ci_low"]) and np.isnan(one["ci_high"]) and np.isnan(one["p_value"])
     assert one["exceeds_noise"] is False
     const = paired_comparison([0.8, 0.9, 0.7], [0.7, 0.8, 0.6])   # identical differences
-    assert const["exceeds_noise"] is True and const["ci_low"] == pytest.approx(0.1)
+    # no shortcut to p = 0: three seeds one example apart carry no spread to test against
+    assert const["exceeds_noise"] is False and np.isnan(const["p_value"])
+    assert const["ci_low"] == pytest.approx(0.1) == const["ci_high"]
     with pytest.raises(ValueError, match="paired"):
         paired_comparison([0.1, 0.2], [0.1])
 

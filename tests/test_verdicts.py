@@ -43,6 +43,10 @@ def test_identical_differences_have_no_p_value_shortcut():
     assert V.compare_claim(df, _claim("higher", "wall_seconds")).verdict.iloc[0].startswith("not resolved")
     exact = _rows([10.0, 10.0, 10.0], [8.0, 8.0, 8.0], metric="step_alloc_mb")   # deterministic measure
     assert V.compare_claim(exact, _claim("higher", "step_alloc_mb")).verdict.iloc[0] == V.SUPPORTED
+    assert V.compare_claim(exact, _claim("lower", "step_alloc_mb")).verdict.iloc[0] == V.CONTRADICTED
+    same = _rows([10.0] * 3, [10.0] * 3, metric="step_alloc_mb")    # exactly the same bytes: no reduction at all
+    assert V.compare_claim(same, _claim("lower", "step_alloc_mb")).verdict.iloc[0] == V.CONTRADICTED
+    assert V.compare_claim(same, _claim("higher", "step_alloc_mb")).verdict.iloc[0] == V.CONTRADICTED
 
 
 def test_auc_floor_applies_to_every_paper():

@@ -143,26 +143,61 @@ def spike_counts(model, x: torch.Tensor, *, seed: int = 0, batch_size: int = 256
     return out
 
 
+def allocated_peak(model, fn) -> dict:
+    """Peak bytes of live tensors during fn() (a forward + backward), counted by torch's own MemTracker
+    (torch.distributed._tools.mem_tracker: a TorchDispatchMode that sees every allocation and free of a tensor
+    storage, on CPU as on CUDA). Unlike the process's resident memory it does not depend on the allocator's
+    state or on other threads: the same step gives the same bytes on every call. Returns MB in total and for
+    the tensors saved for backward (activations) and temporaries."""
+    from torch.distributed._tools.mem_tracker import MemTracker   # private module of torch; pinned torch version
+    mt = MemTracker()
+    mt.track_external(model)
+    with mt:
+        fn()
+    snap = mt.get_tracker_snapshot("peak")
+    dev = next(model.parameters()).device
+    per = next((v for k, v in snap.items() if torch.device(k).type == dev.type), {})
+    by = {str(getattr(k, "value", k)): v for k, v in per.items()}
+    mb = 2.0 ** 20
+    return {"total_mb": by.get("Total", 0) / mb, "activation_mb": by.get("Activation", 0) / mb,
+            "temp_mb": by.get("Temp", 0) / mb}
+
+
+# How step_alloc_mb is measured (written into every efficiency row).
+ALLOC_METHOD = ("peak bytes of live tensors in one forward + backward (torch MemTracker, "
+                "torch.distributed._tools.mem_tracker): repeatable, unlike RSS")
+
+
 def train_step(model, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0, repeats: int = 2,
                interval: float = 0.005) -> dict:
     """Memory and time of one training step (forward + cross-entropy + backward, no optimizer) at the batch
-    (x, y), measured by a Meter around the last of `repeats` steps (the first ones pay one-time allocations).
-    Unlike a whole run, this excludes the evaluation passes, whose larger batches set a run's peak."""
+    (x, y): wall time and RSS increase from a Meter around the last of `repeats` steps (the first ones pay
+    one-time allocations), and `step_alloc_mb`, the peak bytes of live tensors of one more identical step
+    (allocated_peak) — the repeatable measure memory verdicts use. Unlike a whole run, this excludes the
+    evaluation passes, whose larger batches set a run's peak."""
     import torch.nn.functional as F
     dev = next(model.parameters()).device
     model.train()
     x, y = x.to(dev), y.to(dev)
+
+    def step():
+        gen = torch.Generator().manual_seed(seed)
+        out = model(x, gen) if model.kind == "snn" else model(x)
+        F.cross_entropy(out, y).backward()
+        del out
+
     for i in range(repeats):
         model.zero_grad(set_to_none=True)
-        gen = torch.Generator().manual_seed(seed)
         with Meter(dev, interval) as m:
-            out = model(x, gen) if model.kind == "snn" else model(x)
-            F.cross_entropy(out, y).backward()
-            del out
+            step()
+    model.zero_grad(set_to_none=True)
+    alloc = allocated_peak(model, step)
     model.zero_grad(set_to_none=True)
     model.eval()
     r = m.result()
-    return {"step_seconds": r["wall_seconds"], "step_rss_increase_mb": r["rss_increase_mb"], "step_batch": len(x)}
+    return {"step_seconds": r["wall_seconds"], "step_rss_increase_mb": r["rss_increase_mb"], "step_batch": len(x),
+            "step_alloc_mb": alloc["total_mb"], "step_activation_mb": alloc["activation_mb"],
+            "step_temp_mb": alloc["temp_mb"]}
 
 
-__all__ = ["Meter", "gpu_status", "spike_counts", "train_step", "NA"]
+__all__ = ["ALLOC_METHOD", "Meter", "allocated_peak", "gpu_status", "spike_counts", "train_step", "NA"]

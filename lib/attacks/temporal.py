@@ -25,14 +25,8 @@ from tqdm import tqdm
 from ..core import config as C
 from ..core import data as D
 from .mia import loss_threshold_attack, shadow_attack
-from .efficiency import Meter, spike_counts, train_step
-from . import verdicts as V
-from .metrics import paired_comparison
+from .efficiency import ALLOC_METHOD, Meter, spike_counts, train_step
 from .verdicts import accuracy_se
-
-
-def claim_verdict(v) -> str:   # transitional: the claims below move to lib.attacks.verdicts.Claim
-    return V.claim_verdict(pd.DataFrame({"verdict": list(v)}))
 from ..core.train import ModelStore, predict
 
 
@@ -82,7 +76,7 @@ class Runner:
         per sample per layer on the first `spike_samples` examples of the eval pool (cached in the same file)."""
         path = self._json(rec["key"])
         meas = json.loads(path.read_text()) if path.is_file() else {}
-        if "spikes" not in meas or "step_rss_increase_mb" not in meas:
+        if "spikes" not in meas or "step_alloc_mb" not in meas:
             u = rec["unit"]
             data = self.store.data_loader(u["dataset"])
             split = D.load_split(D.split_path(self.store.splits_dir, u["dataset"], u["seed"]))
@@ -100,6 +94,8 @@ class Runner:
                "wall_seconds": meas.get("wall_seconds", nan), "rss_peak_mb": meas.get("rss_peak_mb", nan),
                "rss_increase_mb": meas.get("rss_increase_mb", nan),
                "step_rss_increase_mb": meas["step_rss_increase_mb"], "step_seconds": meas["step_seconds"],
+               "step_alloc_mb": meas["step_alloc_mb"], "step_activation_mb": meas["step_activation_mb"],
+               "step_alloc_method": ALLOC_METHOD,
                "gpu_peak_mem_mb": meas.get("gpu_peak_mem_mb", "n/a"),
                "gpu_mean_power_w": meas.get("gpu_mean_power_w", "n/a"), "device": rec.get("device")}
         row.update({f"spikes_{k}": v for k, v in meas["spikes"].items()})
@@ -260,7 +256,7 @@ def run_sweep(runner: Runner, params: dict, sec: dict, *, progress: bool = True)
     return pd.DataFrame(rows)
 
 
-# ----------------------------------------------------------------------------- summaries and verdicts
+# ----------------------------------------------------------------------------- summaries (claims: lib.attacks.claims)
 
 def summary(df: pd.DataFrame, keys, metrics) -> pd.DataFrame:
     """Mean and std over seeds of each metric per `keys` group (plus n_seeds and data_source)."""
@@ -277,171 +273,6 @@ def cell(mean, std, digits=2) -> str:
     if pd.isna(mean):
         return "—"
     return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def paired(df: pd.DataFrame, metric: str, a: dict, b: dict, pair_on=("seed",)) -> dict:
-    """a − b of `metric`, paired on `pair_on` (rows matching the `a` and `b` filters), with the paired
-    t interval of lib.attacks.metrics.paired_comparison, and the relative difference (a − b)/b in %."""
-    def pick(w):
-        m = np.ones(len(df), bool)
-        for k, v in w.items():
-            m &= (df[k] == v).to_numpy()
-        return df[m].groupby(list(pair_on))[metric].mean()
-    sa, sb = pick(a), pick(b)
-    common = sa.index.intersection(sb.index)
-    sa, sb = sa[common].astype(float), sb[common].astype(float)
-    ok = ~(sa.isna().to_numpy() | sb.isna().to_numpy())
-    sa, sb = sa[ok], sb[ok]
-    if len(sa) == 0:
-        return {"a": np.nan, "b": np.nan, "a − b": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan,
-                "pairs": 0, "exceeds_noise": False, "relative %": np.nan}
-    r = paired_comparison(sa.to_numpy(), sb.to_numpy())
-    return {"a": float(sa.mean()), "b": float(sb.mean()), "a − b": r["mean_diff"], "ci_low": r["ci_low"],
-            "ci_high": r["ci_high"], "p": r["p_value"], "pairs": r["n"], "exceeds_noise": r["exceeds_noise"],
-            "relative %": 100 * r["mean_diff"] / float(sb.mean()) if float(sb.mean()) else np.nan}
-
-
-def verdict(r: dict, expect: str, margin: float | None = None) -> str:
-    """Verdict on 'a is {lower, higher, similar to} b' from one paired comparison: 'supported' / 'contradicted'
-    only when the 95% interval of the difference decides it. With `margin`: 'a − b < margin', or, when
-    expect == "above", 'a − b > margin' (non-inferiority: e.g. accuracy drops by less than |margin|)."""
-    if r["pairs"] == 0 or pd.isna(r["a − b"]):
-        return "no data"
-    above = expect == "above"
-    if r["pairs"] < 2:
-        if margin is not None:
-            return f"{'below' if r['a − b'] < margin else 'above'} the margin, 1 seed (no interval)"
-        if expect == "similar":
-            return "1 seed (no interval)"
-        if r["a − b"] == 0:
-            return "no difference, 1 seed (no interval)"
-        ok = (r["a − b"] < 0) == (expect == "lower")
-        return f"{'same' if ok else 'opposite'} direction, 1 seed (no interval)"
-    if margin is not None:
-        if (r["ci_high"] < margin and not above) or (r["ci_low"] > margin and above):
-            return "supported"
-        if (r["ci_low"] > margin and not above) or (r["ci_high"] < margin and above):
-            return "contradicted"
-        return "not resolved: interval straddles the margin"
-    if expect == "similar":
-        return "consistent (no difference beyond noise)" if not r["exceeds_noise"] else \
-            f"contradicted ({'lower' if r['a − b'] < 0 else 'higher'} beyond noise)"
-    ok = (r["a − b"] < 0) == (expect == "lower")
-    if r["exceeds_noise"]:
-        return "supported" if ok else "contradicted"
-    return f"{'same' if ok else 'opposite'} direction, within noise"
-
-
-def comparisons(df: pd.DataFrame, specs, pair_on=("seed",)) -> pd.DataFrame:
-    """specs: (claim, label, metric, filter a, filter b, expect[, margin]) → one row each, with its verdict."""
-    rows = []
-    for spec in specs:
-        claim, label, metric, a, b, expect, *rest = spec
-        margin = rest[0] if rest else None
-        r = paired(df, metric, a, b, pair_on)
-        exp = (f"a − b {'>' if expect == 'above' else '<'} {margin}" if margin is not None
-               else (f"a {expect} than b" if expect != "similar" else "a ≈ b"))
-        rows.append({"claim": claim, "comparison": label, "metric": metric, "expected": exp, **r,
-                     "verdict": verdict(r, expect, margin)})
-    return pd.DataFrame(rows)
-
-
-# "Competitive accuracy" (B2) is read as non-inferiority: Poisson-Burst's test accuracy is at most this many
-# points below Rate's, at 95% confidence. Our reading, not the paper's number (it gives none).
-ACCURACY_MARGIN = 2.0
-
-# Paper B's claims as the paper states them (abstract, §V); our test of each is in `claims`.
-PAPER_B_CLAIMS = {
-    "B1": "Poisson-Burst lowers MIA AUC vs Rate (paper: by up to 6.5%)",
-    "B2": "Poisson-Burst keeps competitive accuracy vs Rate",
-    "B3": "Delayed-Burst gives stronger privacy (lower AUC than Rate and Poisson-Burst)",
-    "B4": "Delayed-Burst costs more accuracy (lower than Rate and Poisson-Burst)",
-    "B5": "Poisson-Burst's gain survives an attack on the whole membrane trace (paper's own break condition)",
-    "B6": "Poisson-Burst lowers GPU power by 10–15% vs Rate",
-    "B7": "Poisson-Burst lowers memory vs Rate (paper: GPU memory; here: CPU RSS)",
-    "B8": "Delayed-Burst uses 25–30% more CPU memory than Rate",
-    "B9": "Poisson-Burst keeps transfer MNIST → Fashion-MNIST within 1% of training from scratch",
-    "B10": "Delayed-Burst loses more under transfer (paper: ~3%) than Poisson-Burst",
-    "B11": "The privacy ordering Poisson-Burst < Rate holds across τ and λ (paper's open question)",
-}
-
-
-def claims(results: pd.DataFrame, eff: pd.DataFrame, transfer: pd.DataFrame, sweep: pd.DataFrame,
-           baseline: str = "rate", gpu: bool = False) -> pd.DataFrame:
-    """One row per comparison behind each claim of PAPER_B_CLAIMS, paired by seed (and by role for the
-    efficiency of target and shadow models), per dataset; verdicts from the paired 95% intervals."""
-    pb, db, rt = "poisson_burst", "delayed_burst", baseline
-    out = []
-    encs = set(results.encoding)
-    for ds in dict.fromkeys(results.dataset):
-        d = {"dataset": ds}
-        specs = []
-        if {pb, rt} <= encs:
-            specs += [("B1", f"{ds}: PB vs {rt}", "auc", {**d, "encoding": pb}, {**d, "encoding": rt}, "lower"),
-                      ("B2", f"{ds}: PB vs {rt}", "test_acc", {**d, "encoding": pb}, {**d, "encoding": rt}, "above",
-                       -ACCURACY_MARGIN)]
-            if "trace_auc" in results:
-                specs.append(("B5", f"{ds}: PB vs {rt}, trace features", "trace_auc", {**d, "encoding": pb},
-                              {**d, "encoding": rt}, "lower"))
-        if {db, rt, pb} <= encs:
-            specs += [("B3", f"{ds}: DB vs {rt}", "auc", {**d, "encoding": db}, {**d, "encoding": rt}, "lower"),
-                      ("B3", f"{ds}: DB vs PB", "auc", {**d, "encoding": db}, {**d, "encoding": pb}, "lower"),
-                      ("B4", f"{ds}: DB vs {rt}", "test_acc", {**d, "encoding": db}, {**d, "encoding": rt}, "lower"),
-                      ("B4", f"{ds}: DB vs PB", "test_acc", {**d, "encoding": db}, {**d, "encoding": pb}, "lower")]
-        out.append(comparisons(results, specs))
-        espec = []
-        if {pb, rt} <= encs:
-            espec.append(("B7", f"{ds}: PB vs {rt}", "step_rss_increase_mb", {**d, "encoding": pb},
-                          {**d, "encoding": rt}, "lower"))
-        if {db, rt} <= encs:
-            espec.append(("B8", f"{ds}: DB vs {rt}", "step_rss_increase_mb", {**d, "encoding": db},
-                          {**d, "encoding": rt}, "higher"))
-        out.append(comparisons(eff, espec, pair_on=("seed", "role")))
-    b6 = {"claim": "B6", "comparison": "PB vs rate, GPU power", "metric": "gpu_mean_power_w",
-          "expected": "a lower than b", "pairs": 0,
-          "verdict": "not testable here: no GPU (recorded n/a)" if not gpu else "see efficiency table"}
-    out.append(pd.DataFrame([b6]))
-    if len(transfer):
-        tspec = []
-        if pb in set(transfer.encoding):
-            tspec.append(("B9", "PB: scratch − transfer (pp)"))
-        if {pb, db} <= set(transfer.encoding):
-            tspec.append(("B10", "DB drop vs PB drop (pp)", "drop", {"encoding": db}, {"encoding": pb}, "higher"))
-        rows = []
-        for spec in tspec:
-            if spec[0] == "B9":   # one sample: the drop itself (paired scratch − transfer) against the 1-point margin
-                sub = transfer[transfer.encoding == pb]["drop"].to_numpy(float)
-                pc = paired_comparison(sub, np.zeros_like(sub))
-                r = {"a": float(sub.mean()), "b": 0.0, "a − b": pc["mean_diff"], "ci_low": pc["ci_low"],
-                     "ci_high": pc["ci_high"], "p": pc["p_value"], "pairs": pc["n"], "exceeds_noise": pc["exceeds_noise"],
-                     "relative %": np.nan}
-                rows.append(pd.DataFrame([{"claim": "B9", "comparison": spec[1], "metric": "drop",
-                                           "expected": "drop < 1 pp", **r, "verdict": verdict(r, "", 1.0)}]))
-            else:
-                rows.append(comparisons(transfer, [spec]))
-        out += rows
-    if len(sweep):
-        sspec = []
-        for (ds, enc, const, val), _ in sweep[sweep.constant != "none"].groupby(
-                ["dataset", "encoding", "constant", "value"], sort=False):
-            if enc != pb:
-                continue
-            sspec.append(("B11", f"{ds}: PB {const}={val:g} vs {rt}", "auc",
-                          {"dataset": ds, "encoding": pb, "constant": const, "value": val},
-                          {"dataset": ds, "encoding": rt, "constant": "none"}, "lower"))
-        out.append(comparisons(sweep, sspec))
-    df = pd.concat([o for o in out if len(o)], ignore_index=True)
-    df.insert(1, "paper's claim", df.claim.map(PAPER_B_CLAIMS))
-    return df
-
-
-def claim_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim: the paper's statement, how many comparisons, our overall verdict."""
-    rows = []
-    for c, g in table.groupby("claim", sort=False):
-        v = claim_verdict(g.verdict) if not g.verdict.str.startswith("not testable").all() else g.verdict.iloc[0]
-        rows.append({"claim": c, "paper's claim": PAPER_B_CLAIMS[c], "comparisons": len(g), "our verdict": v})
-    return pd.DataFrame(rows).set_index("claim")
 
 
 def raster(encoder_names, params: dict, x: torch.Tensor, intensity_range, steps: int, seed: int = 0) -> pd.DataFrame:

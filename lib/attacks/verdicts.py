@@ -20,7 +20,8 @@ The comparison uses se = max(se_seed, se_floor) and that source's distribution; 
 when it exceeds both the spread over seeds and what the finite test set can resolve (three seeds that each
 differ by one Iris example give sd = 0, but se_floor ≈ 3.8 points). Constant differences get no shortcut: with
 se = 0 (a metric with no test-set floor and identical per-seed values) the p-value is undefined unless the
-metric is declared exact (EXACT_METRICS: deterministic measurements such as bytes allocated).
+metric is declared exact (EXACT_METRICS: deterministic measurements such as bytes allocated); for such a metric
+an exactly zero difference contradicts a claim of "lower" or "higher".
 
 Within a claim the p-values are Holm-adjusted (family = the claim's comparisons with data), and each verdict says
 how many comparisons point the opposite way. With fewer than 2 pairs no test is made.
@@ -186,6 +187,8 @@ def p_values(r: dict, c: Comparison, metric: str) -> tuple[float, float]:
     if not se > 0:
         if metric not in EXACT_METRICS:
             return nan, nan
+        if d == 0 and c.expect in ("lower", "higher"):
+            return 1.0, 0.0                     # an exact metric with no difference at all contradicts "lower/higher"
         se = 1e-12 * max(1.0, abs(d))           # an exact metric: the difference is what it is
     two = 2 * (1 - _cdf(abs(d) / se, dof))
     if c.expect in ("lower", "higher"):

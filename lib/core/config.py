@@ -14,7 +14,7 @@ from .models import KINDS, READOUTS
 from .neurons import SURROGATES
 
 SCALES = ("smoke", "quick", "paper")
-ENCODINGS = ("direct", "rate", "poisson_burst", "delayed_burst")
+ENCODINGS = ("direct", "rate", "regular_rate", "poisson_burst", "delayed_burst")
 OPTIMIZERS = ("adam", "sgd")
 
 

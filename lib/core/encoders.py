@@ -4,6 +4,8 @@ Four encodings (the key `encoding` in params.yaml; constants under `encoders.<na
 
     direct         the same input current x at every step (paper A)                    static=True
     rate           independent Bernoulli(p) spike at every step (snntorch.spikegen.rate)
+    regular_rate   deterministic rate coding: exactly floor(T·p) spikes at regular intervals (paper B's
+                   "deterministic rate coding" baseline; integrate-and-fire of the constant intensity p)
     poisson_burst  one Bernoulli(p) burst trial per window of `tau` steps, Poisson burst size   (paper B)
     delayed_burst  one burst per presentation, Geometric onset that is earlier for larger p     (paper B)
 
@@ -14,7 +16,7 @@ and for Delayed-Burst a single burst per input feature whose Geometric onset del
 input grows -- but not all constants or boundary rules. Every such choice is written down in the
 class docstrings below, together with its default and why.
 
-Conventions shared by all stochastic encoders
+Conventions shared by all spiking encoders
 ---------------------------------------------
 * Output: [T, B, ...] in the dtype of x, values exactly 0.0 or 1.0 (a step never carries two spikes:
   each is a boolean event). Spikes are not differentiable (no gradient flows back to x).
@@ -25,7 +27,7 @@ Conventions shared by all stochastic encoders
   deterministic choice; it costs one host->device copy). A CUDA generator on x.device avoids that
   copy but yields a different (still seeded) stream. generator=None uses torch's global RNG on
   x.device.
-* Draw order (part of the seeded contract): rate draws U[T, B, ...]; poisson_burst draws one
+* Draw order (part of the seeded contract): regular_rate draws nothing (deterministic); rate draws U[T, B, ...]; poisson_burst draws one
   U[2, W, B, ...] (row 0: burst trials, row 1: burst sizes; W = ceil(T / tau)); delayed_burst draws
   one U[2, B, ...] (row 0: onsets, row 1: burst sizes). All in float32.
 * `expected_spike_count(encoder, p, steps)` is the exact analytic mean number of spikes per element
@@ -42,7 +44,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "Encoder", "Direct", "Rate", "PoissonBurst", "DelayedBurst", "ENCODERS",
+    "Encoder", "Direct", "Rate", "RegularRate", "PoissonBurst", "DelayedBurst", "ENCODERS",
     "build_encoder", "intensity", "expected_spike_count",
 ]
 
@@ -203,6 +205,37 @@ class Rate(Encoder):
         p = intensity(x.detach(), self.low, self.high)
         u = _uniform((steps, *x.shape), x, generator)
         return (u < p).to(x.dtype)
+
+
+@dataclass(frozen=True)
+class RegularRate(Encoder):
+    """Deterministic (regular-interval) rate coding: paper B's baseline, "deterministic rate coding".
+
+    The intensity p_i = intensity(x_i, low, high) is integrated at every step and a spike is emitted each time
+    the running sum crosses an integer (an integrate-and-fire neuron driven by the constant current p_i, reset
+    by subtraction):
+        S[t, i] = floor((t + 1) p_i + ε) − floor(t p_i + ε),   t = 0 .. T−1,  ε = 1e-6
+    so an element fires exactly floor(T p_i + ε) spikes over T steps, evenly spaced (interval 1/p_i steps):
+    p = 1 fires at every step, p = 0.5 at t = 1, 3, 5, ..., p = 0 never. The same x always gives the same
+    spikes (no randomness: `generator` is ignored, nothing is drawn). ε keeps p = k/T (e.g. 0.2 at T = 5)
+    from losing its last spike to floating-point rounding; the arithmetic is in float64.
+    E[count] = count = floor(T p + ε). The Bernoulli `rate` encoder has the same mean T·p, with variance.
+    """
+
+    name: ClassVar[str] = "regular_rate"
+    low: float = 0.0
+    high: float = 1.0
+    EPS: ClassVar[float] = 1e-6
+
+    def __post_init__(self):
+        _check_low_high(self)
+
+    def __call__(self, x: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
+        _check_input(x, steps, self.name)
+        p = intensity(x.detach(), self.low, self.high).to(torch.float64)
+        t = torch.arange(steps + 1, device=x.device, dtype=torch.float64).view(steps + 1, *([1] * x.dim()))
+        acc = torch.floor(t * p + self.EPS)           # [T+1, B, ...] spikes emitted before step t
+        return (acc[1:] - acc[:-1]).to(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -375,7 +408,7 @@ class DelayedBurst(Encoder):
 
 
 ENCODERS: dict[str, type[Encoder]] = {
-    cls.name: cls for cls in (Direct, Rate, PoissonBurst, DelayedBurst)
+    cls.name: cls for cls in (Direct, Rate, RegularRate, PoissonBurst, DelayedBurst)
 }
 
 
@@ -412,6 +445,8 @@ def expected_spike_count(encoder: Encoder, p, steps: int):
         raise ValueError("intensity p must lie in [0, 1]")
     if isinstance(encoder, Rate):
         out = steps * pt
+    elif isinstance(encoder, RegularRate):
+        out = torch.floor(steps * pt + encoder.EPS)
     elif isinstance(encoder, PoissonBurst):
         n_win = -(-steps // encoder.tau)
         per_success = sum(

@@ -10,7 +10,53 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-KIND_COLORS = {"ann": "#d95f02", "snn": "#1b9e77"}
+# ---------------------------------------------------------------- one theme for every figure
+# Style, context, font sizes, PNG resolution, standard sizes and palettes. apply_theme() runs on import; every
+# figure function takes its sizes, fonts and colours from here (no per-figure constants).
+THEME = {
+    "style": "whitegrid",
+    "context": "paper",
+    "font": {"base": 9, "title": 9, "label": 9, "tick": 8, "legend": 8, "small": 7, "suptitle": 10},
+    "dpi": 150,                                                  # PNG; the PDF is vector
+    "width": {"one_column": 3.5, "one_and_half": 5.5, "full": 7.2},   # inches (two-column paper page)
+    # one panel of a figure grid / one facet (width, height in inches), by shape
+    "panel": {"standard": (3.2, 2.8), "small": (2.4, 2.4), "tall": (3.3, 3.6), "wide": (4.2, 3.2), "tile": (1.1, 1.25)},
+    "palette": {
+        "kind": {"ann": "#d95f02", "snn": "#1b9e77"},
+        "encoding": {"direct": "#7f7f7f", "regular_rate": "#17becf", "rate": "#1f77b4", "poisson_burst": "#2ca02c", "delayed_burst": "#d62728"},
+        "categorical": "tab10",      # any other hue (methods, surrogates, pools); also seaborn's default palette
+        "intensity": "viridis",      # continuous values (input intensity)
+        "reference": "0.5",          # chance lines, zero lines
+    },
+}
+FONT = THEME["font"]
+
+
+def apply_theme() -> None:
+    """Set seaborn's style and context and matplotlib's font sizes from THEME (called on import)."""
+    f = THEME["font"]
+    sns.set_theme(style=THEME["style"], context=THEME["context"], palette=THEME["palette"]["categorical"],
+                  rc={"font.size": f["base"], "axes.titlesize": f["title"], "axes.labelsize": f["label"],
+                      "xtick.labelsize": f["tick"], "ytick.labelsize": f["tick"], "legend.fontsize": f["legend"],
+                      "legend.title_fontsize": f["legend"], "figure.titlesize": f["suptitle"],
+                      "savefig.dpi": THEME["dpi"]})
+
+
+def grid_size(ncols: int, nrows: int = 1, panel: str = "standard") -> tuple[float, float]:
+    """Figure size of an nrows × ncols grid of THEME panels of shape `panel`."""
+    w, h = THEME["panel"][panel]
+    return (w * ncols, h * nrows)
+
+
+def facet_size(panel: str = "standard") -> dict:
+    """height/aspect of one THEME panel for seaborn's figure-level functions (catplot, relplot)."""
+    w, h = THEME["panel"][panel]
+    return {"height": h, "aspect": w / h}
+
+
+apply_theme()
+
+KIND_COLORS = THEME["palette"]["kind"]
 DATASET_LABELS = {"mnist": "MNIST", "fmnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "iris": "Iris",
                   "breast_cancer": "Breast Cancer"}
 
@@ -19,7 +65,7 @@ def save(fig, path: str | Path) -> Path:
     """Write `fig` as PNG and PDF (same stem)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path.with_suffix(".png"), dpi=130, bbox_inches="tight")
+    fig.savefig(path.with_suffix(".png"), dpi=THEME["dpi"], bbox_inches="tight")
     fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
     return path
 
@@ -34,7 +80,7 @@ def label(dataset: str, source: str | None = None) -> str:
 def sample_grid(tensors: dict, n: int = 8, title: str = ""):
     """One training image of each of the first `n` classes, per image dataset (name -> lib.core.data.Tensors)."""
     names = [k for k, t in tensors.items() if t.family == "image"]
-    fig, axes = plt.subplots(len(names), n, figsize=(n * 1.1, len(names) * 1.25), squeeze=False)
+    fig, axes = plt.subplots(len(names), n, figsize=grid_size(n, len(names), "tile"), squeeze=False)
     for r, name in enumerate(names):
         t = tensors[name]
         lo, hi = t.intensity_range
@@ -44,9 +90,9 @@ def sample_grid(tensors: dict, n: int = 8, title: str = ""):
             ax = axes[r, c]
             ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
             ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"class {int(t.y_train[i])}", fontsize=7)
+            ax.set_title(f"class {int(t.y_train[i])}", fontsize=FONT["small"])
             if c == 0:
-                ax.set_ylabel(label(name, t.source).replace(" (", "\n("), fontsize=7)
+                ax.set_ylabel(label(name, t.source).replace(" (", "\n("), fontsize=FONT["small"])
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -59,7 +105,7 @@ def class_histograms(sizes: pd.DataFrame, seed: int, title: str = ""):
     long = sub.melt(id_vars=["dataset", "pool"], value_vars=cls_cols, var_name="class", value_name="count").dropna()
     long["class"] = long["class"].str.removeprefix("class_").astype(int)
     g = sns.catplot(data=long, x="class", y="count", hue="pool", col="dataset", kind="bar", sharey=False,
-                    sharex=False, height=2.4, aspect=1.2, col_wrap=3)
+                    sharex=False, col_wrap=3, **facet_size())
     g.set_titles("{col_name}")
     g.figure.suptitle(title, y=1.03)
     return g.figure
@@ -71,7 +117,7 @@ def learning_curves(curves: pd.DataFrame, title: str = ""):
                        var_name="split", value_name="accuracy")
     long["accuracy"] *= 100
     g = sns.relplot(data=long, x="epoch", y="accuracy", hue="kind", style="split", col="dataset", kind="line",
-                    palette=KIND_COLORS, col_wrap=3, height=2.6, aspect=1.2, facet_kws={"sharey": False},
+                    palette=KIND_COLORS, col_wrap=3, **facet_size(), facet_kws={"sharey": False},
                     errorbar="sd", markers=True, dashes={"test_acc": "", "train_acc": (3, 2)})
     g.set_axis_labels("epoch", "accuracy (%)")
     g.set_titles("{col_name}")
@@ -120,8 +166,8 @@ def threshold_sweep(results: pd.DataFrame, metric: str, ylabel: str, title: str 
     of panels (see _sweep_rows)."""
     datasets = list(dict.fromkeys(results.dataset))
     rows = _sweep_rows(results)
-    fig, axes = plt.subplots(len(rows), len(datasets), figsize=(3.2 * len(datasets), 2.7 * len(rows)),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(len(rows), len(datasets), figsize=grid_size(len(datasets), len(rows)), squeeze=False,
+                             sharex=True)
     thetas = sorted(results.act_threshold.dropna().unique())
     for r, (kind, row_title, rsub) in enumerate(rows):
         for c, ds in enumerate(datasets):
@@ -145,7 +191,7 @@ def threshold_sweep(results: pd.DataFrame, metric: str, ylabel: str, title: str 
                 ax.errorbar(g.act_threshold, g["mean"], yerr=g["std"].fillna(0), color=st["color"], ls=st["ls"],
                             label=st["label"], marker="o", ms=3, capsize=2)
             src = sub.data_source.iloc[0] if len(sub) else None
-            ax.set_title(f"{row_title} · {label(ds, src)}", fontsize=9)
+            ax.set_title(f"{row_title} · {label(ds, src)}", fontsize=FONT["title"])
             ax.set_xticks(thetas)
             if r == len(rows) - 1:
                 ax.set_xlabel("threshold θ")
@@ -168,9 +214,9 @@ def roc_panels(roc: pd.DataFrame, hue: str = "method", title: str = ""):
     roc = roc[roc.seed == roc.seed.min()]
     datasets = list(dict.fromkeys(roc.dataset))
     kinds = list(dict.fromkeys(roc.kind))
-    fig, axes = plt.subplots(len(kinds), len(datasets), figsize=(3.1 * len(datasets), 2.9 * len(kinds)), squeeze=False)
+    fig, axes = plt.subplots(len(kinds), len(datasets), figsize=grid_size(len(datasets), len(kinds)), squeeze=False)
     values = list(dict.fromkeys(roc[hue]))
-    colors = dict(zip(values, sns.color_palette("tab10", len(values))))
+    colors = dict(zip(values, sns.color_palette(THEME["palette"]["categorical"], len(values))))
     for r, kind in enumerate(kinds):
         for c, ds in enumerate(datasets):
             ax = axes[r, c]
@@ -182,11 +228,11 @@ def roc_panels(roc: pd.DataFrame, hue: str = "method", title: str = ""):
             ax.plot([1e-4, 1], [1e-4, 1], color="k", lw=0.6, ls=":")
             ax.set_xscale("log"), ax.set_yscale("log")
             ax.set_xlim(1e-3, 1), ax.set_ylim(1e-3, 1)
-            ax.set_title(f"{kind.upper()} · {label(ds)}", fontsize=9)
+            ax.set_title(f"{kind.upper()} · {label(ds)}", fontsize=FONT["title"])
             ax.set_xlabel("FPR"), ax.set_ylabel("TPR")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=min(len(values), 7), bbox_to_anchor=(0.5, 1.02), frameon=False,
-               fontsize=8)
+               fontsize=FONT["legend"])
     fig.suptitle(title, y=1.08)
     fig.tight_layout()
     return fig
@@ -197,7 +243,7 @@ def auc_vs_paper(summ: pd.DataFrame, paper: pd.DataFrame, x: str = "method", tit
     one panel per dataset, ANN and SNN side by side."""
     datasets = list(dict.fromkeys(summ.dataset))
     kinds = list(dict.fromkeys(summ.kind))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=grid_size(len(datasets)), squeeze=False)
     for c, ds in enumerate(datasets):
         ax = axes[0, c]
         sub = summ[summ.dataset == ds]
@@ -212,8 +258,8 @@ def auc_vs_paper(summ: pd.DataFrame, paper: pd.DataFrame, x: str = "method", tit
             ax.scatter(pos, p.auc, marker="_", s=120, color="k", zorder=3, label="paper" if k == 0 else None)
         ax.axhline(0.5, color="k", lw=0.6)
         ax.set_xticks(range(len(methods)))
-        ax.set_xticklabels(methods, rotation=35, ha="right", fontsize=8)
-        ax.set_title(label(ds, sub.data_source.iloc[0] if len(sub) else None), fontsize=9)
+        ax.set_xticklabels(methods, rotation=35, ha="right", fontsize=FONT["tick"])
+        ax.set_title(label(ds, sub.data_source.iloc[0] if len(sub) else None), fontsize=FONT["title"])
         if c == 0:
             ax.set_ylabel("MIA ROC-AUC")
     handles, labels = axes[0, 0].get_legend_handles_labels()
@@ -227,13 +273,13 @@ def surrogate_gradients(curves: pd.DataFrame, title: str = ""):
     """∂S/∂U against the membrane potential U for each surrogate (curves: columns U, surrogate, grad);
     the vertical line marks the firing threshold θ."""
     names = list(dict.fromkeys(curves.surrogate))
-    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.4), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(1, len(names), figsize=grid_size(len(names), 1, "small"), squeeze=False, sharex=True)
     for ax, name in zip(axes[0], names):
         g = curves[curves.surrogate == name]
         ax.plot(g.U, g.grad, color="k", lw=1.2)
         ax.axvline(float(g.theta.iloc[0]), color="tab:red", lw=0.7, ls=":")
         ax.axhline(0, color="grey", lw=0.5)
-        ax.set_title(name.replace("_", " "), fontsize=8)
+        ax.set_title(name.replace("_", " "), fontsize=FONT["tick"])
         ax.set_xlabel("U")
     axes[0, 0].set_ylabel("∂S/∂U")
     fig.suptitle(title, y=1.04)
@@ -243,23 +289,24 @@ def surrogate_gradients(curves: pd.DataFrame, title: str = ""):
 
 # ---------------------------------------------------------------- paper B (notebook 05)
 
-ENCODING_COLORS = {"direct": "#7f7f7f", "rate": "#1f77b4", "poisson_burst": "#2ca02c", "delayed_burst": "#d62728"}
-ENCODING_LABELS = {"direct": "Direct (paper A)", "rate": "Rate", "poisson_burst": "Poisson-Burst",
+ENCODING_COLORS = THEME["palette"]["encoding"]
+ENCODING_LABELS = {"direct": "Direct (paper A)", "regular_rate": "Rate (deterministic)", "rate": "Rate (Bernoulli)", "poisson_burst": "Poisson-Burst",
                    "delayed_burst": "Delayed-Burst"}
 
 
 def spike_rasters(raster: pd.DataFrame, title: str = ""):
     """One panel per encoder: spike times (x) of every input element (y, sorted by intensity, brightest on top)."""
     encs = list(dict.fromkeys(raster.encoding))
-    fig, axes = plt.subplots(1, len(encs), figsize=(3.4 * len(encs), 3.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(encs), figsize=grid_size(len(encs), 1, "tall"), sharey=True, squeeze=False)
     order = raster.drop_duplicates("neuron").sort_values(["intensity", "neuron"])
     rank = dict(zip(order.neuron, range(len(order))))
     for ax, enc in zip(axes[0], encs):
         sub = raster[raster.encoding == enc]
-        ax.scatter(sub.t, sub.neuron.map(rank), c=sub.intensity, cmap="viridis", vmin=0, vmax=1, marker="|", s=6,
+        ax.scatter(sub.t, sub.neuron.map(rank), c=sub.intensity, cmap=THEME["palette"]["intensity"], vmin=0, vmax=1,
+                   marker="|", s=6,
                    linewidths=0.6)
         n_el = sub.neuron.nunique()
-        ax.set_title(f"{ENCODING_LABELS.get(enc, enc)}\n{len(sub)} spikes, {n_el} active inputs", fontsize=9)
+        ax.set_title(f"{ENCODING_LABELS.get(enc, enc)}\n{len(sub)} spikes, {n_el} active inputs", fontsize=FONT["title"])
         ax.set_xlabel("time step t")
     axes[0, 0].set_ylabel("input element (sorted by intensity p)")
     fig.suptitle(title)
@@ -270,15 +317,15 @@ def spike_rasters(raster: pd.DataFrame, title: str = ""):
 def accuracy_vs_auc(summ: pd.DataFrame, auc: str = "auc", title: str = ""):
     """Test accuracy against attack AUC, mean ± std over seeds, one panel per dataset, colour = encoding."""
     dss = list(dict.fromkeys(summ.dataset))
-    fig, axes = plt.subplots(1, len(dss), figsize=(3.3 * len(dss), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(dss), figsize=grid_size(len(dss)), squeeze=False)
     for ax, ds in zip(axes[0], dss):
         sub = summ[summ.dataset == ds]
         for _, r in sub.iterrows():
             ax.errorbar(r[f"{auc}_mean"], r["test_acc_mean"], xerr=r[f"{auc}_std"], yerr=r["test_acc_std"], fmt="o",
                         color=ENCODING_COLORS.get(r.encoding), label=ENCODING_LABELS.get(r.encoding, r.encoding),
                         capsize=2)
-        ax.axvline(0.5, color="0.7", lw=0.8, ls=":")
-        ax.set_title(label(ds, sub.data_source.iloc[0]), fontsize=9)
+        ax.axvline(0.5, color=THEME["palette"]["reference"], lw=0.8, ls=":")
+        ax.set_title(label(ds, sub.data_source.iloc[0]), fontsize=FONT["title"])
         ax.set_xlabel(f"MIA AUC ({'trace' if auc.startswith('trace') else 'final step'})")
     axes[0, 0].set_ylabel("test accuracy (%)")
     h, l = axes[0, 0].get_legend_handles_labels()
@@ -294,9 +341,9 @@ def final_vs_trace(results: pd.DataFrame, title: str = ""):
                         value_name="AUC")
     long["features"] = long.features.map({"auc": "final step [N, C]", "trace_auc": "whole trace [N, T·C]"})
     g = sns.catplot(data=long, x="encoding", y="AUC", hue="features", col="dataset", kind="bar", errorbar="sd",
-                    height=2.8, aspect=1.1, col_wrap=min(4, long.dataset.nunique()), sharey=False)
+                    col_wrap=min(4, long.dataset.nunique()), sharey=False, **facet_size())
     for ax in g.axes.flat:
-        ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
+        ax.axhline(0.5, color=THEME["palette"]["reference"], lw=0.8, ls=":")
         ax.tick_params(axis="x", rotation=30)
     g.set_titles("{col_name}")
     g.figure.suptitle(title, y=1.03)
@@ -304,13 +351,13 @@ def final_vs_trace(results: pd.DataFrame, title: str = ""):
 
 
 def efficiency_bars(eff: pd.DataFrame, title: str = ""):
-    """Per encoding (colour) and dataset: seconds per epoch, RSS increase of the whole run and of one training
-    step, spikes per sample."""
-    cols = [("seconds_per_epoch", "s / epoch"), ("rss_increase_mb", "whole run: peak RSS increase (MB)"),
+    """Per encoding (colour) and dataset: seconds per epoch, bytes one training step allocates (exact; what the
+    memory verdicts use), RSS increase of one training step (not repeatable, for information), spikes per sample."""
+    cols = [("seconds_per_epoch", "s / epoch"), ("step_alloc_mb", "one training step: allocated (MB, exact)"),
             ("step_rss_increase_mb", "one training step: RSS increase (MB)"),
             ("spikes_total", "spikes / sample (all layers)")]
     cols = [c for c in cols if c[0] in eff]
-    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(cols), figsize=grid_size(len(cols), 1, "wide"), squeeze=False)
     order = [e for e in ENCODING_COLORS if e in set(eff.encoding)]
     for ax, (c, lab) in zip(axes[0], cols):
         sns.barplot(data=eff, x="dataset", y=c, hue="encoding", hue_order=order, palette=ENCODING_COLORS, errorbar="sd",
@@ -330,8 +377,8 @@ def spikes_per_layer(eff: pd.DataFrame, title: str = ""):
     long["layer"] = long.layer.str.removeprefix("spikes_")
     order = [e for e in ENCODING_COLORS if e in set(long.encoding)]
     g = sns.catplot(data=long, x="layer", y="spikes", hue="encoding", hue_order=order, palette=ENCODING_COLORS,
-                    col="dataset", kind="bar", errorbar="sd", height=2.8, aspect=1.2, sharey=False, sharex=False,
-                    col_wrap=min(4, long.dataset.nunique()))
+                    col="dataset", kind="bar", errorbar="sd", sharey=False, sharex=False,
+                    col_wrap=min(4, long.dataset.nunique()), **facet_size())
     g.set_axis_labels("layer", "spikes / sample")
     g.set_titles("{col_name}")
     g.figure.suptitle(title, y=1.03)
@@ -343,10 +390,10 @@ def transfer_bars(tr: pd.DataFrame, title: str = ""):
     long = tr.melt(id_vars=["encoding", "seed"], value_vars=["scratch_test_acc", "transfer_test_acc"],
                    var_name="training", value_name="test accuracy (%)")
     long["training"] = long.training.map({"scratch_test_acc": "from scratch", "transfer_test_acc": "transfer"})
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    fig, ax = plt.subplots(figsize=(THEME["width"]["one_and_half"], THEME["panel"]["wide"][1]))
     sns.barplot(data=long, x="encoding", y="test accuracy (%)", hue="training", errorbar="sd", ax=ax)
     ax.tick_params(axis="x", rotation=20)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=FONT["title"])
     fig.tight_layout()
     return fig
 
@@ -357,7 +404,7 @@ def sweep_lines(sw: pd.DataFrame, title: str = ""):
     base = sw[sw.constant == "none"]
     pts = sw[sw.constant != "none"].copy()
     panels = list(dict.fromkeys(zip(pts.dataset, pts.encoding, pts.constant)))
-    fig, axes = plt.subplots(2, len(panels), figsize=(3.0 * len(panels), 5.0), squeeze=False)
+    fig, axes = plt.subplots(2, len(panels), figsize=grid_size(len(panels), 2), squeeze=False)
     for j, (ds, enc, const) in enumerate(panels):
         sub = pts[(pts.dataset == ds) & (pts.encoding == enc) & (pts.constant == const)]
         b = base[base.dataset == ds]
@@ -369,8 +416,8 @@ def sweep_lines(sw: pd.DataFrame, title: str = ""):
                            label=ENCODING_LABELS.get(b.encoding.iloc[0]))
             ax.set_xlabel(const), ax.set_ylabel(lab if j == 0 else "")
             if i == 0:
-                ax.set_title(f"{label(ds)}: {ENCODING_LABELS.get(enc, enc)}", fontsize=9)
-    axes[0, 0].legend(fontsize=7)
+                ax.set_title(f"{label(ds)}: {ENCODING_LABELS.get(enc, enc)}", fontsize=FONT["title"])
+    axes[0, 0].legend(fontsize=FONT["small"])
     fig.suptitle(title)
     fig.tight_layout()
     return fig
