@@ -61,6 +61,7 @@ def test_similar_needs_equivalence_not_an_interval_that_holds_zero():
     a, b = 0.6 + rng.normal(0, 0.05, 2), 0.6 + rng.normal(0, 0.05, 2)   # 2 noisy seeds: the interval holds 0
     t = V.compare_claim(_rows(a, b), _claim("equivalent", margin=0.03))
     assert t.verdict.iloc[0] == "not resolved: interval wider than the equivalence margin"
+    assert V.claim_verdict(t).startswith("not resolved: noise wider than the equivalence margin")
     tight = _rows(0.6 + rng.normal(0, 0.002, 8), 0.6 + rng.normal(0, 0.002, 8))
     assert V.compare_claim(tight, _claim("equivalent", margin=0.03)).verdict.iloc[0] == V.SUPPORTED
     far = _rows(0.7 + rng.normal(0, 0.002, 8), 0.6 + rng.normal(0, 0.002, 8))

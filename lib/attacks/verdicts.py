@@ -304,6 +304,8 @@ def claim_verdict(table: pd.DataFrame, note: str = "") -> str:
         out = f"partly contradicted ({con}/{k} beyond noise, none supported)"
     elif sup and con:
         out = f"mixed ({sup}/{k} supported, {con}/{k} contradicted)"
+    elif tested.str.contains("equivalence margin").all():
+        out = "not resolved: noise wider than the equivalence margin"
     else:
         out = "not resolved: within noise"
     untested = n - k
