@@ -95,6 +95,7 @@ class Runner:
                "rss_increase_mb": meas.get("rss_increase_mb", nan),
                "step_rss_increase_mb": meas["step_rss_increase_mb"], "step_seconds": meas["step_seconds"],
                "step_alloc_mb": meas["step_alloc_mb"], "step_activation_mb": meas["step_activation_mb"],
+               "step_batch": meas["step_batch"],
                "step_alloc_method": ALLOC_METHOD,
                "gpu_peak_mem_mb": meas.get("gpu_peak_mem_mb", "n/a"),
                "gpu_mean_power_w": meas.get("gpu_mean_power_w", "n/a"), "device": rec.get("device")}
