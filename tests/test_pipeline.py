@@ -135,3 +135,12 @@ def test_every_stage_depends_on_every_lib_module_its_notebook_uses():
             problems.append(f"{name}: deps miss {missing}")
         assert used, f"{name}: no lib import found in {nb}"
     assert not problems, "dvc.yaml: " + "; ".join(problems)
+
+
+def test_every_notebook_cell_has_a_unique_id():
+    """nbformat 4.5 requires cell ids (papermill warns today and nbformat will refuse later)."""
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        ids = [c.get("id") for c in cells]
+        assert all(ids), f"{nb.name}: a cell without an id"
+        assert len(set(ids)) == len(ids), f"{nb.name}: duplicate cell ids"
