@@ -1,0 +1,198 @@
+"""LiRA, the likelihood-ratio membership attack (Carlini et al., S&P 2022), as paper C uses it (notebook 06), for any
+model that gives logits: a reusable attack of lib (papers A and B and the claims table use it too).
+
+Notation: M shadow models, N candidate examples, A augmented queries per example.
+
+    keep            [M, N] bool, keep[m, n] = example n is IN (a member of) model m's training set.
+                    keep_matrix() draws it as the authors' code does: argsort of a uniform [M, N] matrix along
+                    the models, so every example is IN exactly ⌊pkeep·M⌋ models.
+    score           per example and query: s = log p_y − log Σ_{y'≠y} p_y'  (the "stable logit scaling"),
+                    computed in float64 as z_y − logsumexp_{y'≠y} z_y' from the logits z (no 1e-45 clamp needed).
+    online LiRA     per example, Gaussians N(μ_in, σ_in²) and N(μ_out, σ_out²) of the shadow scores with the
+                    example IN / OUT; member score = mean over queries of log N(s; μ_in, σ_in) − log N(s; μ_out, σ_out).
+    offline LiRA    OUT Gaussian only. Paper: one-sided, member score = mean over queries of log Φ((s − μ_out)/σ_out)
+                    (members score high). Authors' code: two-sided, −log N(s; μ_out, σ_out) (far from OUT either way).
+    fixed variance  one global σ instead of per-example σ. Paper: σ_in = std of all IN scores, σ_out = std of all OUT
+                    scores. Authors' code (QuTongxi/Quant-MIA, plot.py): σ_in = σ_out = std of all IN scores
+                    (online) and std of all OUT scores (offline).
+    centre          paper: the mean; authors' code: the median.
+
+`variant="paper"` or `"authors"` picks those three choices at once; each can also be set alone. Per-example
+statistics use every shadow with the example IN (or OUT), not a truncated common count as the authors' code does.
+
+A higher member score means "more likely a member" (lib.attacks.metrics conventions). TPR at FPR α is resolvable
+only when the non-member count N⁻ allows at least metrics.MIN_FALSE_POSITIVES false positives (α·N⁻ ≥ 10); pooling
+the targets of a keep matrix (leave_one_out) multiplies N⁻ by the number of targets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import logsumexp
+from sklearn.metrics import roc_auc_score
+
+from . import metrics as M
+
+VARIANTS = {"paper": {"center": "mean", "fixed_from": "each", "offline_sides": 1},
+            "authors": {"center": "median", "fixed_from": "in", "offline_sides": 2}}
+FPRS = (0.001, 0.01)
+
+
+def keep_matrix(n_models: int, n_examples: int, seed: int, pkeep: float = 0.5) -> np.ndarray:
+    """[M, N] bool: each example IN exactly ⌊pkeep·M⌋ of the M models (argsort of a uniform matrix, as the authors)."""
+    if int(n_models) < 2 or int(n_examples) < 1:
+        raise ValueError(f"keep_matrix needs n_models ≥ 2 and n_examples ≥ 1, got {n_models}, {n_examples}")
+    if not 0.0 < float(pkeep) < 1.0:
+        raise ValueError(f"pkeep must be in (0, 1), got {pkeep}")
+    u = np.random.default_rng(seed).uniform(size=(int(n_models), int(n_examples)))
+    order = u.argsort(0).argsort(0)          # rank of each model's draw within an example's column
+    return order < int(pkeep * n_models)
+
+
+def scores_from_logits(logits, labels) -> np.ndarray:
+    """LiRA's score log p_y − log Σ_{y'≠y} p_y' from logits [N, C] or [N, A, C] and labels [N] → float64 [N, A]
+    (A = 1 for 2-D logits). Exact in float64: z_y − logsumexp over the other classes (no probabilities formed)."""
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim == 2:
+        z = z[:, None, :]
+    if z.ndim != 3:
+        raise ValueError(f"logits must be [N, C] or [N, A, C], got shape {z.shape}")
+    y = np.asarray(labels).astype(np.int64)
+    if y.shape != (z.shape[0],) or y.min() < 0 or y.max() >= z.shape[2]:
+        raise ValueError(f"labels must be [N] = [{z.shape[0]}] class indices < {z.shape[2]}")
+    zy = np.take_along_axis(z, y[:, None, None].repeat(z.shape[1], 1), axis=2)[..., 0]
+    others = z.copy()
+    np.put_along_axis(others, y[:, None, None].repeat(z.shape[1], 1), -np.inf, axis=2)
+    return zy - logsumexp(others, axis=2)
+
+
+@dataclass(frozen=True)
+class LiRA:
+    """One LiRA configuration: online or offline, per-example or fixed variance, and the variant's choices."""
+    online: bool = True
+    fix_variance: bool = False
+    variant: str = "paper"
+    center: str | None = None         # "mean" | "median" (None: the variant's)
+    offline_sides: int | None = None  # 1 | 2 (None: the variant's)
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"LiRA variant must be one of {sorted(VARIANTS)}, got {self.variant!r}")
+        if self.center not in (None, "mean", "median"):
+            raise ValueError(f"LiRA center must be 'mean' or 'median', got {self.center!r}")
+        if self.offline_sides not in (None, 1, 2):
+            raise ValueError(f"LiRA offline_sides must be 1 or 2, got {self.offline_sides!r}")
+
+    @property
+    def name(self) -> str:
+        return (f"{'online' if self.online else 'offline'}{', fixed variance' if self.fix_variance else ''}"
+                f" ({self.variant})")
+
+    def _choice(self, key):
+        own = {"center": self.center, "offline_sides": self.offline_sides}.get(key)
+        return VARIANTS[self.variant][key] if own is None else own
+
+    def member_scores(self, shadow_scores, keep, target_scores) -> np.ndarray:
+        """Member score [N] of each example of a target from the shadows' scores [M, N, A] (keep [M, N]) and the
+        target's scores [N, A]. Examples without an IN (online) or OUT shadow score get NaN."""
+        s = np.asarray(shadow_scores, dtype=np.float64)
+        s = s[..., None] if s.ndim == 2 else s
+        k = np.asarray(keep, dtype=bool)
+        t = np.asarray(target_scores, dtype=np.float64)
+        t = t[:, None] if t.ndim == 1 else t
+        if s.shape[:2] != k.shape or t.shape != s.shape[1:]:
+            raise ValueError(f"shapes: shadow scores {s.shape}, keep {k.shape}, target scores {t.shape} "
+                             "must be [M, N, A], [M, N], [N, A]")
+        mu_out, sd_out = self._stats(s, ~k)
+        if self.fix_variance:
+            sd_out = np.full_like(sd_out, self._global_sd(s, k if self._choice("fixed_from") == "in" and self.online
+                                                          else ~k))
+        if not self.online:
+            z = (t - mu_out) / (sd_out + 1e-30)
+            per_query = stats.norm.logcdf(z) if self._choice("offline_sides") == 1 else \
+                -stats.norm.logpdf(t, mu_out, sd_out + 1e-30)
+            return per_query.mean(1)
+        mu_in, sd_in = self._stats(s, k)
+        if self.fix_variance:
+            sd_in = np.full_like(sd_in, self._global_sd(s, k))
+        llr = stats.norm.logpdf(t, mu_in, sd_in + 1e-30) - stats.norm.logpdf(t, mu_out, sd_out + 1e-30)
+        return llr.mean(1)
+
+    def _stats(self, s, mask):
+        """Per-example, per-query centre and std of the shadow scores where mask [M, N] holds."""
+        x = np.where(mask[..., None], s, np.nan)
+        with np.errstate(all="ignore"), _quiet():
+            centre = np.nanmedian(x, 0) if self._choice("center") == "median" else np.nanmean(x, 0)
+            sd = np.nanstd(x, 0)
+        return centre, sd
+
+    @staticmethod
+    def _global_sd(s, mask) -> float:
+        return float(np.std(s[mask]))
+
+
+class _quiet:
+    """Silence numpy's 'All-NaN slice' / 'Mean of empty slice' warnings (such examples get NaN by design)."""
+    def __enter__(self):
+        import warnings
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
+
+def evaluate(member_scores, is_member, fprs=FPRS) -> dict:
+    """AUC, TPR at each FPR (NaN + status where N⁻ cannot resolve it), the chance TPR and the smallest FPR
+    1/N⁻, for member scores [n] and truth [n] (NaN scores are dropped and counted)."""
+    sc = np.asarray(member_scores, dtype=np.float64)
+    y = np.asarray(is_member).astype(np.int64)
+    ok = np.isfinite(sc)
+    sc, y = sc[ok], y[ok]
+    n_pos, n_neg = int(y.sum()), int((1 - y).sum())
+    out = {"auc": float(roc_auc_score(y, sc)), "n_members": n_pos, "n_nonmembers": n_neg,
+           "n_dropped": int((~ok).sum()), "min_fpr": 1.0 / n_neg}
+    for f in fprs:
+        tag = f"{100 * f:g}".replace(".", "_") + "pct"
+        ok_f = M.tpr_resolvable(f, n_neg)
+        out[f"tpr_at_{tag}"] = M.tpr_at_fpr(y, sc, f) if ok_f else float("nan")
+        out[f"tpr_at_{tag}_status"] = M.tpr_status(f, n_neg)
+        out[f"tpr_at_{tag}_chance"] = M.chance_tpr(f, n_neg)
+    return out
+
+
+def leave_one_out(scores, keep, attack: LiRA, targets=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every model of a keep matrix (or the indices `targets`) attacked with the others as shadows; the predictions
+    pooled. scores [M, N, A] (or [M, N]), keep [M, N]. Returns (member scores, truth, target index), each of length
+    len(targets)·N: the pooled attack has len(targets)·N·(1 − pkeep) non-members."""
+    s = np.asarray(scores, dtype=np.float64)
+    k = np.asarray(keep, dtype=bool)
+    targets = range(len(k)) if targets is None else targets
+    preds, truth, who = [], [], []
+    for m in targets:
+        rest = np.arange(len(k)) != m
+        preds.append(attack.member_scores(s[rest], k[rest], s[m]))
+        truth.append(k[m])
+        who.append(np.full(k.shape[1], m))
+    return np.concatenate(preds), np.concatenate(truth), np.concatenate(who)
+
+
+def roc_loglog(member_scores, is_member, n_points: int = 200) -> pd.DataFrame:
+    """The ROC curve for a log-log plot: the operating points (fpr > 0) thinned to ≤ n_points, log-spaced in FPR."""
+    sc = np.asarray(member_scores, dtype=np.float64)
+    ok = np.isfinite(sc)
+    t = M.roc_curve_table(np.asarray(is_member).astype(int)[ok], sc[ok])
+    t = t[t.fpr > 0]
+    if len(t) > n_points:
+        grid = np.geomspace(t.fpr.min(), 1.0, n_points)
+        idx = np.unique(np.searchsorted(t.fpr.to_numpy(), grid, side="right") - 1)
+        t = t.iloc[np.clip(idx, 0, len(t) - 1)]
+    return t.reset_index(drop=True)
+
+
+__all__ = ["FPRS", "VARIANTS", "LiRA", "evaluate", "keep_matrix", "leave_one_out", "roc_loglog",
+           "scores_from_logits"]
