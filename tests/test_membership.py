@@ -10,6 +10,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
 from lib.core import config
+from lib.attacks import claims as CL
 from lib.attacks import membership
 from lib.attacks import verdicts as V
 from lib.core import data as D
@@ -187,7 +188,7 @@ def _fake_results(diff, noise, seeds=5):
 
 
 def test_paired_verdicts():
-    """§V claims in their dict form go through lib.attacks.verdicts ("similar" = equivalence within a margin)."""
+    """Ad-hoc (label, a, b, expect) pairs go through lib.attacks.verdicts ("similar" = equivalence within a margin)."""
     claim = [("d w=4 vs FP", dict(dataset="d", method="w=4"), dict(dataset="d", method="full precision"), "lower")]
     t = membership.comparison_table(_fake_results(-0.05, 0.005), claim)
     assert t.verdict.iloc[0] == "supported" and V.claim_verdict(t) == "supported"
@@ -277,35 +278,55 @@ def test_claim_filters_pick_the_right_rows():
     sec = {"datasets": ["d"], "kinds": ["ann", "snn"], "bits": [8, 2], "thresholds": [0.5, 1.0, 1.5],
            "output_layer_variant": True}
     df = _settings_frame(membership.act_quant_settings(sec))
-    claims = (membership.quantization_claims("act", ["d"], [8, 2], ("ann", "snn"), thresholds=[0.5, 1.0, 1.5],
-                                             output_variant=True)
-              + membership.threshold_accuracy_claims(["d"], [8, 2], output_variant=True))
-    ids = [c["id"] for c in claims]
+    margins = {"auc": 0.03, "test_acc": 2.0}
+    claims = (CL.paper_a_quantization("act", ["d"], [8, 2], margins, ("ann", "snn"), thresholds=[0.5, 1.0, 1.5],
+                                      output_variant=True)
+              + CL.paper_a_threshold_accuracy(["d"], [8, 2], margins, output_variant=True))
+    ids = [c.id for c in claims]
     for want in ("SNN: quantized < FP at the same θ", "SNN (output unquantized): quantized < FP at the same θ",
                  "SNN (output unquantized): bit widths alike", "SNN (output unquantized) < ANN",
                  "SNN (output unquantized): higher θ, higher accuracy (4/8-bit)"):
         assert want in ids
     for c in claims:
-        labels = [p[0] for p in c["pairs"]]
-        assert len(labels) == len(set(labels)), c["id"]
-        for label, a, b, _ in c["pairs"]:
+        assert c.paper == "A" and c.comparisons, c.id
+        labels = [p.label for p in c.comparisons]
+        assert len(labels) == len(set(labels)), c.id
+        for p in c.comparisons:
+            label, a, b = p.label, p.a, p.b
             for f in (a, b):
                 rows = V._select(df, f)
-                assert len(rows) and set(rows.seed) == {0, 1, 2}, (c["id"], label, f)
+                assert len(rows) and set(rows.seed) == {0, 1, 2}, (c.id, label, f)
                 if f["method"] == "full precision":
                     # the single FP model, or the FP SNN at exactly one θ
                     assert rows.act_threshold.nunique(dropna=False) == 1 and rows.act_bits.isna().all()
                 if f["kind"] == "snn" and f["method"] != "full precision":
                     assert rows.output_quant.nunique() == 1     # never a mix of the two SNN variants
-                    assert rows.output_quant.iloc[0] is (not c["id"].startswith("SNN (output unquantized)"))
-            if "same θ" in c["id"]:
+                    assert rows.output_quant.iloc[0] is (not c.id.startswith("SNN (output unquantized)"))
+            if "same θ" in c.id:
                 assert all(len(V._select(df, f)) == 3 for f in (a, b))   # one row per seed
-    same = next(c for c in claims if c["id"] == "SNN: quantized < FP at the same θ")
-    assert len(same["pairs"]) == 2 * 3 and same["pairs"][0][2] == dict(dataset="d", kind="snn",
-                                                                       method="full precision", act_threshold=0.5)
+    same = next(c for c in claims if c.id == "SNN: quantized < FP at the same θ")
+    assert len(same.comparisons) == 2 * 3 and same.comparisons[0].b == dict(dataset="d", kind="snn",
+                                                                            method="full precision", act_threshold=0.5)
     # without the switch (and without thresholds) the claim list is the paper's
-    plain = membership.quantization_claims("act", ["d"], [8, 2], ("ann", "snn"))
-    assert not any("output unquantized" in c["id"] or "same θ" in c["id"] for c in plain)
+    plain = CL.paper_a_quantization("act", ["d"], [8, 2], margins, ("ann", "snn"))
+    assert not any("output unquantized" in c.id or "same θ" in c.id for c in plain)
+
+
+def test_distinct_outputs_of_reads_each_comparisons_filters():
+    """One row per (claim, comparison): medians of distinct_outputs / distinct_scores over the rows each side's
+    filter picks (NaN where a side has no rows or no such column, and on the b side of a one-sample comparison)."""
+    df = pd.DataFrame([{"dataset": "d", "kind": "snn", "method": m, "seed": s, "distinct_outputs": n + s,
+                        "distinct_scores": 2 * n} for m, n in (("a=2", 4), ("a=8", 40)) for s in range(3)])
+    claims = [V.Claim("c1", "A", "", "auc", (V.Comparison("2 vs 8", {"method": "a=2"}, {"method": "a=8"}, "lower"),
+                                             V.Comparison("2 vs ?", {"method": "a=2"}, {"method": "a=4"}, "lower"))),
+              V.Claim("c2", "A", "", "auc", (V.Comparison("one sample", {"method": "a=8"}, None, "below", 1.0),))]
+    t = membership.distinct_outputs_of(df, claims)
+    assert list(t.columns) == ["claim", "comparison", "distinct_outputs a", "distinct_scores a",
+                               "distinct_outputs b", "distinct_scores b"]
+    assert t[["claim", "comparison"]].values.tolist() == [["c1", "2 vs 8"], ["c1", "2 vs ?"], ["c2", "one sample"]]
+    assert t.iloc[0, 2:].tolist() == [5.0, 8.0, 41.0, 80.0]
+    assert t.iloc[1, 2:4].tolist() == [5.0, 8.0] and t.iloc[1, 4:].isna().all()
+    assert t.iloc[2, 2:4].tolist() == [41.0, 80.0] and t.iloc[2, 4:].isna().all()
 
 
 def _params_02(tmp_path, edit):

@@ -2,11 +2,200 @@
 that test each one. Notebooks build the claims for the grid they ran and judge them with
 lib.attacks.verdicts.evaluate; the rules of judgement live only there.
 
+Paper A (notebooks 02–04, §V): comparisons pick rows of lib.attacks.membership's results by dataset, kind, method
+(and θ, output_quant); paired by seed. A claim that two configurations are "similar" is an equivalence test within
+params.yaml → verdicts.margins[metric].
 Paper B (notebook 05): every comparison is paired by seed (efficiency: by seed and model role), per dataset.
 """
 from __future__ import annotations
 
 from .verdicts import Claim, Comparison
+
+# ============================================================================= paper A (arXiv 2502.18623, §V)
+
+FULL_PRECISION = "full precision"   # the `method` of unquantized models in paper A's results (lib.attacks.membership)
+
+
+def comparison(label: str, a: dict, b: dict | None, expect: str, metric: str, margins: dict | None = None,
+               claim: str = "comparisons") -> Comparison:
+    """One comparison written as paper A's sentences put it: expect "similar" becomes an equivalence test within
+    `margins[metric]` (params.yaml → verdicts.margins); lower/higher (and the other lib.attacks.verdicts
+    expectations) pass through."""
+    if expect != "similar":
+        return Comparison(label, a, b, expect)
+    if not margins or metric not in margins:
+        raise ValueError(f"claim {claim!r}: an equivalence margin for `{metric}` is needed "
+                         "(params.yaml → verdicts.margins)")
+    return Comparison(label, a, b, "equivalent", float(margins[metric]))
+
+
+def _a(id_: str, text: str, metric: str, pairs, margins: dict | None, **kw) -> Claim:
+    """A paper-A claim from its (label, a, b, expect) pairs."""
+    return Claim(id_, "A", text, metric, tuple(comparison(label, a, b, e, metric, margins, id_)
+                                              for label, a, b, e in pairs), **kw)
+
+
+def _fp(ds, kind):
+    """The single full-precision model (ANN: ReLU; SNN: θ = model.snn.threshold), not the FP SNN at each θ."""
+    return dict(dataset=ds, kind=kind, method=FULL_PRECISION, act_threshold=None)
+
+
+def _fp_at(ds, th):
+    """The full-precision SNN trained at firing threshold θ (§V-A reference at the same θ)."""
+    return dict(dataset=ds, kind="snn", method=FULL_PRECISION, act_threshold=float(th))
+
+
+def _q(ds, kind, method, section, output_quant=True, **more):
+    """A quantized configuration; §V-A SNN rows are told apart by output_quant (output membrane quantized or not)."""
+    d = dict(dataset=ds, kind=kind, method=method, **more)
+    if section == "act" and kind == "snn":
+        d["output_quant"] = output_quant
+    return d
+
+
+def paper_a_quantization(section: str, datasets, bits, margins: dict | None, kinds=("ann", "snn"), thresholds=None,
+                         output_variant: bool = False) -> list[Claim]:
+    """The claims of §V-A (section 'act', method a=b, averaged over θ per seed; paper A Fig. 2–3) and §V-B (section
+    'weight', method w=b; paper A Table II). Paired by seed. The paper's comparisons use the single full-precision
+    model and (§V-A SNNs) the output-quantized SNN, as the paper's Fig. 2-3 do. `margins`: params.yaml →
+    verdicts.margins (the "bit widths alike" claim is an equivalence test within margins['auc']).
+
+    §V-A only: with `thresholds`, SNN quantized vs FP is also judged against the full-precision SNN at the SAME θ
+    (one comparison per b and θ), since θ is the SNN's firing threshold too; with `output_variant`, the SNNs whose
+    output layer's membrane is not quantized get their own claim rows ("SNN (output unquantized): …")."""
+    m = "a" if section == "act" else "w"
+    low = min(bits)
+    others = [b for b in bits if b != low]
+    top = max(bits)
+    what = "activation" if section == "act" else "weight"
+    act_snn = section == "act" and "snn" in kinds
+    variants = [(True, "SNN", "")] + ([(False, "SNN (output unquantized)", " (output membrane unquantized)")]
+                                      if act_snn and output_variant else [])
+    # where the paper states it, and which of our figures / tables shows it
+    src_auc, src_acc = ("paper A §V-A, Fig. 3", "paper A §V-A, Fig. 2") if section == "act" else \
+        ("paper A §V-B, Table II",) * 2
+    shown_auc, shown_acc = ("02: Fig. 3", "02: Fig. 2") if section == "act" else ("03: Table II",) * 2
+    ours = " (our addition)"
+    auc = dict(source=src_auc, shown_in=shown_auc)
+
+    def A(id_, text, metric, pairs, **kw):
+        return _a(id_, text, metric, pairs, margins, **kw)
+
+    cl = []
+    for kind in kinds:
+        K = kind.upper()
+        cl.append(A(f"{K}: quantized < FP", f"{what} quantization (every bit width) lowers MIA AUC below full "
+                    f"precision in {K}s", "auc",
+                    [(f"{ds} {m}={b} vs FP", _q(ds, kind, f"{m}={b}", section), _fp(ds, kind), "lower")
+                     for ds in datasets for b in bits], **auc))
+    if act_snn and thresholds:
+        for oq, name, note in variants:
+            cl.append(A(f"{name}: quantized < FP at the same θ",
+                        "activation quantization (every bit width) lowers MIA AUC below full precision in SNNs; "
+                        f"judged against the full-precision SNN trained at the same threshold θ{note}", "auc",
+                        [(f"{ds} {m}={b} vs FP, θ={float(th):g}",
+                          _q(ds, "snn", f"{m}={b}", section, oq, act_threshold=float(th)), _fp_at(ds, th), "lower")
+                         for ds in datasets for b in bits for th in thresholds],
+                        source=src_auc + ours, shown_in=shown_auc))
+    if section == "act":
+        cl.append(A(f"ANN: {low}-bit most vulnerable",
+                    f"among quantized ANNs the {low}-bit model is the most vulnerable", "auc",
+                    [(f"{ds} {m}={low} vs {m}={b}", dict(dataset=ds, kind="ann", method=f"{m}={low}"),
+                      dict(dataset=ds, kind="ann", method=f"{m}={b}"), "higher") for ds in datasets for b in others],
+                    **auc))
+    else:
+        cl.append(A(f"ANN: {low}-bit lowest AUC", f"{low}-bit weight-quantized ANNs have the lowest AUC", "auc",
+                    [(f"{ds} {m}={low} vs {m}={b}", dict(dataset=ds, kind="ann", method=f"{m}={low}"),
+                      dict(dataset=ds, kind="ann", method=f"{m}={b}"), "lower") for ds in datasets for b in others],
+                    **auc))
+    if "snn" in kinds:
+        for oq, name, note in (variants if section == "act" else [(True, "SNN", "")]):
+            cl.append(A(f"{name}: bit widths alike", f"quantized SNNs show similar AUC at every bit width{note}", "auc",
+                        [(f"{ds} {m}={b} vs {m}={top}", _q(ds, "snn", f"{m}={b}", section, oq),
+                          _q(ds, "snn", f"{m}={top}", section, oq), "similar")
+                         for ds in datasets for b in bits if b != top],
+                        source=src_auc + (ours if not oq else ""), shown_in=shown_auc))
+    for kind in kinds:
+        K = kind.upper()
+        cl.append(A(f"{K}: {low}-bit costs accuracy", f"the largest accuracy drop is at {low} bits ({K})", "test_acc",
+                    [(f"{ds} {m}={low} vs {m}={top}", _q(ds, kind, f"{m}={low}", section),
+                      _q(ds, kind, f"{m}={top}", section), "lower") for ds in datasets],
+                    source=src_acc, shown_in=shown_acc))
+    if set(kinds) >= {"ann", "snn"}:
+        methods = [FULL_PRECISION] + [f"{m}={b}" for b in bits]
+        cl.append(A("SNN < ANN", "SNNs are less vulnerable than ANNs at every quantization level", "auc",
+                    [(f"{ds} {me}", _fp(ds, "snn") if me == FULL_PRECISION else _q(ds, "snn", me, section),
+                      _fp(ds, "ann") if me == FULL_PRECISION else _q(ds, "ann", me, section), "lower")
+                     for ds in datasets for me in methods], **auc))
+        for oq, name, note in variants[1:]:
+            cl.append(A(f"{name} < ANN", f"SNNs are less vulnerable than ANNs at every quantization level{note}", "auc",
+                        [(f"{ds} {m}={b}", _q(ds, "snn", f"{m}={b}", section, oq), _q(ds, "ann", f"{m}={b}", section),
+                          "lower") for ds in datasets for b in bits], source=src_auc + ours, shown_in=shown_auc))
+        cl.append(A("FP SNN < quantized ANN",
+                    "even full-precision SNNs are less vulnerable than quantized ANNs at any bit width", "auc",
+                    [(f"{ds} SNN FP vs ANN {m}={b}", _fp(ds, "snn"), dict(dataset=ds, kind="ann", method=f"{m}={b}"),
+                      "lower") for ds in datasets for b in bits], **auc))
+    return cl
+
+
+def paper_a_threshold_accuracy(datasets, bits, margins: dict | None, output_variant: bool = False) -> list[Claim]:
+    """§V-A accuracy claims about θ (paper A Fig. 2): ANN accuracy stable across θ (equivalence within
+    margins['test_acc']); SNN 4/8-bit accuracy rises with θ (the output-quantized SNNs of the paper; with
+    `output_variant` also the SNNs whose output membrane is unquantized)."""
+    snn = [(True, "SNN", "")] + ([(False, "SNN (output unquantized)", " (output membrane unquantized)")]
+                                 if output_variant else [])
+    where = dict(source="paper A §V-A, Fig. 2", shown_in="02: Fig. 2")
+    return [
+        _a("ANN: θ barely matters", "ANN accuracy is stable across thresholds at each bit width", "test_acc",
+           [(f"{ds} a={b} θmax vs θmin", dict(dataset=ds, kind="ann", method=f"a={b}", act_threshold="max"),
+             dict(dataset=ds, kind="ann", method=f"a={b}", act_threshold="min"), "similar")
+            for ds in datasets for b in bits], margins, **where),
+    ] + [
+        _a(f"{name}: higher θ, higher accuracy (4/8-bit)",
+           f"for 4- and 8-bit SNNs higher thresholds improve accuracy{note}", "test_acc",
+           [(f"{ds} a={b} θmax vs θmin", _q(ds, "snn", f"a={b}", "act", oq, act_threshold="max"),
+             _q(ds, "snn", f"a={b}", "act", oq, act_threshold="min"), "higher")
+            for ds in datasets for b in bits if b >= 4], margins,
+           **{**where, "source": where["source"] + ("" if oq else " (our addition)")})
+        for oq, name, note in snn]
+
+
+def paper_a_surrogates(datasets, surrogates, margins: dict | None = None) -> list[Claim]:
+    """§V-C (paper A Table III): spike rate escape lowest AUC, atan highest, STE vulnerable on CIFAR-10, fast sigmoid
+    most accurate, triangular least accurate (each against every other of the paper's surrogates that ran)."""
+    def s(ds, name):
+        return dict(dataset=ds, kind="snn", method=name)
+    five = list(surrogates)
+
+    def vs(name, expect, metric_datasets):
+        return [(f"{ds} {name} vs {o}", s(ds, name), s(ds, o), expect)
+                for ds in metric_datasets for o in five if o != name]
+
+    def A(id_, text, metric, pairs):
+        return _a(id_, text, metric, pairs, margins, source="paper A §V-C, Table III", shown_in="04: Table III")
+
+    cl = []
+    if "spike_rate_escape" in five:
+        cl.append(A("spike rate escape: lowest AUC",
+                    "spike rate escape is the most resilient surrogate (lowest AUC) across most datasets", "auc",
+                    vs("spike_rate_escape", "lower", datasets)))
+    if "atan" in five:
+        cl.append(A("atan: highest AUC", "arctangent often shows the highest vulnerability", "auc",
+                    vs("atan", "higher", datasets)))
+    if "straight_through_estimator" in five:
+        cl.append(A("STE: vulnerable on CIFAR-10",
+                    "STE exhibits high vulnerability on complex datasets such as CIFAR-10", "auc",
+                    vs("straight_through_estimator", "higher", [d for d in datasets if d == "cifar10"])))
+    if "fast_sigmoid" in five:
+        cl.append(A("fast sigmoid: best accuracy", "fast sigmoid consistently delivers the best accuracy", "test_acc",
+                    vs("fast_sigmoid", "higher", datasets)))
+    if "triangular" in five:
+        cl.append(A("triangular: poor accuracy", "triangular performs poorly across datasets", "test_acc",
+                    vs("triangular", "lower", datasets)))
+    return cl
+
+
+# ============================================================================= paper B
 
 PB, DB = "poisson_burst", "delayed_burst"
 
@@ -81,4 +270,5 @@ def paper_b(datasets, encodings, baseline: str, margins: dict, *, transfer_encod
     return out
 
 
-__all__ = ["PAPER_B", "TRANSFER_MARGIN", "paper_b"]
+__all__ = ["FULL_PRECISION", "comparison", "paper_a_quantization", "paper_a_threshold_accuracy",
+           "paper_a_surrogates", "PAPER_B", "TRANSFER_MARGIN", "paper_b"]

@@ -1,5 +1,6 @@
 """Membership-inference experiments of paper A §V: configurations → trained (target, shadow) pairs → one
-tidy row per (configuration, seed); seed-level summaries, paired comparisons and claim verdicts.
+tidy row per (configuration, seed); seed-level summaries and ad-hoc paired comparisons (paper A's claims
+are data in lib.attacks.claims, judged by lib.attacks.verdicts).
 
 A *configuration* is a dataset, a kind (ann / snn) and the model settings that §V varies (weight bits,
 activation bits and threshold θ, surrogate). For every seed the target and the shadow model of that
@@ -21,10 +22,9 @@ from tqdm import tqdm
 
 from ..core import config as C
 from .mia import loss_threshold_attack, shadow_attack
-from . import verdicts as V
+from . import claims as CL, verdicts as V
+from .claims import FULL_PRECISION
 from .metrics import auc_se_hanley, chance_tpr, mean_std, roc_curve_table, tpr_resolvable, tpr_status
-
-FULL_PRECISION = "full precision"
 
 
 @dataclass
@@ -335,192 +335,29 @@ def paper_side_by_side(summ: pd.DataFrame, paper: pd.DataFrame, *, method_col: s
 
 # ----------------------------------------------------------------------------- comparisons
 
-def to_claim(c: dict, margins: dict | None = None, paper: str = "A") -> V.Claim:
-    """A §V claim written as {id, text, metric, pairs: [(label, a, b, expect)]} → lib.attacks.verdicts.Claim.
-    expect "similar" becomes an equivalence test against `margins[metric]` (params.yaml → verdicts.margins)."""
-    metric = c.get("metric", "auc")
-    comps = []
-    for label, a, b, expect in c["pairs"]:
-        if expect == "similar":
-            if not margins or metric not in margins:
-                raise ValueError(f"claim {c['id']!r}: an equivalence margin for `{metric}` is needed "
-                                 "(params.yaml → verdicts.margins)")
-            comps.append(V.Comparison(label, a, b, "equivalent", float(margins[metric])))
-        else:
-            comps.append(V.Comparison(label, a, b, expect))
-    return V.Claim(c["id"], paper, c["text"], metric, tuple(comps), shown_in=c.get("shown_in", ""))
-
-
 def comparison_table(df: pd.DataFrame, pairs: list[tuple[str, dict, dict, str]], metric: str = "auc",
                      margins: dict | None = None) -> pd.DataFrame:
-    """One row per (label, a, b, expected direction), judged as one family (Holm) by lib.attacks.verdicts."""
-    return V.compare_claim(df, to_claim({"id": "comparisons", "text": "", "metric": metric, "pairs": pairs}, margins))
+    """One row per (label, a, b, expected direction), judged as one family (Holm) by lib.attacks.verdicts.
+    expect "similar" is an equivalence test within `margins[metric]` (lib.attacks.claims.comparison)."""
+    comps = tuple(CL.comparison(label, a, b, e, metric, margins) for label, a, b, e in pairs)
+    return V.compare_claim(df, V.Claim("comparisons", "A", "", metric, comps))
 
 
-def evaluate_claims(results: pd.DataFrame, claims: list[dict], margins: dict | None = None):
-    """claims: dicts with id, text (the paper's claim), metric, pairs [(label, a, b, expected)].
-    Returns (verdicts: one row per claim; details: every comparison) — lib.attacks.verdicts.evaluate."""
-    return V.evaluate(results, [to_claim(c, margins) for c in claims])
-
-
-def _fp(ds, kind):
-    """The single full-precision model (ANN: ReLU; SNN: θ = model.snn.threshold), not the FP SNN at each θ."""
-    return dict(dataset=ds, kind=kind, method=FULL_PRECISION, act_threshold=None)
-
-
-def _fp_at(ds, th):
-    """The full-precision SNN trained at firing threshold θ (§V-A reference at the same θ)."""
-    return dict(dataset=ds, kind="snn", method=FULL_PRECISION, act_threshold=float(th))
-
-
-def _q(ds, kind, method, section, output_quant=True, **more):
-    """A quantized configuration; §V-A SNN rows are told apart by output_quant (output membrane quantized or not)."""
-    d = dict(dataset=ds, kind=kind, method=method, **more)
-    if section == "act" and kind == "snn":
-        d["output_quant"] = output_quant
-    return d
-
-
-def quantization_claims(section: str, datasets, bits, kinds=("ann", "snn"), thresholds=None,
-                        output_variant: bool = False) -> list[dict]:
-    """The comparisons behind the claims of §V-A (section 'act', method a=b, averaged over θ per seed) and
-    §V-B (section 'weight', method w=b). Paired by seed. The paper's comparisons use the single full-precision
-    model and (§V-A SNNs) the output-quantized SNN, as the paper's Fig. 2-3 do.
-
-    §V-A only: with `thresholds`, SNN quantized vs FP is also judged against the full-precision SNN at the SAME θ
-    (one comparison per b and θ), since θ is the SNN's firing threshold too; with `output_variant`, the SNNs whose
-    output layer's membrane is not quantized get their own claim rows ("SNN (output unquantized): …")."""
-    m = "a" if section == "act" else "w"
-    low = min(bits)
-    others = [b for b in bits if b != low]
-    top = max(bits)
-    what = "activation" if section == "act" else "weight"
-    act_snn = section == "act" and "snn" in kinds
-    variants = [(True, "SNN", "")] + ([(False, "SNN (output unquantized)", " (output membrane unquantized)")]
-                                      if act_snn and output_variant else [])
-    cl = []
-    for kind in kinds:
-        K = kind.upper()
-        cl.append({"id": f"{K}: quantized < FP", "metric": "auc",
-                   "text": f"{what} quantization (every bit width) lowers MIA AUC below full precision in {K}s",
-                   "pairs": [(f"{ds} {m}={b} vs FP", _q(ds, kind, f"{m}={b}", section), _fp(ds, kind),
-                              "lower") for ds in datasets for b in bits]})
-    if act_snn and thresholds:
-        for oq, name, note in variants:
-            cl.append({"id": f"{name}: quantized < FP at the same θ", "metric": "auc",
-                       "text": "activation quantization (every bit width) lowers MIA AUC below full precision in SNNs; "
-                               f"judged against the full-precision SNN trained at the same threshold θ{note}",
-                       "pairs": [(f"{ds} {m}={b} vs FP, θ={float(th):g}",
-                                  _q(ds, "snn", f"{m}={b}", section, oq, act_threshold=float(th)), _fp_at(ds, th),
-                                  "lower") for ds in datasets for b in bits for th in thresholds]})
-    if section == "act":
-        cl.append({"id": f"ANN: {low}-bit most vulnerable", "metric": "auc",
-                   "text": f"among quantized ANNs the {low}-bit model is the most vulnerable",
-                   "pairs": [(f"{ds} {m}={low} vs {m}={b}", dict(dataset=ds, kind="ann", method=f"{m}={low}"),
-                              dict(dataset=ds, kind="ann", method=f"{m}={b}"), "higher") for ds in datasets for b in others]})
-    else:
-        cl.append({"id": f"ANN: {low}-bit lowest AUC", "metric": "auc",
-                   "text": f"{low}-bit weight-quantized ANNs have the lowest AUC",
-                   "pairs": [(f"{ds} {m}={low} vs {m}={b}", dict(dataset=ds, kind="ann", method=f"{m}={low}"),
-                              dict(dataset=ds, kind="ann", method=f"{m}={b}"), "lower") for ds in datasets for b in others]})
-    if "snn" in kinds:
-        for oq, name, note in (variants if section == "act" else [(True, "SNN", "")]):
-            cl.append({"id": f"{name}: bit widths alike", "metric": "auc",
-                       "text": f"quantized SNNs show similar AUC at every bit width{note}",
-                       "pairs": [(f"{ds} {m}={b} vs {m}={top}", _q(ds, "snn", f"{m}={b}", section, oq),
-                                  _q(ds, "snn", f"{m}={top}", section, oq), "similar")
-                                 for ds in datasets for b in bits if b != top]})
-    for kind in kinds:
-        K = kind.upper()
-        cl.append({"id": f"{K}: {low}-bit costs accuracy", "metric": "test_acc",
-                   "text": f"the largest accuracy drop is at {low} bits ({K})",
-                   "pairs": [(f"{ds} {m}={low} vs {m}={top}", _q(ds, kind, f"{m}={low}", section),
-                              _q(ds, kind, f"{m}={top}", section), "lower") for ds in datasets]})
-    if set(kinds) >= {"ann", "snn"}:
-        methods = ["full precision"] + [f"{m}={b}" for b in bits]
-        cl.append({"id": "SNN < ANN", "metric": "auc",
-                   "text": "SNNs are less vulnerable than ANNs at every quantization level",
-                   "pairs": [(f"{ds} {me}", _fp(ds, "snn") if me == FULL_PRECISION else _q(ds, "snn", me, section),
-                              _fp(ds, "ann") if me == FULL_PRECISION else _q(ds, "ann", me, section),
-                              "lower") for ds in datasets for me in methods]})
-        for oq, name, note in variants[1:]:
-            cl.append({"id": f"{name} < ANN", "metric": "auc",
-                       "text": f"SNNs are less vulnerable than ANNs at every quantization level{note}",
-                       "pairs": [(f"{ds} {m}={b}", _q(ds, "snn", f"{m}={b}", section, oq),
-                                  _q(ds, "ann", f"{m}={b}", section), "lower") for ds in datasets for b in bits]})
-        cl.append({"id": "FP SNN < quantized ANN", "metric": "auc",
-                   "text": "even full-precision SNNs are less vulnerable than quantized ANNs at any bit width",
-                   "pairs": [(f"{ds} SNN FP vs ANN {m}={b}", _fp(ds, "snn"), dict(dataset=ds, kind="ann", method=f"{m}={b}"),
-                              "lower") for ds in datasets for b in bits]})
-    return cl
-
-
-def threshold_accuracy_claims(datasets, bits, output_variant: bool = False) -> list[dict]:
-    """§V-A accuracy claims about θ: ANN accuracy stable across θ; SNN 4/8-bit accuracy rises with θ (the
-    output-quantized SNNs of the paper; with `output_variant` also the SNNs whose output membrane is unquantized)."""
-    snn = [(True, "SNN", "")] + ([(False, "SNN (output unquantized)", " (output membrane unquantized)")]
-                                 if output_variant else [])
-    return [
-        {"id": "ANN: θ barely matters", "metric": "test_acc",
-         "text": "ANN accuracy is stable across thresholds at each bit width",
-         "pairs": [(f"{ds} a={b} θmax vs θmin", dict(dataset=ds, kind="ann", method=f"a={b}", act_threshold="max"),
-                    dict(dataset=ds, kind="ann", method=f"a={b}", act_threshold="min"), "similar")
-                   for ds in datasets for b in bits]},
-    ] + [
-        {"id": f"{name}: higher θ, higher accuracy (4/8-bit)", "metric": "test_acc",
-         "text": f"for 4- and 8-bit SNNs higher thresholds improve accuracy{note}",
-         "pairs": [(f"{ds} a={b} θmax vs θmin", _q(ds, "snn", f"a={b}", "act", oq, act_threshold="max"),
-                    _q(ds, "snn", f"a={b}", "act", oq, act_threshold="min"), "higher")
-                   for ds in datasets for b in bits if b >= 4]}
-        for oq, name, note in snn]
-
-
-def distinct_outputs_of(results: pd.DataFrame, claims: list[dict]) -> pd.DataFrame:
+def distinct_outputs_of(results: pd.DataFrame, claims: list[V.Claim]) -> pd.DataFrame:
     """Per claim comparison (claim, comparison = its label): the median over the matching rows of the number of
     distinct target output vectors (`distinct_outputs`, attack_pair) and of distinct SVM scores, on side a and
     side b, to show beside each verdict: a quantized SNN output collapses the attack's features onto a few points."""
     rows = []
-    for c in claims:
-        for label, a, b, _ in c["pairs"]:
-            r = {"claim": c["id"], "comparison": label}
-            for side, f in (("a", a), ("b", b)):
-                sel = V._select(results, f)
+    for cl in claims:
+        for c in cl.comparisons:
+            r = {"claim": cl.id, "comparison": c.label}
+            for side, f in (("a", c.a), ("b", c.b)):
+                sel = V._select(results, f) if f is not None else results.iloc[0:0]
                 for col in ("distinct_outputs", "distinct_scores"):
                     r[f"{col} {side}"] = float(sel[col].median()) if col in sel.columns and len(sel) else np.nan
             rows.append(r)
     return pd.DataFrame(rows, columns=["claim", "comparison", "distinct_outputs a", "distinct_scores a",
                                        "distinct_outputs b", "distinct_scores b"])
-
-
-def surrogate_claims(datasets, surrogates) -> list[dict]:
-    """§V-C: spike rate escape lowest AUC, atan highest, STE vulnerable on CIFAR-10, fast sigmoid most
-    accurate, triangular least accurate (each against every other of the paper's surrogates)."""
-    def s(ds, name):
-        return dict(dataset=ds, kind="snn", method=name)
-    five = [x for x in surrogates]
-    def vs(name, expect, metric_datasets):
-        return [(f"{ds} {name} vs {o}", s(ds, name), s(ds, o), expect) for ds in metric_datasets for o in five if o != name]
-    cl = []
-    if "spike_rate_escape" in five:
-        cl.append({"id": "spike rate escape: lowest AUC", "metric": "auc",
-                   "text": "spike rate escape is the most resilient surrogate (lowest AUC) across most datasets",
-                   "pairs": vs("spike_rate_escape", "lower", datasets)})
-    if "atan" in five:
-        cl.append({"id": "atan: highest AUC", "metric": "auc", "text": "arctangent often shows the highest vulnerability",
-                   "pairs": vs("atan", "higher", datasets)})
-    if "straight_through_estimator" in five:
-        cl.append({"id": "STE: vulnerable on CIFAR-10", "metric": "auc",
-                   "text": "STE exhibits high vulnerability on complex datasets such as CIFAR-10",
-                   "pairs": vs("straight_through_estimator", "higher", [d for d in datasets if d == "cifar10"])})
-    if "fast_sigmoid" in five:
-        cl.append({"id": "fast sigmoid: best accuracy", "metric": "test_acc",
-                   "text": "fast sigmoid consistently delivers the best accuracy",
-                   "pairs": vs("fast_sigmoid", "higher", datasets)})
-    if "triangular" in five:
-        cl.append({"id": "triangular: poor accuracy", "metric": "test_acc",
-                   "text": "triangular performs poorly across datasets",
-                   "pairs": vs("triangular", "lower", datasets)})
-    return cl
 
 
 def noise_floor(n_in: int, n_out: int, auc: float = 0.5) -> float:
@@ -559,6 +396,5 @@ def headline_metrics(results: pd.DataFrame) -> dict:
 
 
 __all__ = ["Setting", "train_parallel", "units_of", "FULL_PRECISION", "weight_quant_settings", "act_quant_settings", "surrogate_settings",
-           "attack_pair", "run", "write", "summary", "paper_side_by_side", "to_claim", "comparison_table",
-           "evaluate_claims", "low_fpr_table", "quantization_claims",
-           "threshold_accuracy_claims", "distinct_outputs_of", "surrogate_claims", "noise_floor", "noise_table", "headline_metrics", "mean_std"]
+           "attack_pair", "run", "write", "summary", "paper_side_by_side", "comparison_table",
+           "low_fpr_table", "distinct_outputs_of", "noise_floor", "noise_table", "headline_metrics", "mean_std"]
