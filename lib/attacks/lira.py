@@ -26,6 +26,7 @@ the targets of a keep matrix (leave_one_out) multiplies N⁻ by the number of ta
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,7 +125,8 @@ class LiRA:
     def _stats(self, s, mask):
         """Per-example, per-query centre and std of the shadow scores where mask [M, N] holds."""
         x = np.where(mask[..., None], s, np.nan)
-        with np.errstate(all="ignore"), _quiet():
+        with warnings.catch_warnings():   # an example with no such shadow gets NaN by design: no warning
+            warnings.simplefilter("ignore", RuntimeWarning)
             centre = np.nanmedian(x, 0) if self._choice("center") == "median" else np.nanmean(x, 0)
             sd = np.nanstd(x, 0)
         return centre, sd
@@ -132,18 +134,6 @@ class LiRA:
     @staticmethod
     def _global_sd(s, mask) -> float:
         return float(np.std(s[mask]))
-
-
-class _quiet:
-    """Silence numpy's 'All-NaN slice' / 'Mean of empty slice' warnings (such examples get NaN by design)."""
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
 
 
 def evaluate(member_scores, is_member, fprs=FPRS) -> dict:
@@ -155,13 +145,8 @@ def evaluate(member_scores, is_member, fprs=FPRS) -> dict:
     sc, y = sc[ok], y[ok]
     n_pos, n_neg = int(y.sum()), int((1 - y).sum())
     out = {"auc": float(roc_auc_score(y, sc)), "n_members": n_pos, "n_nonmembers": n_neg,
-           "n_dropped": int((~ok).sum()), "min_fpr": 1.0 / n_neg}
-    for f in fprs:
-        tag = f"{100 * f:g}".replace(".", "_") + "pct"
-        ok_f = M.tpr_resolvable(f, n_neg)
-        out[f"tpr_at_{tag}"] = M.tpr_at_fpr(y, sc, f) if ok_f else float("nan")
-        out[f"tpr_at_{tag}_status"] = M.tpr_status(f, n_neg)
-        out[f"tpr_at_{tag}_chance"] = M.chance_tpr(f, n_neg)
+           "n_dropped": int((~ok).sum())}
+    out.update(M.low_fpr_row({f: M.tpr_at_fpr(y, sc, f) for f in fprs}, n_neg))
     return out
 
 

@@ -186,6 +186,17 @@ def chance_tpr(fpr: float, n_neg: int) -> float:
     return (k + 1) / (int(n_neg) + 1)
 
 
+def low_fpr_row(tprs: dict, n_neg: int) -> dict:
+    """Result columns of TPRs at low FPR {α: TPR}: tpr_at_<α in %>pct (NaN where N⁻ cannot resolve α), then each
+    one's _status and _chance, then min_fpr = 1/N⁻ (α = 0.01 → tpr_at_1pct, 0.001 → tpr_at_0_1pct)."""
+    tags = {f: f"tpr_at_{100 * f:g}pct".replace(".", "_") for f in tprs}
+    row = {tags[f]: float(t) if tpr_resolvable(f, n_neg) else float("nan") for f, t in tprs.items()}
+    row.update({f"{tags[f]}_status": tpr_status(f, n_neg) for f in tprs})
+    row.update({f"{tags[f]}_chance": chance_tpr(f, n_neg) for f in tprs})
+    row["min_fpr"] = 1.0 / int(n_neg)
+    return row
+
+
 def tpr_status(fpr: float, n_neg: int) -> str:
     """'' when resolvable, else 'not resolvable (N⁻ = n; needs ≥ m)'."""
     if tpr_resolvable(fpr, n_neg):

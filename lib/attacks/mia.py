@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from .metrics import auc_ci as _auc_ci
-from .metrics import auc_se_hanley, chance_tpr, tpr_at_fpr, tpr_resolvable, tpr_status
+from .metrics import auc_se_hanley, low_fpr_row, tpr_at_fpr
 
 MODES = ("single", "per_class")
 MIN_PER_SIDE = 2   # an SVM trained on fewer than 2 IN or 2 OUT examples is not a model of anything
@@ -63,15 +63,9 @@ class AttackResult:
             "auc_ci_low": self.auc_ci[0],
             "auc_ci_high": self.auc_ci[1],
             "auc_se_hanley": auc_se_hanley(self.auc, self.n_test_in, self.n_test_out),
-            # a TPR the non-member count cannot resolve is not a number (lib.attacks.metrics.tpr_resolvable);
+            # a TPR the non-member count cannot resolve is not a number (lib.attacks.metrics.low_fpr_row);
             # chance = what a random score reaches at the operating point this N⁻ allows
-            "tpr_at_1pct": self.tpr_at_1pct if tpr_resolvable(0.01, self.n_test_out) else float("nan"),
-            "tpr_at_0_1pct": self.tpr_at_0_1pct if tpr_resolvable(0.001, self.n_test_out) else float("nan"),
-            "tpr_at_1pct_status": tpr_status(0.01, self.n_test_out),
-            "tpr_at_0_1pct_status": tpr_status(0.001, self.n_test_out),
-            "tpr_at_1pct_chance": chance_tpr(0.01, self.n_test_out),
-            "tpr_at_0_1pct_chance": chance_tpr(0.001, self.n_test_out),
-            "min_fpr": 1.0 / self.n_test_out,
+            **low_fpr_row({0.01: self.tpr_at_1pct, 0.001: self.tpr_at_0_1pct}, self.n_test_out),
             "n_train_in": self.n_train_in,
             "n_train_out": self.n_train_out,
             "n_test_in": self.n_test_in,
