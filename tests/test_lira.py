@@ -126,3 +126,50 @@ def test_bad_shapes_and_names_are_rejected():
         L.LiRA().member_scores(np.zeros((4, 5, 1)), np.zeros((4, 6), bool), np.zeros((5, 1)))
     with pytest.raises(ValueError, match="labels"):
         L.scores_from_logits(np.zeros((3, 4)), [0, 1, 4])
+
+
+# ----------------------------------------------------------------------------- RMIA
+
+def _rmia_reference(tx, rx, keep, tz, rz, a, gamma, k):
+    """ml_privacy_meter's run_rmia written out literally: first k OUT references per candidate, ratio matrix."""
+    scores = []
+    kz = min(k, rz.shape[0])
+    mean_z = rz[:kz].mean(0)
+    ratio_z = tz / ((1 + a) / 2 * mean_z + (1 - a) / 2)
+    for n in range(len(tx)):
+        outs = [rx[r, n] for r in range(rx.shape[0]) if not keep[r, n]][:k]
+        ratio_x = tx[n] / ((1 + a) / 2 * np.mean(outs) + (1 - a) / 2)
+        scores.append(np.mean(ratio_x / ratio_z > gamma))
+    return np.array(scores)
+
+
+def test_rmia_matches_the_literal_definition():
+    rng = np.random.default_rng(0)
+    R, N, P = 5, 40, 30
+    rx, rz = rng.uniform(0.05, 1, (R, N)), rng.uniform(0.05, 1, (R, P))
+    keep = rng.uniform(size=(R, N)) < 0.5
+    keep[:, 0] = False    # every candidate has an OUT reference
+    keep[0, 1:] = False
+    tx, tz = rng.uniform(0.05, 1, N), rng.uniform(0.05, 1, P)
+    for k, gamma, a in ((1, 1.0, 0.3), (2, 1.5, 0.0), (5, 1.0, 0.7)):
+        ours = L.rmia_member_scores(tx, rx, keep, tz, rz, offline_a=a, gamma=gamma, max_refs=k)
+        np.testing.assert_allclose(ours, _rmia_reference(tx, rx, keep, tz, rz, a, gamma, k))
+
+
+def test_rmia_finds_planted_members_and_is_blind_without_signal():
+    rng = np.random.default_rng(1)
+    R, N, P = 4, 4000, 2000
+    member = rng.uniform(size=N) < 0.5
+    base = rng.uniform(0.2, 0.8, N)                       # per-example difficulty, shared by every model
+    rx = np.clip(base + rng.normal(0, 0.02, (R, N)), 0.01, 1)   # references: all OUT
+    tz_base = rng.uniform(0.2, 0.8, P)
+    rz = np.clip(tz_base + rng.normal(0, 0.02, (R, P)), 0.01, 1)
+    tz = np.clip(tz_base + rng.normal(0, 0.02, P), 0.01, 1)
+    keep = np.zeros((R, N), bool)
+    leaky = np.clip(base + 0.1 * member + rng.normal(0, 0.02, N), 0.01, 1)
+    blind = np.clip(base + rng.normal(0, 0.02, N), 0.01, 1)
+    auc_leaky = L.evaluate(L.rmia_member_scores(leaky, rx, keep, tz, rz, max_refs=2), member)["auc"]
+    auc_blind = L.evaluate(L.rmia_member_scores(blind, rx, keep, tz, rz, max_refs=2), member)["auc"]
+    auc_naive = L.evaluate(leaky, member)["auc"]   # the target's probability alone: no per-example calibration
+    assert auc_leaky > 0.7 and auc_leaky > auc_naive + 0.05
+    assert abs(auc_blind - 0.5) < 0.04

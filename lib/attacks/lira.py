@@ -179,5 +179,33 @@ def roc_loglog(member_scores, is_member, n_points: int = 200) -> pd.DataFrame:
     return t.reset_index(drop=True)
 
 
-__all__ = ["FPRS", "VARIANTS", "LiRA", "evaluate", "keep_matrix", "leave_one_out", "roc_loglog",
-           "scores_from_logits"]
+def rmia_member_scores(target_x, ref_x, ref_keep_x, target_z, ref_z, *, offline_a: float = 0.3,
+                       gamma: float = 1.0, max_refs: int | None = None) -> np.ndarray:
+    """Offline RMIA (Zarifzadeh et al., ICML 2024), as privacytrustlab/ml_privacy_meter computes it.
+
+    Signals are the softmax probability of the label (averaged over queries): target_x [N] and ref_x [R, N] on the
+    candidates, target_z [P] and ref_z [R, P] on a population of non-members (never in any model). For each
+    candidate, Pr(x) = (1+a)/2 · mean of its OUT reference signals + (1−a)/2 (a = offline_a; up to `max_refs` OUT
+    references, the first in model order; ml_privacy_meter's num_reference_models); likewise Pr(z) with the same
+    number of references (every reference is OUT on z). Score(x) = share of population z with
+    (p(x|θ)/Pr(x)) / (p(z|θ)/Pr(z)) > γ. Candidates without an OUT reference get NaN."""
+    tx, tz = np.asarray(target_x, np.float64), np.asarray(target_z, np.float64)
+    rx, rz = np.asarray(ref_x, np.float64), np.asarray(ref_z, np.float64)
+    out = ~np.asarray(ref_keep_x, bool)
+    if max_refs is not None:   # keep only the first max_refs OUT references of each candidate
+        out &= np.cumsum(out, 0) <= int(max_refs)
+    n_out = out.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_x = np.where(n_out > 0, (rx * out).sum(0) / n_out, np.nan)
+    k = rz.shape[0] if max_refs is None else min(int(max_refs), rz.shape[0])
+    mean_z = rz[:k].mean(0)
+    px = (1 + offline_a) / 2 * mean_x + (1 - offline_a) / 2
+    pz = (1 + offline_a) / 2 * mean_z + (1 - offline_a) / 2
+    lx, lz = np.log(tx / px), np.sort(np.log(tz / pz))
+    # share of z with lx − lz > log γ, by binary search in the sorted population (no [N, P] matrix)
+    score = np.searchsorted(lz, lx - np.log(gamma), side="left") / len(lz)
+    return np.where(np.isfinite(lx), score, np.nan)
+
+
+__all__ = ["FPRS", "VARIANTS", "LiRA", "evaluate", "keep_matrix", "leave_one_out", "rmia_member_scores",
+           "roc_loglog", "scores_from_logits"]
