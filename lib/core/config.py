@@ -112,6 +112,8 @@ def validate(params: dict) -> dict:
     for name in SECTIONS:
         if name in params:
             _validate_section(params, name)
+    if PTQ_SECTION in params:
+        _validate_ptq(params)
     return params
 
 
@@ -276,6 +278,104 @@ def _validate_section(params: dict, name: str) -> None:
                    f"a list that includes {ds} (used by `transfer` / `sweep` at scale {scale})")
         _check(act["baseline"] in act["encodings"], f"{name}.encodings", act["encodings"],
                f"a list that includes the baseline {act['baseline']!r}")
+
+
+# ---------------------------------------------------------------- 06_post_training_quantization (paper C)
+# Its own schema: CIFAR ResNets under LiRA share nothing with the SNN grid's per-family keys. `by_scale.<scale>`
+# replaces whole top-level entries (a replaced mapping is given in full), checked by the same rules.
+PTQ_SECTION = "06_post_training_quantization"
+PTQ_METHODS = ("rtn", "adaround", "brecq", "obc")
+LIRA_VARIANTS = ("paper", "authors")
+PTQ_DATASETS = ("cifar10", "cifar100", "tinyimagenet")
+
+
+def _num(x, lo=None, hi=None, integer=False) -> bool:
+    ok = isinstance(x, (int, float)) and not isinstance(x, bool) and (not integer or isinstance(x, int))
+    return ok and (lo is None or x >= lo) and (hi is None or x <= hi)
+
+
+def _ptq_entries(sec: dict, where: str) -> None:
+    from .ptq import LEVELS   # the bit widths with a defined grid
+    bits_ok = lambda v: isinstance(v, list) and v and all(b in LEVELS for b in v)   # noqa: E731
+    bits_txt = f"a non-empty list from {sorted(LEVELS)}"
+    checks = {
+        "dataset": lambda v: v == "cifar10", "not_run": lambda v: isinstance(v, list) and set(v) <= set(PTQ_DATASETS),
+        "pool": lambda v: v is None or _num(v, 16, 50000, True), "models": lambda v: _num(v, 3, None, True),
+        "targets": lambda v: _num(v, 1, None, True), "pkeep": lambda v: _num(v, 0.0) and 0 < v < 1,
+        "n_test": lambda v: v is None or _num(v, 16, 10000, True), "stack": lambda v: v is None or _num(v, 1, None, True),
+        "seed": lambda v: _num(v, 0, None, True),
+        "arch": lambda v: isinstance(v, dict) and set(v) == {"blocks", "widths"} and len(v["blocks"]) == len(
+            v["widths"]) and all(_is_pos_int(b) for b in v["blocks"] + v["widths"]),
+        "training": lambda v: isinstance(v, dict) and set(v) == {"epochs", "batch_size", "lr", "momentum",
+                                                                 "weight_decay", "augment"}
+        and _is_pos_int(v["epochs"]) and _is_pos_int(v["batch_size"]) and _num(v["lr"], 0) and _num(v["momentum"], 0, 1)
+        and _num(v["weight_decay"], 0) and isinstance(v["augment"], bool),
+        "lira": lambda v: isinstance(v, dict) and set(v) == {"queries", "variant", "fix_variance", "fprs"}
+        and isinstance(v["queries"], list) and v["queries"]
+        and all(q in ("none", "flip") or (isinstance(q, int) and not isinstance(q, bool)) for q in v["queries"])
+        and v["variant"] in LIRA_VARIANTS and isinstance(v["fix_variance"], bool)
+        and isinstance(v["fprs"], list) and all(_num(f) and 0 < f < 1 for f in v["fprs"]),
+        "ptq": lambda v: isinstance(v, dict) and set(v) == {"methods", "bits", "calibration", "obc_calibration",
+                                                            "iters", "reg", "scale_method", "runs", "bn_source",
+                                                            "bn_leak_bits", "decoupled"}
+        and isinstance(v["methods"], list) and v["methods"] and set(v["methods"]) <= set(PTQ_METHODS)
+        and bits_ok(v["bits"]) and _is_pos_int(v["calibration"]) and _is_pos_int(v["obc_calibration"])
+        and isinstance(v["iters"], dict) and set(v["iters"]) == {"adaround", "brecq"}
+        and all(_is_pos_int(i) for i in v["iters"].values()) and isinstance(v["reg"], dict)
+        and set(v["reg"]) == {"adaround", "brecq"} and all(_num(r, 0) for r in v["reg"].values())
+        and v["scale_method"] in ("mse", "minmax") and _is_pos_int(v["runs"])
+        and v["bn_source"] in ("members", "train") and (v["bn_leak_bits"] == [] or bits_ok(v["bn_leak_bits"]))
+        and isinstance(v["decoupled"], dict) and set(v["decoupled"]) == {"last_bits", "bits"}
+        and v["decoupled"]["last_bits"] in LEVELS and (v["decoupled"]["bits"] == [] or bits_ok(v["decoupled"]["bits"])),
+        "adaptive": lambda v: isinstance(v, dict) and set(v) == {"methods", "bits"} and set(v["methods"]) <= set(
+            PTQ_METHODS) and (v["bits"] == [] or bits_ok(v["bits"])),
+        "rmia": lambda v: isinstance(v, dict) and set(v) == {"references", "offline_a", "gamma", "population"}
+        and isinstance(v["references"], list) and all(_is_pos_int(r) for r in v["references"])
+        and _num(v["offline_a"], 0, 1) and _num(v["gamma"], 0) and _num(v["population"], 1, 10000, True),
+        "shadow_counts": lambda v: isinstance(v, list) and all(_num(c, 1, None, True) for c in v),
+    }
+    expected = {"arch": "{blocks: [n per stage], widths: [channels per stage]} of equal length",
+                "training": "{epochs, batch_size, lr, momentum in [0, 1], weight_decay, augment}",
+                "lira": "{queries: list of none | flip | int (a seeded training augmentation), variant: paper|authors, fix_variance: bool, fprs in (0, 1)}",
+                "ptq": f"{{methods ⊆ {list(PTQ_METHODS)}, bits/bn_leak_bits/decoupled.bits: {bits_txt}, "
+                       "calibration, obc_calibration, iters: {adaround, brecq}, reg: {adaround, brecq}, scale_method: mse|minmax, runs, bn_source: members|train, "
+                       "decoupled: {last_bits, bits}}",
+                "adaptive": f"{{methods ⊆ {list(PTQ_METHODS)}, bits: {bits_txt}}}",
+                "rmia": "{references: [positive integers], offline_a in [0, 1], gamma > 0, population ≤ 10000}",
+                "pool": "null or an integer in [16, 50000]", "n_test": "null or an integer in [16, 10000]",
+                "dataset": "cifar10 (the only one of paper C's datasets in the mirror)",
+                "not_run": f"a list from {list(PTQ_DATASETS)}", "models": "an integer >= 3",
+                "pkeep": "a number in (0, 1)", "shadow_counts": "a list of positive integers",
+                "stack": "null (one by one on a CPU, 16 on CUDA) or a positive integer"}
+    for k, v in sec.items():
+        if k in DIR_KEYS:
+            _check(isinstance(v, str) and v, f"{where}.{k}", v, "a folder path")
+            continue
+        if k not in checks:
+            raise ConfigError(f"params.yaml: unknown key `{where}.{k}`; expected one of {[*checks, *DIR_KEYS]}")
+        _check(bool(checks[k](v)), f"{where}.{k}", v, expected.get(k, "a positive integer"))
+
+
+def _validate_ptq(params: dict) -> None:
+    name, sec = PTQ_SECTION, params[PTQ_SECTION]
+    _check(isinstance(sec, dict), name, sec, "a mapping")
+    by = sec.get("by_scale") or {}
+    _check(isinstance(by, dict) and set(by) <= set(SCALES), f"{name}.by_scale", by, f"a mapping with keys from {SCALES}")
+    _ptq_entries({k: v for k, v in sec.items() if k != "by_scale"}, name)
+    for sc, over in by.items():
+        _ptq_entries(over or {}, f"{name}.by_scale.{sc}")
+    act = section(params, name)
+    for k in ("dataset", "models", "targets", "pkeep", "arch", "training", "lira", "ptq", "adaptive", "rmia",
+              "shadow_counts", "stack", "seed", "pool", "n_test"):
+        _get(params, f"{name}.{k}")
+    where = f"{name}.by_scale.{params['scale']}" if params["scale"] in by else name
+    _check(act["targets"] <= act["models"], f"{where}.targets", act["targets"], f"at most models = {act['models']}")
+    _check(int(act["pkeep"] * (act["models"] - 1)) >= 1, f"{where}.models", act["models"],
+           "enough models that every example is IN and OUT of at least one shadow")
+    _check(all(c < act["models"] for c in act["shadow_counts"]), f"{where}.shadow_counts", act["shadow_counts"],
+           f"counts below models = {act['models']} (a target's shadows are the other models)")
+    _check(act["ptq"]["calibration"] <= act["pkeep"] * (act["pool"] or 50000), f"{where}.ptq.calibration",
+           act["ptq"]["calibration"], "at most the members of one model (pkeep · pool)")
 
 
 def _at_scale(sec: dict, scale: str) -> dict:

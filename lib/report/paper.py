@@ -94,3 +94,31 @@ def table_iii() -> pd.DataFrame:
     """Paper A, Table III, one row per (dataset, surrogate); `method` holds the surrogate key."""
     return pd.read_csv(io.StringIO(_TABLE_III))
 
+
+
+# Paper C ("Bits for Privacy"): the numbers its text states (its figures' bars are not given as numbers).
+# Table I is CIFAR-100 (10 seeds; full precision 70.22 %); the rest are quoted in §IV-B/C. TPRs are fractions.
+_PAPER_C = """dataset,method,bits,last_bits,attack,metric,value,where
+cifar100,adaround,1.58,1.58,,test_acc,62.35,Table I
+cifar100,brecq,1.58,1.58,,test_acc,67.61,Table I
+cifar100,obc,1.58,1.58,,test_acc,64.34,Table I
+cifar100,adaround,1,1,,test_acc,1.00,Table I
+cifar100,brecq,1,1,,test_acc,0.99,Table I
+cifar100,obc,1,1,,test_acc,1.04,Table I
+cifar100,full precision,32,32,,test_acc,70.22,Table I caption
+cifar10,adaround,4,4,LiRA online,tpr_at_0_1pct,0.0790,§IV-B (vs 0.0776 full precision)
+cifar10,full precision,32,32,LiRA online,tpr_at_0_1pct,0.0776,§IV-B
+cifar10,obc,1.58,1.58,LiRA online,tpr_at_0_1pct,0.0173,§IV-B
+cifar10,obc,1.58,1.58,LiRA offline,tpr_at_0_1pct,0.0077,§IV-B (offline fixed variance)
+cifar10,brecq,2,2,,test_acc_drop,0.5,§IV-B (accuracy drop vs full precision)
+cifar100,adaround,1.58,1.58,LiRA online,tpr_at_0_1pct,0.0031,§IV-B
+cifar100,adaround,1.58,1.58,LiRA offline,tpr_at_0_1pct,0.0013,§IV-B (offline fixed variance)
+cifar100,adaround,2,2,LiRA online,tpr_at_0_1pct,0.2196,§IV-B
+tinyimagenet,adaround,2,8,,test_acc_drop,1.9,§IV-C decoupled (11 without)
+tinyimagenet,adaround,1.58,8,,test_acc_drop,5.6,§IV-C decoupled (26 without)
+"""
+
+
+def paper_c() -> pd.DataFrame:
+    """Paper C's stated numbers, one row per (dataset, method, bits, last_bits, attack, metric)."""
+    return pd.read_csv(io.StringIO(_PAPER_C)).fillna({"attack": ""})

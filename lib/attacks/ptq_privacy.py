@@ -1,0 +1,430 @@
+"""Paper C (notebook 06): post-training quantization (PTQ) of CIFAR ResNets under LiRA — the study's plumbing.
+
+One keep matrix over a pool of CIFAR-10 training images: `models` ResNets (lib.core.resnet), model m trained on
+the pool examples with keep[m] (each example IN exactly ⌊pkeep·models⌋ of them). Every model is a cache unit
+(checkpoints/06_post_training_quantization/cifar10/<key>.pt): an interrupted run keeps what finished, and the
+same params retrain nothing. LiRA is leave-one-out: model t is a target, the other models its shadows; the
+first `targets` models are also quantized (lib.core.ptq) and their quantized copies attacked against the
+full-precision shadows, as the authors do. Each quantized copy's logits are cached too (…/ptq/<key>.npz).
+
+Tables (tidy, one row per target × configuration × attack):
+    method        "full precision" or a PTQ method (rtn, adaround, brecq, obc)
+    bits          32 for full precision; 4, 2, 1.58, 1
+    last_bits     the fc's bits when decoupled (e.g. 8), else = bits
+    bn_source     OBC's BN re-estimation data: members | train (the authors' leak); "" for the others
+    shadows       fp (full-precision shadows, the paper) | quantized (the adaptive attacker, beyond the paper)
+    attack        "LiRA online" | "LiRA offline" (fixed variance per params) | "RMIA"
+    test_acc      % on the test images; train_acc: % on the target's members (the gap = overfitting)
+    auc, tpr_at_0_1pct, tpr_at_1pct (+ _status, _chance, min_fpr), n_members, n_nonmembers
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ..core import ptq as Q
+from ..core import resnet as R
+from . import lira as L
+
+FULL_PRECISION = "full precision"
+FP_BITS = 32
+
+
+@dataclass
+class Pool:
+    """The data of the study: pool images (train split) with the keep matrix, test images, RMIA population."""
+    x: torch.Tensor          # [N, 3, 32, 32] preprocessed
+    y: torch.Tensor          # [N]
+    index: np.ndarray        # positions in the training set
+    keep: np.ndarray         # [M, N] bool
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    source: str              # what the numbers are computed on (the stand-in label)
+
+    def members(self, m: int) -> np.ndarray:
+        return np.flatnonzero(self.keep[m])
+
+
+def build_pool(data, sec: dict) -> Pool:
+    """A seeded `pool`-sized subset of the training set (all of it when null), the keep matrix over it, and a seeded
+    `n_test`-sized subset of the test set (all of it when null; the test set is never anyone's member). Subsets
+    are random, not the first images: a stored test set can be ordered by class."""
+    n_train = len(data.y_train)
+    n = sec["pool"] or n_train
+    if n > n_train:
+        raise ValueError(f"06_post_training_quantization.pool = {n} exceeds the {n_train} training images")
+    rng = np.random.default_rng(sec["seed"])
+    index = np.sort(rng.permutation(n_train)[:n]) if n < n_train else np.arange(n_train)
+    keep = L.keep_matrix(sec["models"], n, seed=sec["seed"], pkeep=sec["pkeep"])
+    nt = sec["n_test"] or len(data.y_test)
+    test = rng.permutation(len(data.y_test))[:nt]   # random order: RMIA's population is a prefix of it
+    return Pool(data.x_train[index], data.y_train[index], index, keep, data.x_test[test], data.y_test[test],
+                data.source)
+
+
+def model_seed(sec: dict, m: int) -> int:
+    return int(sec["seed"]) * 1000 + m
+
+
+def _sha(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def unit(sec: dict, pool: Pool, m: int) -> dict:
+    """What determines model m's weights (its cache key): architecture, recipe, data, its members, its seed."""
+    return {"section": "06_post_training_quantization", "dataset": sec["dataset"], "data_source": pool.source,
+            "arch": sec["arch"], "training": sec["training"], "seed": model_seed(sec, m),
+            "members_sha": _sha(pool.index[pool.members(m)].tolist())}
+
+
+class Cache:
+    """Files under <checkpoints_dir>/<dataset>/: one <key>.pt per trained model, one ptq/<key>.npz per quantized
+    copy's outputs. Writes are atomic (tmp + rename)."""
+
+    def __init__(self, root: str | Path, dataset: str):
+        self.dir = Path(root) / dataset
+        (self.dir / "ptq").mkdir(parents=True, exist_ok=True)
+
+    def model_path(self, u: dict) -> Path:
+        return self.dir / f"{_sha(u)}.pt"
+
+    def ptq_path(self, key: dict) -> Path:
+        return self.dir / "ptq" / f"{_sha(key)}.npz"
+
+    @staticmethod
+    def save(obj, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        if path.suffix == ".npz":
+            with open(tmp, "wb") as f:
+                np.savez(f, **obj)
+        else:
+            torch.save(obj, tmp)
+        os.replace(tmp, path)
+
+
+def train_models(cache: Cache, pool: Pool, sec: dict, device=None) -> tuple[list[dict], int]:
+    """Every model's record (state_dict, seconds, unit, curve), training only the ones not in the cache (in stacks
+    of sec['stack']; null = lib.core.resnet.default_stack: one by one on a CPU, where stacking measured slower, 16 on
+    CUDA). Returns (records, how many were trained now)."""
+    units = [unit(sec, pool, m) for m in range(sec["models"])]
+    recs: list[dict | None] = [torch.load(cache.model_path(u), weights_only=False)
+                               if cache.model_path(u).is_file() else None for u in units]
+    todo = [m for m, r in enumerate(recs) if r is None]
+    tr = sec["training"]
+    k = sec["stack"] or R.default_stack(R._device(device))
+    for a in range(0, len(todo), k):   # one stack (or one model) at a time, saved as soon as it finishes
+        chunk = todo[a:a + k]
+        out = R.train(sec["arch"], pool.x, pool.y, [pool.members(m) for m in chunk],
+                      [model_seed(sec, m) for m in chunk], epochs=tr["epochs"], batch_size=tr["batch_size"],
+                      lr=tr["lr"], momentum=tr["momentum"], weight_decay=tr["weight_decay"], augment=tr["augment"],
+                      stack=k, device=device, desc=f"{sec['dataset']} ResNet model")
+        for m, rec in zip(chunk, out):
+            rec = {**rec, "unit": units[m], "index": m}
+            cache.save(rec, cache.model_path(units[m]))
+            recs[m] = rec
+    return recs, len(todo)
+
+
+def model(rec_or_state, arch: dict) -> R.ResNet:
+    net = R.ResNet(**arch)
+    net.load_state_dict(rec_or_state["state_dict"] if "state_dict" in rec_or_state else rec_or_state)
+    return net.eval()
+
+
+def accuracy(logits: np.ndarray, y) -> float:
+    """% of examples whose argmax is the label; logits [N, C]."""
+    return float(100.0 * (np.asarray(logits).argmax(-1) == np.asarray(y)).mean())
+
+
+def queries(sec: dict) -> list:
+    """Every model is queried with "none" (accuracy) then LiRA's queries (the attacks' scores and signals)."""
+    return ["none", *sec["lira"]["queries"]]
+
+
+# ----------------------------------------------------------------------------- quantized copies
+
+def ptq_jobs(sec: dict, targets=None, runs=None, grid: bool = True) -> list[dict]:
+    """The quantized configurations of the study, one dict each: target (model index), run (calibration draw),
+    method, bits, last_bits (the fc's; = bits unless decoupled), bn_source (OBC only). `grid=False` gives only
+    the plain ones (no decoupled, no BN leak rows)."""
+    p = sec["ptq"]
+    jobs = []
+    for t in (range(sec["targets"]) if targets is None else targets):
+        for method in p["methods"]:
+            n_runs = 1 if method == "rtn" else (p["runs"] if runs is None else runs)  # RTN draws no calibration
+            for r in range(n_runs):
+                def add(bits, last_bits=None, bn=None):
+                    jobs.append({"target": int(t), "run": r, "method": method, "bits": bits,
+                                 "last_bits": bits if last_bits is None else last_bits,
+                                 "bn_source": (bn or p["bn_source"]) if method == "obc" else ""})
+                for b in p["bits"]:
+                    add(b)
+                if not grid:
+                    continue
+                for b in p["decoupled"]["bits"]:
+                    add(b, last_bits=p["decoupled"]["last_bits"])
+                if method == "obc" and p["bn_source"] != "train":
+                    for b in p["bn_leak_bits"]:
+                        add(b, bn="train")
+    return jobs
+
+
+def quantize(net: R.ResNet, job: dict, pool: Pool, sec: dict, seed: int, device=None):
+    """A quantized copy of `net` (model job['target']) for one job. Calibration images come from that model's
+    members only (lib.core.ptq.calibration_indices); OBC's BN re-estimation draws from its members or, when
+    job['bn_source'] == 'train', from the whole pool, non-members included (the authors' leak)."""
+    p, members = sec["ptq"], pool.members(job["target"])
+    method, bits = job["method"], job["bits"]
+    n_cal = min(p["obc_calibration"] if method == "obc" else p["calibration"], len(members))
+    cal = Q.calibration_indices(members, n_cal, seed)
+    bn_x = None
+    if method == "obc":   # batch-norm tuning after OBC (Frantar et al. 2022; the authors)
+        bn_x = pool.x[Q.bn_indices(members, np.arange(len(pool.y)), n_cal, seed, source=job["bn_source"])]
+    last = job["last_bits"] if job["last_bits"] != bits else None
+    return Q.quantize_model(net, method, bits, pool.x[cal], last_layer_bits=last, iters=p["iters"].get(method, 1),
+                            reg=p["reg"].get(method), scale_method=p["scale_method"], seed=seed, device=device,
+                            bn_x=bn_x, progress_desc=f"model {job['target']} {method} {bits}-bit"
+                                                     + (f", fc {last}-bit" if last else ""))
+
+
+@dataclass
+class Study:
+    """The section's state: params (at the active scale), the pool, the cache and the trained models' records."""
+    sec: dict
+    pool: Pool
+    cache: Cache
+    recs: list
+    device: object = None
+
+    @classmethod
+    def open(cls, sec: dict, data, checkpoints_dir, device=None) -> "Study":
+        return cls(sec, build_pool(data, sec), Cache(checkpoints_dir, sec["dataset"]), [], device)
+
+    # -- models
+    def train(self) -> int:
+        self.recs, n = train_models(self.cache, self.pool, self.sec, self.device)
+        return n
+
+    def _outputs(self, name: str, key: dict, make) -> dict:
+        path = self.cache.dir / "outputs" / f"{name}-{_sha(key)}.npz"
+        path.parent.mkdir(exist_ok=True)
+        if not path.is_file():
+            self.cache.save(make(), path)
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+
+    def fp_outputs(self) -> dict:
+        """Full-precision logits of every model under `queries`: pool [M, N, 1+A, C], test [M, n_test, 1+A, C]."""
+        sec, pool = self.sec, self.pool
+        key = {"models": [r["unit"] for r in self.recs], "queries": sec["lira"]["queries"], "n_test": len(pool.y_test)}
+        states = [r["state_dict"] for r in self.recs]
+
+        def make():
+            return {"pool": R.logits(states, sec["arch"], pool.x, queries=queries(sec), device=self.device),
+                    "test": R.logits(states, sec["arch"], pool.x_test, queries=queries(sec), device=self.device)}
+        return self._outputs("fp", key, make)
+
+    def quantized(self, jobs: list[dict]) -> list[dict]:
+        """Per job: its quantized copy's logits under `queries` on the pool [N, 1+A, C] and the test images
+        [n_test, 1+A, C], and its PTQ report. Each copy is cached on its own (an interrupted run keeps the finished ones)."""
+        sec, pool, out = self.sec, self.pool, []
+        p = sec["ptq"]
+        for job in tqdm(jobs, desc="PTQ copies"):
+            m = job["target"]
+            key = {"model": self.recs[m]["unit"], "job": {k: v for k, v in job.items() if k != "target"},
+                   "queries": sec["lira"]["queries"], "n_test": len(pool.y_test),
+                   "ptq": {k: p[k] for k in ("calibration", "obc_calibration", "iters", "reg", "scale_method")}}
+
+            def make(job=job, m=m):
+                qnet, report = quantize(model(self.recs[m], sec["arch"]), job, pool, sec,
+                                        seed=model_seed(sec, m) * 100 + job["run"], device=self.device)
+                return {"pool": R.logits(qnet, None, pool.x, queries=queries(sec), device=self.device)[0],
+                        "test": R.logits(qnet, None, pool.x_test, queries=queries(sec), device=self.device)[0],
+                        "report": np.array(json.dumps(report, default=str))}
+            f = self._outputs("ptq", key, make)
+            out.append({**job, "pool": f["pool"], "test": f["test"], "report": json.loads(str(f["report"]))})
+        return out
+
+    # -- attacks
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        """LiRA scores [..., N, A] of pool logits [..., N, 1+A, C] (LiRA's queries: all but the first)."""
+        y = self.pool.y.numpy()
+        z = np.asarray(logits)[..., 1:, :]
+        return L.scores_from_logits(z, y) if z.ndim == 3 else np.stack([L.scores_from_logits(v, y) for v in z])
+
+    def attack(self, target_scores: np.ndarray, m: int, shadow_scores: np.ndarray, shadows=None) -> list[dict]:
+        """LiRA online and offline on model m's scores [N, A] with the other models (or `shadows`, indices) as
+        shadows: one dict per attack with the member scores (kept for pooling) and the truth keep[m]."""
+        keep = self.pool.keep
+        rest = np.array([i for i in (range(len(keep)) if shadows is None else shadows) if i != m])
+        lr = self.sec["lira"]
+        out = []
+        for name, online in (("LiRA online", True), ("LiRA offline", False)):
+            atk = L.LiRA(online=online, fix_variance=lr["fix_variance"], variant=lr["variant"])
+            out.append({"attack": name, "n_shadows": len(rest), "scores": atk.member_scores(
+                shadow_scores[rest], keep[rest], target_scores), "truth": keep[m]})
+        return out
+
+    def rmia(self, target_pool_logits, target_test_logits, m: int, fp: dict, refs: int) -> dict:
+        """Offline RMIA on model m's outputs with the other models as references (up to `refs` OUT per example);
+        population = the first rmia.population test images (never anyone's member)."""
+        r, keep, y = self.sec["rmia"], self.pool.keep, self.pool.y.numpy()
+        n_pop = min(r["population"], len(self.pool.y_test))
+        yt = self.pool.y_test.numpy()[:n_pop]
+        rest = np.array([i for i in range(len(keep)) if i != m])
+        sig = lambda z, yy: rmia_signal(z, yy)   # noqa: E731
+        sc = L.rmia_member_scores(sig(target_pool_logits[:, 1:], y), sig(fp["pool"][rest, :, 1:], y), keep[rest],
+                                  sig(target_test_logits[:n_pop, 1:], yt), sig(fp["test"][rest, :n_pop, 1:], yt),
+                                  offline_a=r["offline_a"], gamma=r["gamma"], max_refs=refs)
+        return {"attack": f"RMIA ({refs} ref{'s' if refs > 1 else ''})", "n_shadows": refs, "scores": sc,
+                "truth": keep[m]}
+
+
+def rmia_signal(logits: np.ndarray, y) -> np.ndarray:
+    """RMIA's signal: the softmax probability of the label, averaged over the queries. logits [..., N, A, C]."""
+    z = np.asarray(logits, np.float64)
+    z = z - z.max(-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(-1, keepdims=True)
+    idx = np.broadcast_to(np.asarray(y)[:, None, None], p.shape[:-1] + (1,))
+    return np.take_along_axis(p, idx, -1)[..., 0].mean(-1)
+
+
+# ----------------------------------------------------------------------------- tables
+
+CONFIG = ["method", "bits", "last_bits", "bn_source", "shadows"]
+
+
+def metrics_row(scores: np.ndarray, truth: np.ndarray, fprs) -> dict:
+    """L.evaluate plus binomial SEs of the TPRs over the members (the test-set floor of lib.attacks.verdicts) and
+    log10 TPR (floored at half a member, 0.5/N⁺) with its delta-method SE."""
+    row = L.evaluate(scores, truth, fprs)
+    n_pos = max(row["n_members"], 1)
+    for col in [c for c in row if c.startswith("tpr_at_") and not c.endswith(("_status", "_chance"))]:
+        t = row[col]
+        row[f"{col}_se"] = float(np.sqrt(max(t, 0.5 / n_pos) * (1 - t) / n_pos)) if np.isfinite(t) else np.nan
+        lt = max(t, 0.5 / n_pos) if np.isfinite(t) else np.nan
+        row[f"log10_{col}"] = float(np.log10(lt)) if np.isfinite(lt) else np.nan
+        row[f"log10_{col}_se"] = row[f"{col}_se"] / (lt * np.log(10)) if np.isfinite(lt) else np.nan
+    return row
+
+
+def attack_table(entries: list[dict], fprs, keys=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-target table, pooled table). `entries`: dicts with the configuration columns, target, run,
+    test_acc, train_acc, attack, scores, truth. Pooled = the member scores of every target of one
+    (configuration, run, attack) — or `keys` — concatenated: N⁻ grows with the number of targets (leave-one-out
+    pooling)."""
+    per = [{**{k: v for k, v in e.items() if k not in ("scores", "truth")}, **metrics_row(e["scores"], e["truth"], fprs)}
+           for e in entries]
+    per = pd.DataFrame(per)
+    keys = [*CONFIG, "run", "attack"] if keys is None else list(keys)
+    pooled = []
+    for cfg, g in _groups(entries, keys):
+        sc = np.concatenate([e["scores"] for e in g])
+        tr = np.concatenate([e["truth"] for e in g])
+        pooled.append({**cfg, "targets": len(g), "test_acc": float(np.mean([e["test_acc"] for e in g])),
+                       "train_acc": float(np.mean([e["train_acc"] for e in g])), **metrics_row(sc, tr, fprs)})
+    return per, pd.DataFrame(pooled)
+
+
+def _groups(entries, keys):
+    out: dict = {}
+    for e in entries:
+        out.setdefault(tuple(e[k] for k in keys), []).append(e)
+    return [(dict(zip(keys, k)), g) for k, g in out.items()]
+
+
+def pooled_roc(entries: list[dict], keys=("method", "bits", "last_bits", "bn_source", "shadows", "attack"),
+               n_points: int = 150) -> pd.DataFrame:
+    """Log-log ROC curve points of each pooled configuration (all runs together)."""
+    frames = []
+    for cfg, g in _groups(entries, list(keys)):
+        sc = np.concatenate([e["scores"] for e in g])
+        tr = np.concatenate([e["truth"] for e in g])
+        frames.append(L.roc_loglog(sc, tr, n_points).assign(**cfg))
+    return pd.concat(frames, ignore_index=True)
+
+
+FP_CONFIG = {"method": FULL_PRECISION, "bits": FP_BITS, "last_bits": FP_BITS, "bn_source": "", "shadows": "fp"}
+
+
+def _accs(study: Study, pool_logits: np.ndarray, test_logits: np.ndarray, m: int) -> dict:
+    """Test accuracy (%) and accuracy on model m's members (the train accuracy), both on the un-augmented view."""
+    members = study.pool.members(m)
+    return {"test_acc": accuracy(test_logits[:, 0], study.pool.y_test.numpy()),
+            "train_acc": accuracy(pool_logits[members, 0], study.pool.y.numpy()[members]),
+            "n_eval": len(study.pool.y_test), "n_members_trained": len(members)}
+
+
+def lira_entries(study: Study, fp: dict, qouts: list[dict], fp_targets=None) -> list[dict]:
+    """Attack entries (for attack_table / pooled_roc): every full-precision model in `fp_targets` (default: all,
+    leave-one-out) and every quantized copy, each against the full-precision shadows (the paper's protocol)."""
+    S = study.scores(fp["pool"])
+    out = []
+    for m in (range(len(S)) if fp_targets is None else fp_targets):
+        base = {**FP_CONFIG, "target": m, "run": 0, **_accs(study, fp["pool"][m], fp["test"][m], m)}
+        out += [{**base, **a} for a in study.attack(S[m], m, S)]
+    for q in qouts:
+        m = q["target"]
+        base = {**{k: q[k] for k in ("method", "bits", "last_bits", "bn_source", "target", "run")}, "shadows": "fp",
+                **_accs(study, q["pool"], q["test"], m)}
+        out += [{**base, **a} for a in study.attack(study.scores(q["pool"]), m, S)]
+    return out
+
+
+def adaptive_entries(study: Study, fp: dict, qouts_all: list[dict]) -> list[dict]:
+    """The adaptive attacker (beyond the paper): for each (method, bits) every model is quantized with the same PTQ,
+    and the quantized targets (the first `targets` models) are attacked with the quantized shadows."""
+    out = []
+    for cfg, g in _groups(qouts_all, ["method", "bits", "last_bits", "bn_source", "run"]):
+        Sq = np.stack([study.scores(q["pool"]) for q in sorted(g, key=lambda q: q["target"])])
+        for q in g:
+            m = q["target"]
+            if m >= study.sec["targets"]:
+                continue
+            base = {**{k: q[k] for k in ("method", "bits", "last_bits", "bn_source", "target", "run")},
+                    "shadows": "quantized", **_accs(study, q["pool"], q["test"], m)}
+            out += [{**base, **a} for a in study.attack(Sq[m], m, Sq)]
+    return out
+
+
+def rmia_entries(study: Study, fp: dict, qouts: list[dict]) -> list[dict]:
+    """RMIA (offline, references = the other full-precision models) on the full-precision targets (the first
+    `targets` models) and on their quantized copies, for each reference count of rmia.references."""
+    out = []
+    for refs in study.sec["rmia"]["references"]:
+        for m in range(study.sec["targets"]):
+            base = {**FP_CONFIG, "target": m, "run": 0, **_accs(study, fp["pool"][m], fp["test"][m], m)}
+            out.append({**base, **study.rmia(fp["pool"][m], fp["test"][m], m, fp, refs)})
+        for q in qouts:
+            m = q["target"]
+            base = {**{k: q[k] for k in ("method", "bits", "last_bits", "bn_source", "target", "run")},
+                    "shadows": "fp", **_accs(study, q["pool"], q["test"], m)}
+            out.append({**base, **study.rmia(q["pool"], q["test"], m, fp, refs)})
+    return out
+
+
+def budget_entries(study: Study, fp: dict) -> list[dict]:
+    """TPR vs the attacker's budget on the full-precision targets (the first `targets` models): LiRA online and
+    offline with the first c of the other models as shadows (c in shadow_counts), RMIA with k OUT references per
+    example (k in rmia.references). Column `out_per_example`: OUT models per example the attack uses (LiRA:
+    ≈ (1 − pkeep)·c; RMIA: k), the budget that matters for offline attacks."""
+    S, sec, out = study.scores(fp["pool"]), study.sec, []
+    for m in range(sec["targets"]):
+        base = {**FP_CONFIG, "target": m, "run": 0, **_accs(study, fp["pool"][m], fp["test"][m], m)}
+        others = [i for i in range(len(S)) if i != m]
+        for c in sec["shadow_counts"]:
+            for a in study.attack(S[m], m, S, shadows=others[:c]):
+                out.append({**base, **a, "budget": c, "out_per_example": (1 - sec["pkeep"]) * c})
+        for k in sec["rmia"]["references"]:
+            out.append({**base, **study.rmia(fp["pool"][m], fp["test"][m], m, fp, k), "budget": k,
+                        "out_per_example": float(k)})
+    return out
