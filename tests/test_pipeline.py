@@ -57,9 +57,10 @@ def test_every_stage_ran_and_wrote_parseable_results(smoke_repo):
     for name, stage in stages.items():
         nb = repo / "results" / name / f"{name}.ipynb"
         assert nb.is_file(), f"{name}: executed notebook missing"
-        errors = [o for c in nbformat.read(nb, 4).cells if c.cell_type == "code"
-                  for o in c.get("outputs", []) if o.get("output_type") == "error"]
-        assert not errors, f"{name}: notebook has errors"
+        outputs = [o for c in nbformat.read(nb, 4).cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o.get("output_type") == "error"], f"{name}: notebook has errors"
+        # a reader opens the executed copy: its figures must be images, not "<Figure size …>" text
+        assert any("image/png" in o.get("data", {}) for o in outputs), f"{name}: the executed notebook shows no figure"
         for out in stage.get("outs", []) + stage.get("metrics", []):
             path = repo / (out if isinstance(out, str) else next(iter(out)))
             assert path.exists(), f"{name}: output {path} missing"

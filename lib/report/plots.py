@@ -5,10 +5,25 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # noqa: E402  (files first; notebooks still show figures inline)
+matplotlib.use("Agg")  # noqa: E402  (files first: no figure is shown unless a cell returns or displays it)
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+
+
+def _notebook_png() -> None:
+    """Under Agg, IPython has no PNG formatter for figures: a notebook cell ending in `fig` (or display(fig)) would
+    show only "<Figure size …>" — in JupyterLab and in papermill's executed copies alike. Register one."""
+    try:
+        from IPython import get_ipython
+        if get_ipython() is not None:
+            from matplotlib_inline.backend_inline import set_matplotlib_formats
+            set_matplotlib_formats("png")
+    except ImportError:
+        pass
+
+
+_notebook_png()
 
 # ---------------------------------------------------------------- one theme for every figure
 # Style, context, font sizes, PNG resolution, standard sizes and palettes. apply_theme() runs on import; every
