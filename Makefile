@@ -36,6 +36,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_snn.py
+	$(PY) bench/bench_ensemble.py
 
 # Derived files only: `make repro` brings them back (checkpoints are kept: delete checkpoints/ to retrain).
 clean-results:

@@ -47,6 +47,20 @@ def test_repository_params_are_valid_at_every_scale():
      .__setitem__("batch_size", {"image": -32, "tabular": None})),
     ("05_temporal_dynamics.by_scale.quick.curve_eval_size", lambda p: p["05_temporal_dynamics"]["by_scale"]["quick"]
      .__setitem__("curve_eval_size", 1.5)),
+    ("06_post_training_quantization.by_scale.quick.ptq", lambda p: p["06_post_training_quantization"]["by_scale"]
+     ["quick"]["ptq"].__setitem__("bits", [3])),
+    ("06_post_training_quantization.ptq", lambda p: p["06_post_training_quantization"]["ptq"]
+     .__setitem__("methods", ["gptq"])),
+    ("06_post_training_quantization.lira", lambda p: p["06_post_training_quantization"]["lira"]
+     .__setitem__("variant", "carlini")),
+    ("06_post_training_quantization.by_scale.quick.targets", lambda p: p["06_post_training_quantization"]["by_scale"]
+     ["quick"].__setitem__("targets", 40)),
+    ("06_post_training_quantization.by_scale.quick.shadow_counts", lambda p: p["06_post_training_quantization"]
+     ["by_scale"]["quick"].__setitem__("shadow_counts", [2, 17])),
+    ("06_post_training_quantization.rmia", lambda p: p["06_post_training_quantization"]["rmia"]
+     .__setitem__("offline_a", 2)),
+    ("06_post_training_quantization.by_scale.quick.colour", lambda p: p["06_post_training_quantization"]["by_scale"]
+     ["quick"].__setitem__("colour", 1)),
 ])
 def test_invalid_value_names_its_key(tmp_path, key, edit):
     path = _write(tmp_path, edit)

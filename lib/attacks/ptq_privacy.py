@@ -48,6 +48,7 @@ class Pool:
     x_test: torch.Tensor
     y_test: torch.Tensor
     source: str              # what the numbers are computed on (the stand-in label)
+    n_classes: int
 
     def members(self, m: int) -> np.ndarray:
         return np.flatnonzero(self.keep[m])
@@ -67,7 +68,7 @@ def build_pool(data, sec: dict) -> Pool:
     nt = sec["n_test"] or len(data.y_test)
     test = rng.permutation(len(data.y_test))[:nt]   # random order: RMIA's population is a prefix of it
     return Pool(data.x_train[index], data.y_train[index], index, keep, data.x_test[test], data.y_test[test],
-                data.source)
+                data.source, int(data.n_classes))
 
 
 def model_seed(sec: dict, m: int) -> int:
@@ -110,6 +111,11 @@ class Cache:
         os.replace(tmp, path)
 
 
+def arch_of(sec: dict, pool: Pool) -> dict:
+    """ResNet(**arch_of(...)): the section's architecture with the data set's number of classes."""
+    return {**sec["arch"], "n_classes": pool.n_classes}
+
+
 def train_models(cache: Cache, pool: Pool, sec: dict, device=None) -> tuple[list[dict], int]:
     """Every model's record (state_dict, seconds, unit, curve), training only the ones not in the cache (in stacks
     of sec['stack']; null = lib.core.resnet.default_stack: one by one on a CPU, where stacking measured slower, 16 on
@@ -122,10 +128,10 @@ def train_models(cache: Cache, pool: Pool, sec: dict, device=None) -> tuple[list
     k = sec["stack"] or R.default_stack(R._device(device))
     for a in range(0, len(todo), k):   # one stack (or one model) at a time, saved as soon as it finishes
         chunk = todo[a:a + k]
-        out = R.train(sec["arch"], pool.x, pool.y, [pool.members(m) for m in chunk],
+        out = R.train(arch_of(sec, pool), pool.x, pool.y, [pool.members(m) for m in chunk],
                       [model_seed(sec, m) for m in chunk], epochs=tr["epochs"], batch_size=tr["batch_size"],
                       lr=tr["lr"], momentum=tr["momentum"], weight_decay=tr["weight_decay"], augment=tr["augment"],
-                      stack=k, device=device, desc=f"{sec['dataset']} ResNet model")
+                      stack=k, device=device, desc=f"{sec['dataset']} ResNet model", first_index=chunk[0])
         for m, rec in zip(chunk, out):
             rec = {**rec, "unit": units[m], "index": m}
             cache.save(rec, cache.model_path(units[m]))
@@ -145,16 +151,22 @@ def accuracy(logits: np.ndarray, y) -> float:
 
 
 def queries(sec: dict) -> list:
-    """Every model is queried with "none" (accuracy) then LiRA's queries (the attacks' scores and signals)."""
-    return ["none", *sec["lira"]["queries"]]
+    """The views every model is queried with: "none" first (accuracy), then LiRA's other queries."""
+    return ["none", *[q for q in sec["lira"]["queries"] if q != "none"]]
+
+
+def lira_views(sec: dict) -> list[int]:
+    """Positions of LiRA's queries in `queries(sec)` (the attacks' scores and RMIA's signals use these)."""
+    return [queries(sec).index(q) for q in sec["lira"]["queries"]]
 
 
 # ----------------------------------------------------------------------------- quantized copies
 
 def ptq_jobs(sec: dict, targets=None, runs=None, grid: bool = True) -> list[dict]:
     """The quantized configurations of the study, one dict each: target (model index), run (calibration draw),
-    method, bits, last_bits (the fc's; = bits unless decoupled), bn_source (OBC only). `grid=False` gives only
-    the plain ones (no decoupled, no BN leak rows)."""
+    method, bits, last_bits (the fc's; = bits unless decoupled), bn_source (OBC only). Calibration draws: ptq.runs
+    at the bit widths of ptq.runs_bits (Fig. 6's spread; `runs` overrides), one elsewhere; round-to-nearest draws
+    none. `grid=False` gives only the plain ones (no decoupled, no BN leak rows)."""
     p = sec["ptq"]
     jobs = []
     for t in (range(sec["targets"]) if targets is None else targets):
@@ -166,8 +178,9 @@ def ptq_jobs(sec: dict, targets=None, runs=None, grid: bool = True) -> list[dict
                                  "last_bits": bits if last_bits is None else last_bits,
                                  "bn_source": (bn or p["bn_source"]) if method == "obc" else ""})
                 for b in p["bits"]:
-                    add(b)
-                if not grid:
+                    if r == 0 or b in p["runs_bits"]:
+                        add(b)
+                if not grid or r > 0:
                     continue
                 for b in p["decoupled"]["bits"]:
                     add(b, last_bits=p["decoupled"]["last_bits"])
@@ -208,6 +221,10 @@ class Study:
     def open(cls, sec: dict, data, checkpoints_dir, device=None) -> "Study":
         return cls(sec, build_pool(data, sec), Cache(checkpoints_dir, sec["dataset"]), [], device)
 
+    @property
+    def arch(self) -> dict:
+        return arch_of(self.sec, self.pool)
+
     # -- models
     def train(self) -> int:
         self.recs, n = train_models(self.cache, self.pool, self.sec, self.device)
@@ -222,19 +239,19 @@ class Study:
             return {k: f[k] for k in f.files}
 
     def fp_outputs(self) -> dict:
-        """Full-precision logits of every model under `queries`: pool [M, N, 1+A, C], test [M, n_test, 1+A, C]."""
+        """Full-precision logits of every model under `queries(sec)`: pool [M, N, V, C], test [M, n_test, V, C]."""
         sec, pool = self.sec, self.pool
         key = {"models": [r["unit"] for r in self.recs], "queries": sec["lira"]["queries"], "n_test": len(pool.y_test)}
         states = [r["state_dict"] for r in self.recs]
 
         def make():
-            return {"pool": R.logits(states, sec["arch"], pool.x, queries=queries(sec), device=self.device),
-                    "test": R.logits(states, sec["arch"], pool.x_test, queries=queries(sec), device=self.device)}
+            return {"pool": R.logits(states, self.arch, pool.x, queries=queries(sec), device=self.device),
+                    "test": R.logits(states, self.arch, pool.x_test, queries=queries(sec), device=self.device)}
         return self._outputs("fp", key, make)
 
     def quantized(self, jobs: list[dict]) -> list[dict]:
-        """Per job: its quantized copy's logits under `queries` on the pool [N, 1+A, C] and the test images
-        [n_test, 1+A, C], and its PTQ report. Each copy is cached on its own (an interrupted run keeps the finished ones)."""
+        """Per job: its quantized copy's logits under `queries(sec)` on the pool [N, V, C] and the test images
+        [n_test, V, C], and its PTQ report. Each copy is cached on its own (an interrupted run keeps the finished ones)."""
         sec, pool, out = self.sec, self.pool, []
         p = sec["ptq"]
         for job in tqdm(jobs, desc="PTQ copies"):
@@ -244,7 +261,7 @@ class Study:
                    "ptq": {k: p[k] for k in ("calibration", "obc_calibration", "iters", "reg", "scale_method")}}
 
             def make(job=job, m=m):
-                qnet, report = quantize(model(self.recs[m], sec["arch"]), job, pool, sec,
+                qnet, report = quantize(model(self.recs[m], self.arch), job, pool, sec,
                                         seed=model_seed(sec, m) * 100 + job["run"], device=self.device)
                 return {"pool": R.logits(qnet, None, pool.x, queries=queries(sec), device=self.device)[0],
                         "test": R.logits(qnet, None, pool.x_test, queries=queries(sec), device=self.device)[0],
@@ -255,9 +272,9 @@ class Study:
 
     # -- attacks
     def scores(self, logits: np.ndarray) -> np.ndarray:
-        """LiRA scores [..., N, A] of pool logits [..., N, 1+A, C] (LiRA's queries: all but the first)."""
+        """LiRA scores [..., N, A] of pool logits [..., N, views, C] (the views of LiRA's A queries)."""
         y = self.pool.y.numpy()
-        z = np.asarray(logits)[..., 1:, :]
+        z = np.asarray(logits)[..., lira_views(self.sec), :]
         return L.scores_from_logits(z, y) if z.ndim == 3 else np.stack([L.scores_from_logits(v, y) for v in z])
 
     def attack(self, target_scores: np.ndarray, m: int, shadow_scores: np.ndarray, shadows=None) -> list[dict]:
@@ -280,9 +297,10 @@ class Study:
         n_pop = min(r["population"], len(self.pool.y_test))
         yt = self.pool.y_test.numpy()[:n_pop]
         rest = np.array([i for i in range(len(keep)) if i != m])
-        sig = lambda z, yy: rmia_signal(z, yy)   # noqa: E731
-        sc = L.rmia_member_scores(sig(target_pool_logits[:, 1:], y), sig(fp["pool"][rest, :, 1:], y), keep[rest],
-                                  sig(target_test_logits[:n_pop, 1:], yt), sig(fp["test"][rest, :n_pop, 1:], yt),
+        v = lira_views(self.sec)
+        sig = lambda z, yy: rmia_signal(z[..., v, :], yy)   # noqa: E731
+        sc = L.rmia_member_scores(sig(target_pool_logits, y), sig(fp["pool"][rest], y), keep[rest],
+                                  sig(target_test_logits[:n_pop], yt), sig(fp["test"][rest, :n_pop], yt),
                                   offline_a=r["offline_a"], gamma=r["gamma"], max_refs=refs)
         return {"attack": f"RMIA ({refs} ref{'s' if refs > 1 else ''})", "n_shadows": refs, "scores": sc,
                 "truth": keep[m]}

@@ -316,14 +316,15 @@ def _ptq_entries(sec: dict, where: str) -> None:
         and v["variant"] in LIRA_VARIANTS and isinstance(v["fix_variance"], bool)
         and isinstance(v["fprs"], list) and all(_num(f) and 0 < f < 1 for f in v["fprs"]),
         "ptq": lambda v: isinstance(v, dict) and set(v) == {"methods", "bits", "calibration", "obc_calibration",
-                                                            "iters", "reg", "scale_method", "runs", "bn_source",
-                                                            "bn_leak_bits", "decoupled"}
+                                                            "iters", "reg", "scale_method", "runs", "runs_bits",
+                                                            "bn_source", "bn_leak_bits", "decoupled"}
         and isinstance(v["methods"], list) and v["methods"] and set(v["methods"]) <= set(PTQ_METHODS)
         and bits_ok(v["bits"]) and _is_pos_int(v["calibration"]) and _is_pos_int(v["obc_calibration"])
         and isinstance(v["iters"], dict) and set(v["iters"]) == {"adaround", "brecq"}
         and all(_is_pos_int(i) for i in v["iters"].values()) and isinstance(v["reg"], dict)
         and set(v["reg"]) == {"adaround", "brecq"} and all(_num(r, 0) for r in v["reg"].values())
         and v["scale_method"] in ("mse", "minmax") and _is_pos_int(v["runs"])
+        and (v["runs_bits"] == [] or bits_ok(v["runs_bits"]))
         and v["bn_source"] in ("members", "train") and (v["bn_leak_bits"] == [] or bits_ok(v["bn_leak_bits"]))
         and isinstance(v["decoupled"], dict) and set(v["decoupled"]) == {"last_bits", "bits"}
         and v["decoupled"]["last_bits"] in LEVELS and (v["decoupled"]["bits"] == [] or bits_ok(v["decoupled"]["bits"])),
@@ -338,7 +339,7 @@ def _ptq_entries(sec: dict, where: str) -> None:
                 "training": "{epochs, batch_size, lr, momentum in [0, 1], weight_decay, augment}",
                 "lira": "{queries: list of none | flip | int (a seeded training augmentation), variant: paper|authors, fix_variance: bool, fprs in (0, 1)}",
                 "ptq": f"{{methods ⊆ {list(PTQ_METHODS)}, bits/bn_leak_bits/decoupled.bits: {bits_txt}, "
-                       "calibration, obc_calibration, iters: {adaround, brecq}, reg: {adaround, brecq}, scale_method: mse|minmax, runs, bn_source: members|train, "
+                       "calibration, obc_calibration, iters: {adaround, brecq}, reg: {adaround, brecq}, scale_method: mse|minmax, runs, runs_bits, bn_source: members|train, "
                        "decoupled: {last_bits, bits}}",
                 "adaptive": f"{{methods ⊆ {list(PTQ_METHODS)}, bits: {bits_txt}}}",
                 "rmia": "{references: [positive integers], offline_a in [0, 1], gamma > 0, population ≤ 10000}",

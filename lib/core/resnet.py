@@ -275,7 +275,7 @@ def _train_chunk(arch, x, y, members, seeds, *, epochs, steps, batch_size, lr, m
 def train(arch: dict, x: torch.Tensor, y: torch.Tensor, members: Sequence[np.ndarray], seeds: Sequence[int], *,
           epochs: int, batch_size: int = 128, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
           augment: bool = True, stack: int | None = None, device: str | torch.device | None = None,
-          desc: str = "") -> list[dict]:
+          desc: str = "", first_index: int = 0) -> list[dict]:
     """Train one ResNet(**arch) per (members[m], seeds[m]) on x[members[m]], `stack` models at a time.
 
     Per model m, identical whether trained alone (stack = 1: a plain ResNet) or in a stack (up to float
@@ -290,8 +290,9 @@ def train(arch: dict, x: torch.Tensor, y: torch.Tensor, members: Sequence[np.nda
       authors' train.py; a stack minimises the sum of the models' mean cross-entropies, so each model gets
       its own gradient (SGD is elementwise: one SGD over stacked parameters = K SGDs).
     `stack=None`: default_stack(device), 1 on CPU, 16 on CUDA.
-    Returns one dict per model: state_dict (CPU), seconds (its share of its stack's wall time), seed,
-    n_members, steps_per_epoch, curve (per epoch: mean loss, running train accuracy).
+    `first_index` numbers the models in the progress bar (desc + index). Returns one dict per model: state_dict
+    (CPU), seconds (its share of its stack's wall time), seed, n_members, steps_per_epoch, curve (per epoch: mean
+    loss, running train accuracy).
     """
     if len(members) != len(seeds):
         raise ValueError(f"{len(members)} member sets for {len(seeds)} seeds")
@@ -302,7 +303,8 @@ def train(arch: dict, x: torch.Tensor, y: torch.Tensor, members: Sequence[np.nda
     out = []
     for a in range(0, len(seeds), stack):
         b = min(a + stack, len(seeds))
-        label = f"{desc} {a}" if b - a == 1 else f"{desc} {a}–{b - 1}"
+        i, j = first_index + a, first_index + b - 1   # the models' numbers in the progress bar
+        label = f"{desc} {i}" if b - a == 1 else f"{desc} {i}–{j}"
         out += _train_chunk(arch, x, y, list(members[a:b]), list(seeds[a:b]), epochs=epochs, steps=steps,
                             batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
                             augment=augment, dev=dev, desc=label.strip())
