@@ -142,6 +142,15 @@ def learning_curves(curves: pd.DataFrame, title: str = ""):
     return g.figure
 
 
+def _legend_below(fig, ax, title: str, y: float = -0.1, ncol: int | None = None):
+    """One legend for the whole figure (from `ax`'s entries) below the panels, the title above; returns fig."""
+    h, l = ax.get_legend_handles_labels()
+    fig.legend(h, l, loc="lower center", ncol=min(len(l), ncol or len(l)), bbox_to_anchor=(0.5, y), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def close(fig) -> None:
     plt.close(fig)
 
@@ -345,11 +354,7 @@ def accuracy_vs_auc(summ: pd.DataFrame, auc: str = "auc", title: str = ""):
         ax.set_title(label(ds, sub.data_source.iloc[0]), fontsize=FONT["title"])
         ax.set_xlabel(f"MIA AUC ({'trace' if auc.startswith('trace') else 'final step'})")
     axes[0, 0].set_ylabel("test accuracy (%)")
-    h, l = axes[0, 0].get_legend_handles_labels()
-    fig.legend(h, l, loc="lower center", ncol=len(l), bbox_to_anchor=(0.5, -0.08), frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _legend_below(fig, axes[0, 0], title, y=-0.08)
 
 
 def final_vs_trace(results: pd.DataFrame, title: str = ""):
@@ -496,11 +501,7 @@ def ptq_tpr(pooled: pd.DataFrame, metric: str, title: str = ""):
         ax.set_title(atk, fontsize=FONT["title"])
         ax.set_xlabel("weight bits")
     axes[0, 0].set_ylabel(f"TPR @ {fpr:.1%} FPR (pooled targets)")
-    h, l = axes[0, 0].get_legend_handles_labels()
-    fig.legend(h, l, loc="lower center", ncol=min(len(l), 6), bbox_to_anchor=(0.5, -0.1), frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _legend_below(fig, axes[0, 0], title, ncol=6)
 
 
 def ptq_decoupled(pooled: pd.DataFrame, metric: str, title: str = ""):
@@ -532,11 +533,7 @@ def ptq_scatter(per: pd.DataFrame, metric: str, title: str = ""):
         ax.set_title(atk, fontsize=FONT["title"])
         ax.set_xlabel(metric.replace("_", " "))
     axes[0, 0].set_ylabel("test accuracy (%)")
-    h, l = axes[0, 0].get_legend_handles_labels()
-    fig.legend(h, l, loc="lower center", ncol=len(l), bbox_to_anchor=(0.5, -0.1), frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _legend_below(fig, axes[0, 0], title)
 
 
 def ptq_roc(roc: pd.DataFrame, title: str = ""):
