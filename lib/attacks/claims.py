@@ -289,13 +289,15 @@ PAPER_C = {
 
 def paper_c(methods, bits, decoupled_bits, tpr_metric: str, margins: dict, *, attacks=("LiRA online", "LiRA offline"),
             bn_source: str = "members", last_bits: float = 8, n_classes: int = 10,
-            variance_note: str = "") -> list[Claim]:
+            variance_note: str = "", magnitude_note: str = "") -> list[Claim]:
     """Claims C1–C11 for the grid that ran, on a per-target table (lib.attacks.ptq_privacy: one row per target ×
     configuration × attack, runs averaged), paired by target. `tpr_metric` is the TPR column the privacy claims
     are judged on (tpr_at_0_1pct when the per-target non-member count resolves it, else tpr_at_1pct); C5's "order
     of magnitude" is log10 of it below −1 (a one-sided test of a − b < −1). C7 tests test_acc − chance for
     equivalence with 0 within margins['test_acc']; C11 (a spread, not a mean) is judged in the notebook and given
-    here as `variance_note`. Equivalence margins: params.yaml → verdicts.margins."""
+    here as `variance_note`. `magnitude_note` replaces C5's test when the notebook finds it cannot be decided (a
+    tenfold drop from full precision would fall below chance, TPR = FPR). Equivalence margins: params.yaml →
+    verdicts.margins."""
     ptq = [m for m in methods if m != "rtn"]       # paper C's three methods; round-to-nearest is our baseline
     bset = set(bits)
 
@@ -325,7 +327,8 @@ def paper_c(methods, bits, decoupled_bits, tpr_metric: str, margins: dict, *, at
         C("C2", "test_acc", acc(4, "equivalent", m_acc), source="Fig. 2", shown_in="06: Fig. 2"),
         C("C3", tpr_metric, leak(2, "lower"), source="Fig. 3", shown_in="06: Fig. 3"),
         C("C4", "test_acc", acc(2, "lower"), source="Fig. 2", shown_in="06: Fig. 2"),
-        C("C5", f"log10_{tpr_metric}", leak(1.58, "below", -1.0), source="abstract, Fig. 3", shown_in="06: Fig. 3"),
+        C("C5", f"log10_{tpr_metric}", leak(1.58, "below", -1.0), source="abstract, Fig. 3", shown_in="06: Fig. 3",
+          note=magnitude_note),
         C("C6", "test_acc", acc(1.58, "lower"), source="Fig. 2", shown_in="06: Fig. 2"),
         C("C7", "acc_over_chance", tuple(Comparison(f"{m} 1-bit: accuracy − chance ({100 / n_classes:g}%)", q(m, 1),
                                                     None, "equivalent", m_acc) for m in ptq) if 1 in bset else (),
