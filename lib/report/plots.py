@@ -478,8 +478,8 @@ def ptq_accuracy(pooled: pd.DataFrame, fp_acc: float, title: str = ""):
 
 def ptq_tpr(pooled: pd.DataFrame, metric: str, title: str = ""):
     """Paper C Fig. 3: pooled TPR at a low FPR per method × bits, one panel per attack (LiRA online / offline);
-    log y. Hollow markers: the pooled non-member count cannot resolve this FPR (value not shown as a number);
-    dashed: full precision; dotted: chance (TPR = FPR)."""
+    log y, a TPR of 0 drawn at the axis floor 10⁻⁴; dashed: full precision; dotted: chance (TPR = FPR). Whether the
+    pooled non-member count resolves the FPR is in the table beside the figure (`tpr_at_*_status`)."""
     attacks = list(dict.fromkeys(pooled.attack))
     fig, axes = plt.subplots(1, len(attacks), figsize=grid_size(len(attacks)), squeeze=False, sharey=True)
     bits = [b for b in BIT_ORDER if b in set(pooled.bits)]
