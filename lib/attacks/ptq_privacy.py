@@ -5,7 +5,7 @@ the pool examples with keep[m] (each example IN exactly ⌊pkeep·models⌋ of t
 (checkpoints/06_post_training_quantization/cifar10/<key>.pt): an interrupted run keeps what finished, and the
 same params retrain nothing. LiRA is leave-one-out: model t is a target, the other models its shadows; the
 first `targets` models are also quantized (lib.core.ptq) and their quantized copies attacked against the
-full-precision shadows, as the authors do. Each quantized copy's logits are cached too (…/ptq/<key>.npz).
+full-precision shadows, as the authors do. Each quantized copy's logits are cached too (…/outputs/ptq-<key>.npz).
 
 Tables (tidy, one row per target × configuration × attack):
     method        "full precision" or a PTQ method (rtn, adaround, brecq, obc)
@@ -87,18 +87,16 @@ def unit(sec: dict, pool: Pool, m: int) -> dict:
 
 
 class Cache:
-    """Files under <checkpoints_dir>/<dataset>/: one <key>.pt per trained model, one ptq/<key>.npz per quantized
-    copy's outputs. Writes are atomic (tmp + rename)."""
+    """Files under <checkpoints_dir>/<dataset>/: one <key>.pt per trained model; outputs/fp-<key>.npz (every
+    full-precision model's logits) and outputs/ptq-<key>.npz (one per quantized copy; Study._outputs). Writes are
+    atomic (tmp + rename)."""
 
     def __init__(self, root: str | Path, dataset: str):
         self.dir = Path(root) / dataset
-        (self.dir / "ptq").mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
 
     def model_path(self, u: dict) -> Path:
         return self.dir / f"{_sha(u)}.pt"
-
-    def ptq_path(self, key: dict) -> Path:
-        return self.dir / "ptq" / f"{_sha(key)}.npz"
 
     @staticmethod
     def save(obj, path: Path) -> None:
