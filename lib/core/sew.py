@@ -1,0 +1,264 @@
+"""SEW-ResNet / Spiking-ResNet / ANN-ResNet and phase coding for paper D (gradient sparsity ↔ robustness).
+
+What the authors' code (luutn2002/grad-obf-snn, source/model.py, source/encoder.py, source/sew_resnet.py)
+does, and what this module reproduces:
+
+* SEW-ResNet: spikingjelly ``sew_resnet{18,34,50}`` with ``cnf="ADD"``, ``spiking_neuron=neuron.IFNode``
+  (v_threshold 1, hard reset to v_reset 0), ``surrogate_function=surrogate.ATan()`` (alpha 2),
+  ``detach_reset=True``; ImageNet stem (7×7 stride-2 conv, BN, IF, 3×3 stride-2 pad-1 pool), multi-step mode
+  (``functional.set_step_mode(net, "m")``), output = mean of the per-step logits over T.
+  Their avg-pool variant passes ``pooling_layer=layer.AvgPool2d`` (same kernel 3 / stride 2 / padding 1,
+  spikingjelly's defaults otherwise, i.e. ``count_include_pad=True``) in place of ``layer.MaxPool2d``.
+* Spiking-ResNet ("spk"): spikingjelly ``spiking_resnet{18,34,50}`` with ``DefaultAtanIFNode`` =
+  ``IFNode(surrogate_function=ATan())`` and nothing else, so **detach_reset=False** there (spikingjelly's
+  default) — reproduced as is; the authors have no avg-pool variant of it (``pool`` works here anyway).
+* Phase coding: ``encoding.WeightedPhaseEncoder(K=8)`` on ``x/256`` where x are integer pixels 0..255,
+  called T = 10 times (stateful: step t gives phase t mod K), stacked to [T, B, C, H, W]; the input is
+  detached; the bit weights 2^-(k+1) are NOT applied to the spikes (the net sees plain 0/1 spikes).
+
+Stem for 32×32 CIFAR inputs: the authors keep the ImageNet stem (32×32 → 16×16 conv → 8×8 pool → 1×1 at
+layer4). ``stem="imagenet"`` is the default; ``stem="cifar"`` swaps the stem conv for 3×3 stride 1 pad 1
+and KEEPS the 3×3/2 pool (so max-vs-avg remains the one architectural difference the paper studies);
+``pool="none"`` drops the pool (``nn.Identity``) for a standard CIFAR ResNet stem.
+
+Narrow / shallow quick models: spikingjelly's and torchvision's ResNets hard-code the stage widths
+64/128/256/512 (``width_per_group`` is the bottleneck-width knob and BasicBlock refuses anything but 64),
+so the three nets here are thin subclasses (``SEWResNet``, ``SpikingResNet``, ``ANNResNet``) whose
+``__init__`` mirrors the library constructor with stage widths ``width·(1, 2, 4, 8)`` and ``blocks`` per stage;
+blocks, ``_make_layer`` and ``forward`` are the library's own. At ``width=64`` and the standard ``blocks``
+the modules, parameter names/shapes and even the random initialisation (same RNG draw order) are identical to
+``sew_resnet.sew_resnet18(...)`` / ``spiking_resnet.spiking_resnet18(...)`` / ``torchvision.models.resnet18()``.
+The stem pool stays in the attribute ``maxpool`` (the library forward calls ``self.maxpool``) even when it
+is an average pool.
+
+Public API: ``phase_encode``, ``build``, ``SpikingClassifier``, ``EncodedClassifier``, ``neuron_settings``,
+``stem_pool``, ``ARCHS``.
+"""
+from __future__ import annotations
+
+from copy import deepcopy
+from collections.abc import Sequence
+
+import torch
+import torchvision
+from spikingjelly.activation_based import functional, layer, neuron, surrogate
+from spikingjelly.activation_based.model import sew_resnet, spiking_resnet
+from torch import nn
+
+# arch -> (block kind, blocks per stage)
+ARCHS = {
+    "resnet18": ("basic", (2, 2, 2, 2)),
+    "resnet34": ("basic", (3, 4, 6, 3)),
+    "resnet50": ("bottleneck", (3, 4, 6, 3)),
+}
+_BLOCKS = {
+    "sew": {"basic": sew_resnet.BasicBlock, "bottleneck": sew_resnet.Bottleneck},
+    "spiking": {"basic": spiking_resnet.BasicBlock, "bottleneck": spiking_resnet.Bottleneck},
+    "ann": {"basic": torchvision.models.resnet.BasicBlock,
+            "bottleneck": torchvision.models.resnet.Bottleneck},
+}
+
+
+# --------------------------------------------------------------------------------------------- encoding
+def phase_encode(x: torch.Tensor, K: int = 8, T: int = 10) -> torch.Tensor:
+    """Weighted phase coding (Kim et al. 2018) as the authors use it: returns spikes [T, *x.shape] in {0, 1}.
+
+    ``x``: uint8 / integer pixels 0..255, or floats in [0, 1] (pixel value v = round(255·x), clamped).
+    The value encoded is v/256 (the authors' ``x/256`` on integer pixels); phase k = 0..K-1 carries bit k+1
+    of the binary expansion of v/256, MSB first, i.e. ``floor(v·2^(k+1)/256) mod 2`` (for K = 8 the 8 bits
+    of v, MSB first; K < 8 truncates, extra phases beyond 8 are 0). Step t emits phase ``t mod K`` (T > K
+    repeats the cycle, as the stateful spikingjelly encoder does when called T times). Spikes are float
+    (x's dtype if floating, else float32), on x's device, detached; bit weights 2^-(k+1) are not applied.
+
+    Relation to spikingjelly: ``encoding.WeightedPhaseEncoder(K)`` encodes y ∈ [0, 1 − 2^-K] by greedy
+    subtraction of weights 2^-1, 2^-2, ... (spike[k] = [y_k ≥ 2^-(k+1)], y_{k+1} = y_k − 2^-(k+1)·spike[k]),
+    which for y = v/256 (dyadic, exact in float) are exactly the binary digits above. So
+    ``phase_encode(v, K, T)[t] == WeightedPhaseEncoder(K)(v/256)`` at its t-th call, for every v in 0..255
+    when K ≥ 8 (for K < 8 its range check rejects v/256 > 1 − 2^-K; on the values it accepts we agree).
+    """
+    if x.dtype.is_floating_point:
+        v = torch.round(x.detach().clamp(0, 1) * 255).to(torch.int64)
+        out_dtype = x.dtype
+    else:
+        v = x.detach().to(torch.int64).clamp(0, 255)
+        out_dtype = torch.float32
+    k = torch.arange(K, device=x.device).view((K,) + (1,) * v.dim())
+    bits = torch.div(v.unsqueeze(0) * (2 ** (k + 1)), 256, rounding_mode="floor") % 2  # [K, *x.shape]
+    idx = torch.arange(T, device=x.device) % K
+    return bits[idx].to(out_dtype)
+
+
+# --------------------------------------------------------------------------------------------- models
+def neuron_settings(kind: str) -> tuple[type, dict]:
+    """(neuron class, kwargs) of the authors' spiking neurons for kind "sew" / "spiking"."""
+    if kind == "sew":   # source/model.py, variant "sew"
+        return neuron.IFNode, dict(surrogate_function=surrogate.ATan(), detach_reset=True)
+    if kind == "spiking":   # DefaultAtanIFNode: IFNode(surrogate_function=ATan()), detach_reset default False
+        return neuron.IFNode, dict(surrogate_function=surrogate.ATan())
+    raise ValueError(f"no spiking neuron for kind {kind!r}")
+
+
+def _stem_conv(conv_cls, width: int, stem: str):
+    if stem == "imagenet":
+        return conv_cls(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+    if stem == "cifar":
+        return conv_cls(3, width, kernel_size=3, stride=1, padding=1, bias=False)
+    raise ValueError(f"stem must be 'imagenet' or 'cifar', not {stem!r}")
+
+
+def _stem_pool(pool: str, spiking: bool) -> nn.Module:
+    if pool == "max":
+        return (layer.MaxPool2d if spiking else nn.MaxPool2d)(kernel_size=3, stride=2, padding=1)
+    if pool == "avg":
+        return (layer.AvgPool2d if spiking else nn.AvgPool2d)(kernel_size=3, stride=2, padding=1)
+    if pool == "none":
+        return nn.Identity()
+    raise ValueError(f"pool must be 'max', 'avg' or 'none', not {pool!r}")
+
+
+def _init_body(self, block, blocks, widths, num_classes, stem, pool, spiking, act, make_layer_kw):
+    """Mirror of the library ResNet constructors (same module order → same RNG draws), widths/blocks free."""
+    conv_cls, bn_cls = (layer.Conv2d, layer.BatchNorm2d) if spiking else (nn.Conv2d, nn.BatchNorm2d)
+    self._norm_layer = bn_cls
+    self.inplanes = widths[0]
+    self.dilation = 1
+    self.groups = 1
+    self.base_width = 64
+    self.conv1 = _stem_conv(conv_cls, widths[0], stem)
+    self.bn1 = bn_cls(widths[0])
+    if spiking:
+        self.sn1 = act()
+    else:
+        self.relu = act()
+    self.maxpool = _stem_pool(pool, spiking)   # name kept: the library forward calls self.maxpool
+    for i, (w, n) in enumerate(zip(widths, blocks)):
+        setattr(self, f"layer{i + 1}",
+                self._make_layer(block, w, n, stride=1 if i == 0 else 2, **make_layer_kw))
+    if spiking:
+        self.avgpool = layer.AdaptiveAvgPool2d((1, 1))
+        self.fc = layer.Linear(widths[-1] * block.expansion, num_classes)
+    else:
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(widths[-1] * block.expansion, num_classes)
+    for m in self.modules():
+        if isinstance(m, conv_cls):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (bn_cls, nn.GroupNorm)):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+
+
+class SEWResNet(sew_resnet.SEWResNet):
+    """spikingjelly SEW-ResNet with free stage widths / blocks, stem and stem pool (forward = library's)."""
+
+    def __init__(self, block, blocks, widths, num_classes, *, stem="imagenet", pool="max", cnf="ADD",
+                 spiking_neuron=neuron.IFNode, **neuron_kw):
+        nn.Module.__init__(self)
+        _init_body(self, block, blocks, widths, num_classes, stem, pool, True,
+                   lambda: spiking_neuron(**deepcopy(neuron_kw)),
+                   dict(cnf=cnf, spiking_neuron=spiking_neuron, **neuron_kw))
+
+
+class SpikingResNet(spiking_resnet.SpikingResNet):
+    """spikingjelly Spiking-ResNet with free stage widths / blocks, stem and stem pool."""
+
+    def __init__(self, block, blocks, widths, num_classes, *, stem="imagenet", pool="max",
+                 spiking_neuron=neuron.IFNode, **neuron_kw):
+        nn.Module.__init__(self)
+        _init_body(self, block, blocks, widths, num_classes, stem, pool, True,
+                   lambda: spiking_neuron(**deepcopy(neuron_kw)),
+                   dict(spiking_neuron=spiking_neuron, **neuron_kw))
+
+
+class ANNResNet(torchvision.models.ResNet):
+    """torchvision ResNet with free stage widths / blocks, stem and stem pool."""
+
+    def __init__(self, block, blocks, widths, num_classes, *, stem="imagenet", pool="max"):
+        nn.Module.__init__(self)
+        _init_body(self, block, blocks, widths, num_classes, stem, pool, False,
+                   lambda: nn.ReLU(inplace=True), {})
+
+
+def build(kind: str, arch: str = "resnet18", *, num_classes: int = 10, width: int = 64,
+          blocks: Sequence[int] | None = None, pool: str = "max", stem: str = "imagenet",
+          T: int | None = None, K: int = 8, encode: bool = False) -> nn.Module:
+    """Build one of the paper's nets.
+
+    kind: "sew" (SEW-ResNet, ADD, IF + ATan, detach_reset) | "spiking" (Spiking-ResNet, IF + ATan) |
+    "ann" (torchvision ResNet). arch: resnet18 / resnet34 / resnet50 (block type + default blocks).
+    width: base channels (stages width·1,2,4,8); blocks: 4 blocks-per-stage counts (default: arch's).
+    pool: stem pool "max" (authors' default) | "avg" (their AvgPool variant) | "none".
+    stem: "imagenet" (authors', default) | "cifar" (3×3 stride-1 conv; the pool is kept unless pool="none").
+
+    Returns the bare net (spiking ones in multi-step mode: [T, B, 3, H, W] → [T, B, classes]) when T is None
+    and encode is False; with T given, a ``SpikingClassifier`` (spikes in, mean logits out), and with
+    encode=True an ``EncodedClassifier`` (images in [0, 1] in; T defaults to the authors' 10). For "ann",
+    T / K / encode are ignored and the net takes images directly.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {sorted(ARCHS)}, not {arch!r}")
+    block_kind, default_blocks = ARCHS[arch]
+    blocks = tuple(default_blocks if blocks is None else blocks)
+    if len(blocks) != 4:
+        raise ValueError("blocks must give 4 stages")
+    widths = tuple(width * m for m in (1, 2, 4, 8))
+    block = _BLOCKS.get(kind, {}).get(block_kind)
+    if kind == "ann":
+        return ANNResNet(block, blocks, widths, num_classes, stem=stem, pool=pool)
+    if kind == "sew":
+        sn, kw = neuron_settings("sew")
+        net = SEWResNet(block, blocks, widths, num_classes, stem=stem, pool=pool, cnf="ADD",
+                        spiking_neuron=sn, **kw)
+    elif kind == "spiking":
+        sn, kw = neuron_settings("spiking")
+        net = SpikingResNet(block, blocks, widths, num_classes, stem=stem, pool=pool, spiking_neuron=sn, **kw)
+    else:
+        raise ValueError(f"kind must be 'sew', 'spiking' or 'ann', not {kind!r}")
+    functional.set_step_mode(net, "m")
+    if encode:
+        return EncodedClassifier(net, 10 if T is None else T, K)
+    if T is not None:
+        return SpikingClassifier(net, T)
+    return net
+
+
+def stem_pool(net: nn.Module) -> nn.Module:
+    """The stem pooling module of a net from ``build`` (bare or wrapped)."""
+    return getattr(net, "net", net).maxpool
+
+
+# --------------------------------------------------------------------------------------------- wrappers
+class SpikingClassifier(nn.Module):
+    """spikes [T, B, C, H, W] → mean over T of the multi-step net's per-step logits, [B, classes].
+
+    Neuron states are reset (``functional.reset_net``) at the start of every forward, so each call is an
+    independent T-step simulation. The net is put in multi-step mode.
+    """
+
+    def __init__(self, net: nn.Module, T: int):
+        super().__init__()
+        self.net = net
+        self.T = int(T)
+        functional.set_step_mode(self.net, "m")
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        if spikes.shape[0] != self.T:
+            raise ValueError(f"expected {self.T} time steps, got {spikes.shape[0]}")
+        functional.reset_net(self.net)
+        return self.net(spikes).mean(0)
+
+
+class EncodedClassifier(SpikingClassifier):
+    """images [B, C, H, W] in [0, 1] (or uint8) → phase_encode (K phases, T steps, detached) → SpikingClassifier.
+
+    As in the authors' code the encoding is detached, so input gradients are zero (the phase code has no
+    useful gradient); gradient attacks on this wrapper need a straight-through/BPDA treatment elsewhere.
+    """
+
+    def __init__(self, net: nn.Module, T: int = 10, K: int = 8):
+        super().__init__(net, T)
+        self.K = int(K)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        dtype = next(self.net.parameters()).dtype
+        return super().forward(phase_encode(images, self.K, self.T).to(dtype))
