@@ -32,7 +32,7 @@ The stem pool stays in the attribute ``maxpool`` (the library forward calls ``se
 is an average pool.
 
 Public API: ``phase_encode``, ``build``, ``SpikingClassifier``, ``EncodedClassifier``, ``neuron_settings``,
-``stem_pool``, ``ARCHS``.
+``stem_pool``, ``ARCHS``, ``fit`` (the authors' Adam training recipe).
 """
 from __future__ import annotations
 
@@ -262,3 +262,75 @@ class EncodedClassifier(SpikingClassifier):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         dtype = next(self.net.parameters()).dtype
         return super().forward(phase_encode(images, self.K, self.T).to(dtype))
+
+
+# --------------------------------------------------------------------------------------------- training
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 16,
+        lr: float = 1e-3, weight_decay: float = 1e-3, flip: bool = True, seed: int = 3407,
+        device: str | torch.device | None = None, desc: str = "") -> dict:
+    """Train ``model`` in place with the authors' recipe (luutn2002/grad-obf-snn, source/train.py); returns a dict.
+
+    ``model``: an ``EncodedClassifier`` (images in [0, 1] → phase-encoded, detached spikes → mean logits over T)
+    or the ANN twin (``build("ann", ...)``); both take images [B, C, H, W]. ``x``: images [N, C, H, W] in [0, 1]
+    (not normalised, as the authors) or uint8 0..255 (converted to float /255); ``y``: labels [N].
+    Recipe: Adam(lr 1e-3, weight_decay 1e-3 — Adam's L2, not AdamW), batch 16, cross-entropy on the model's
+    output (for SNNs the mean of the per-step logits, as the authors), horizontal flip with probability 1/2 as
+    the only augmentation, no LR schedule, seed 3407.
+    Determinism: one CPU ``torch.Generator`` seeded with ``seed`` draws, per epoch, a permutation of the N
+    examples and then, per batch, the flip mask (so order and flips are the same on every device).
+    Initialisation is the CALLER's job: ``torch.manual_seed(seed)`` before ``build(...)`` (the authors seed
+    everything with 3407). An epoch is ceil(N / batch_size) batches, the last one partial (DataLoader's
+    default); a trailing batch of a single example is skipped (BatchNorm cannot train on one sample at the
+    1×1 spatial size the ImageNet stem gives on 32×32 inputs).
+    Runs on ``device`` (None: CUDA if available, else CPU); model is moved there and left in train() mode.
+    Returns {"state_dict": CPU copy, "seconds": wall time, "curve": [{"epoch", "loss" (example-weighted mean
+    cross-entropy), "train_acc" (running accuracy over the epoch's batches)}]}.
+    """
+    import time
+
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    if epochs < 0:
+        raise ValueError("epochs must be >= 0")
+    dev = torch.device(device) if device is not None else torch.device(
+        "cuda" if torch.cuda.is_available() else "cpu")
+    t0 = time.perf_counter()
+    x = x.float() / 255 if not x.dtype.is_floating_point else x
+    x, y = x.to(dev), y.to(dev).long()
+    model.to(dev).train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(int(seed))
+    n = x.shape[0]
+    curve = []
+    bar = tqdm(range(epochs), desc=desc, leave=False, mininterval=1.0)
+    for epoch in bar:
+        bar.set_description(f"{desc} epoch {epoch + 1}/{epochs}".strip(), refresh=False)
+        perm = torch.randperm(n, generator=gen)
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev, dtype=torch.long)
+        seen = 0
+        for a in range(0, n, batch_size):
+            idx = perm[a:a + batch_size]
+            if flip:
+                mask = torch.rand(len(idx), generator=gen) < 0.5
+            if len(idx) < 2:
+                continue
+            idx = idx.to(dev)
+            xb, yb = x[idx], y[idx]
+            if flip:
+                xb = torch.where(mask.to(dev).view(-1, 1, 1, 1), xb.flip(-1), xb)
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (out.detach().argmax(-1) == yb).sum()
+            seen += len(idx)
+        seen = max(seen, 1)
+        curve.append({"epoch": epoch + 1, "loss": float(loss_sum) / seen, "train_acc": float(correct) / seen})
+        bar.set_postfix(loss=f"{curve[-1]['loss']:.3f}", acc=f"{curve[-1]['train_acc']:.3f}", refresh=False)
+    functional.reset_net(model)
+    state = {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}
+    return {"state_dict": state, "seconds": time.perf_counter() - t0, "curve": curve}
