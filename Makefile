@@ -37,6 +37,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_snn.py
 	$(PY) bench/bench_ensemble.py
+	$(PY) bench/bench_sew.py
 
 # Derived files only: `make repro` brings them back (checkpoints are kept: delete checkpoints/ to retrain).
 clean-results:
