@@ -343,9 +343,7 @@ def attack_table(entries: list[dict], fprs, keys=None) -> tuple[pd.DataFrame, pd
     per = pd.DataFrame(per)
     keys = [*CONFIG, "run", "attack"] if keys is None else list(keys)
     pooled = []
-    for cfg, g in _groups(entries, keys):
-        sc = np.concatenate([e["scores"] for e in g])
-        tr = np.concatenate([e["truth"] for e in g])
+    for cfg, g, sc, tr in _pooled(entries, keys):
         pooled.append({**cfg, "targets": len(g), "test_acc": float(np.mean([e["test_acc"] for e in g])),
                        "train_acc": float(np.mean([e["train_acc"] for e in g])), **metrics_row(sc, tr, fprs)})
     return per, pd.DataFrame(pooled)
@@ -358,18 +356,29 @@ def _groups(entries, keys):
     return [(dict(zip(keys, k)), g) for k, g in out.items()]
 
 
-def pooled_roc(entries: list[dict], keys=("method", "bits", "last_bits", "bn_source", "shadows", "attack"),
-               n_points: int = 150) -> pd.DataFrame:
+def _pooled(entries, keys):
+    """Per group of `keys`: (its values, its entries, their member scores concatenated, their truth concatenated)."""
+    return [(cfg, g, np.concatenate([e["scores"] for e in g]), np.concatenate([e["truth"] for e in g]))
+            for cfg, g in _groups(entries, list(keys))]
+
+
+def pooled_roc(entries: list[dict], keys=(*CONFIG, "attack"), n_points: int = 150) -> pd.DataFrame:
     """Log-log ROC curve points of each pooled configuration (all runs together)."""
-    frames = []
-    for cfg, g in _groups(entries, list(keys)):
-        sc = np.concatenate([e["scores"] for e in g])
-        tr = np.concatenate([e["truth"] for e in g])
-        frames.append(L.roc_loglog(sc, tr, n_points).assign(**cfg))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([L.roc_loglog(sc, tr, n_points).assign(**cfg) for cfg, _, sc, tr in _pooled(entries, keys)],
+                     ignore_index=True)
+
+
+def main_grid(df: pd.DataFrame, sec: dict, decoupled: bool = False) -> pd.DataFrame:
+    """Rows of the paper's main grid: OBC only with the section's BN source (not the leak copies), and — unless
+    `decoupled` — only copies whose fc has the same bits as the rest."""
+    keep = df.bn_source.fillna("").isin(["", sec["ptq"]["bn_source"]])
+    return df[keep if decoupled else keep & (df.last_bits == df.bits)]
 
 
 FP_CONFIG = {"method": FULL_PRECISION, "bits": FP_BITS, "last_bits": FP_BITS, "bn_source": "", "shadows": "fp"}
+
+
+JOB = ("method", "bits", "last_bits", "bn_source", "target", "run")
 
 
 def _accs(study: Study, pool_logits: np.ndarray, test_logits: np.ndarray, m: int) -> dict:
@@ -380,19 +389,25 @@ def _accs(study: Study, pool_logits: np.ndarray, test_logits: np.ndarray, m: int
             "n_eval": len(study.pool.y_test), "n_members_trained": len(members)}
 
 
+def _fp_row(study: Study, fp: dict, m: int) -> dict:
+    """The configuration and accuracies of full-precision model m as a target."""
+    return {**FP_CONFIG, "target": m, "run": 0, **_accs(study, fp["pool"][m], fp["test"][m], m)}
+
+
+def _q_row(study: Study, q: dict, shadows: str = "fp") -> dict:
+    """The configuration and accuracies of quantized copy q as a target attacked with `shadows` (fp | quantized)."""
+    return {**{k: q[k] for k in JOB}, "shadows": shadows, **_accs(study, q["pool"], q["test"], q["target"])}
+
+
 def lira_entries(study: Study, fp: dict, qouts: list[dict], fp_targets=None) -> list[dict]:
     """Attack entries (for attack_table / pooled_roc): every full-precision model in `fp_targets` (default: all,
     leave-one-out) and every quantized copy, each against the full-precision shadows (the paper's protocol)."""
     S = study.scores(fp["pool"])
     out = []
     for m in (range(len(S)) if fp_targets is None else fp_targets):
-        base = {**FP_CONFIG, "target": m, "run": 0, **_accs(study, fp["pool"][m], fp["test"][m], m)}
-        out += [{**base, **a} for a in study.attack(S[m], m, S)]
+        out += [{**_fp_row(study, fp, m), **a} for a in study.attack(S[m], m, S)]
     for q in qouts:
-        m = q["target"]
-        base = {**{k: q[k] for k in ("method", "bits", "last_bits", "bn_source", "target", "run")}, "shadows": "fp",
-                **_accs(study, q["pool"], q["test"], m)}
-        out += [{**base, **a} for a in study.attack(study.scores(q["pool"]), m, S)]
+        out += [{**_q_row(study, q), **a} for a in study.attack(study.scores(q["pool"]), q["target"], S)]
     return out
 
 
@@ -406,9 +421,7 @@ def adaptive_entries(study: Study, fp: dict, qouts_all: list[dict]) -> list[dict
             m = q["target"]
             if m >= study.sec["targets"]:
                 continue
-            base = {**{k: q[k] for k in ("method", "bits", "last_bits", "bn_source", "target", "run")},
-                    "shadows": "quantized", **_accs(study, q["pool"], q["test"], m)}
-            out += [{**base, **a} for a in study.attack(Sq[m], m, Sq)]
+            out += [{**_q_row(study, q, "quantized"), **a} for a in study.attack(Sq[m], m, Sq)]
     return out
 
 
@@ -418,13 +431,9 @@ def rmia_entries(study: Study, fp: dict, qouts: list[dict]) -> list[dict]:
     out = []
     for refs in study.sec["rmia"]["references"]:
         for m in range(study.sec["targets"]):
-            base = {**FP_CONFIG, "target": m, "run": 0, **_accs(study, fp["pool"][m], fp["test"][m], m)}
-            out.append({**base, **study.rmia(fp["pool"][m], fp["test"][m], m, fp, refs)})
+            out.append({**_fp_row(study, fp, m), **study.rmia(fp["pool"][m], fp["test"][m], m, fp, refs)})
         for q in qouts:
-            m = q["target"]
-            base = {**{k: q[k] for k in ("method", "bits", "last_bits", "bn_source", "target", "run")},
-                    "shadows": "fp", **_accs(study, q["pool"], q["test"], m)}
-            out.append({**base, **study.rmia(q["pool"], q["test"], m, fp, refs)})
+            out.append({**_q_row(study, q), **study.rmia(q["pool"], q["test"], q["target"], fp, refs)})
     return out
 
 
@@ -435,7 +444,7 @@ def budget_entries(study: Study, fp: dict) -> list[dict]:
     ≈ (1 − pkeep)·c; RMIA: k), the budget that matters for offline attacks."""
     S, sec, out = study.scores(fp["pool"]), study.sec, []
     for m in range(sec["targets"]):
-        base = {**FP_CONFIG, "target": m, "run": 0, **_accs(study, fp["pool"][m], fp["test"][m], m)}
+        base = _fp_row(study, fp, m)
         others = [i for i in range(len(S)) if i != m]
         for c in sec["shadow_counts"]:
             for a in study.attack(S[m], m, S, shadows=others[:c]):
