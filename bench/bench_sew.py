@@ -15,8 +15,8 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
 
+from bench_snn import throughput   # same folder: `python bench/bench_sew.py` puts bench/ on sys.path
 from lib.attacks.adversarial import pgd
 from lib.core import sew as S
 
@@ -29,26 +29,10 @@ def train_rate(kind: str, *, width: int, blocks, T: int | None, stem: str, batch
     else:
         model = S.build(kind, width=width, blocks=blocks, stem=stem, pool=pool, T=T, K=8, encode=True)
     model.to(dev).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
     g = torch.Generator().manual_seed(1)
     x = torch.rand(batch, 3, 32, 32, generator=g).to(dev)
     y = torch.randint(0, 10, (batch,), generator=g).to(dev)
-
-    def step():
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    step()                                    # warm-up
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch / (time.perf_counter() - t0)
+    return throughput(model, x, y, steps, weight_decay=1e-3)   # the authors' Adam (lr 1e-3, wd 1e-3)
 
 
 def pgd_seconds(*, width: int, blocks, T: int, stem: str, batch: int, dev: torch.device) -> float:
