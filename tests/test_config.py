@@ -61,6 +61,19 @@ def test_repository_params_are_valid_at_every_scale():
      .__setitem__("offline_a", 2)),
     ("06_post_training_quantization.by_scale.quick.colour", lambda p: p["06_post_training_quantization"]["by_scale"]
      ["quick"].__setitem__("colour", 1)),
+    ("07_gradient_sparsity.models", lambda p: p["07_gradient_sparsity"]["models"][0].__setitem__("kind", "vgg")),
+    ("07_gradient_sparsity.by_scale.quick.models", lambda p: p["07_gradient_sparsity"]["by_scale"]["quick"]["models"]
+     .append(dict(p["07_gradient_sparsity"]["by_scale"]["quick"]["models"][0]))),       # duplicate name
+    ("07_gradient_sparsity.by_scale.quick.masking.models", lambda p: p["07_gradient_sparsity"]["by_scale"]["quick"]
+     ["masking"].__setitem__("models", ["SEW-ResNet18"])),                             # not a quick model
+    ("07_gradient_sparsity.by_scale.quick.masking.transfer_from", lambda p: p["07_gradient_sparsity"]["by_scale"]
+     ["quick"]["masking"].__setitem__("transfer_from", "SEW-ResNet10-w16")),           # not an ANN
+    ("07_gradient_sparsity.by_scale.quick.sweep", lambda p: p["07_gradient_sparsity"]["by_scale"]["quick"]["sweep"]
+     .__setitem__("n", 5000)),                                                         # more than attacked
+    ("07_gradient_sparsity.attack", lambda p: p["07_gradient_sparsity"]["attack"].__setitem__("bn_mode", "frozen")),
+    ("07_gradient_sparsity.by_scale.quick.masking", lambda p: p["07_gradient_sparsity"]["by_scale"]["quick"]
+     ["masking"]["surrogate"].__setitem__("name", "triangle")),
+    ("07_gradient_sparsity.K", lambda p: p["07_gradient_sparsity"].__setitem__("K", 9)),
 ])
 def test_invalid_value_names_its_key(tmp_path, key, edit):
     path = _write(tmp_path, edit)

@@ -230,31 +230,42 @@ def _device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor, attack: Callable[..., Tensor] | None,
-                    batch_size: int, *, batch_dim: int = 0, **kw) -> dict:
-    """Accuracy (%) on attack(model, xb, yb, **kw) for batches of `batch_size` along `batch_dim` (moved to the
-    model's device; batch_dim is forwarded to attacks that take it), scored with the whole model in eval() and
-    its modules' modes restored afterwards. attack=None scores clean inputs.
-    Returns {"accuracy", "clean_accuracy", "n"}."""
+def correct(model: nn.Module, x: Tensor, y: Tensor, attack: Callable[..., Tensor] | None, batch_size: int, *,
+            batch_dim: int = 0, desc: str | None = None, **kw) -> tuple[Tensor, Tensor]:
+    """Per-example correctness (bool [N], CPU) on clean inputs and on attack(model, xb, yb, **kw), for batches of
+    `batch_size` along `batch_dim` (moved to the model's device; batch_dim is forwarded to attacks that take it),
+    scored with the whole model in eval() and its modules' modes restored afterwards. attack=None scores clean
+    inputs only (both results equal). `desc`: a tqdm progress bar over batches. Returns (clean, adversarial)."""
+    from tqdm import tqdm
+
     dev = _device(model)
     if attack is not None and "batch_dim" in inspect.signature(attack).parameters:
         kw = {**kw, "batch_dim": batch_dim}
     modes = [(m, m.training) for m in model.modules()]
-    correct = clean = 0
+    clean, adv_ok = [], []
+    starts = range(0, y.shape[0], batch_size)
     try:
-        for start in range(0, y.shape[0], batch_size):
+        for start in (tqdm(starts, desc=desc, leave=False, mininterval=1.0) if desc else starts):
             xb = x.narrow(batch_dim, start, min(batch_size, y.shape[0] - start)).to(dev)
             yb = y[start:start + batch_size].to(dev)
             adv = attack(model, xb, yb, **kw) if attack is not None else xb
             model.eval()
             with torch.no_grad():
-                clean += (_forward(model, xb).argmax(-1) == yb).sum().item()
-                correct += (_forward(model, adv).argmax(-1) == yb).sum().item()
+                c = (_forward(model, xb).argmax(-1) == yb).cpu()
+                clean.append(c)
+                adv_ok.append(c if attack is None else (_forward(model, adv).argmax(-1) == yb).cpu())
     finally:
         for m, training in modes:
             m.training = training
+    return torch.cat(clean), torch.cat(adv_ok)
+
+
+def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor, attack: Callable[..., Tensor] | None,
+                    batch_size: int, *, batch_dim: int = 0, **kw) -> dict:
+    """Accuracy (%) on attack(model, xb, yb, **kw) (see `correct`). Returns {"accuracy", "clean_accuracy", "n"}."""
+    clean, adv = correct(model, x, y, attack, batch_size, batch_dim=batch_dim, **kw)
     n = int(y.shape[0])
-    return {"accuracy": 100.0 * correct / n, "clean_accuracy": 100.0 * clean / n, "n": n}
+    return {"accuracy": 100.0 * adv.sum().item() / n, "clean_accuracy": 100.0 * clean.sum().item() / n, "n": n}
 
 
 # ----------------------------------------------------------------------------- gradient sparsity
@@ -264,8 +275,8 @@ def gradient_sparsity(model: nn.Module, x: Tensor, y: Tensor, *,
                       loss_fn: LossFn = cross_entropy, bn_mode: str | None = "eval") -> pd.DataFrame:
     """Share of exact zeros in the gradients flowing through modules, as in paper D §4 (Figs. 3, 5).
 
-    One backward pass of Σ loss through `model` on x; full backward hooks (removed afterwards) on every module
-    of `module_types` — by default conv, BN, pooling and spikingjelly neurons (BaseNode, whose surrogate gradient
+    One backward pass of Σ loss through `model` on x; hooks (removed afterwards) on every module of
+    `module_types` — by default conv, BN, pooling and spikingjelly neurons (BaseNode, whose surrogate gradient
     lives inside the module, so leaf-only hooks would miss it). Per module, summed over all of its calls
     (a single-step neuron runs T times): grad_input_zero_pct / grad_output_zero_pct = % of entries == 0 in the
     gradient w.r.t. its inputs / outputs, grad_input_norm = L2 norm of the input gradient (a non-zero norm
@@ -274,25 +285,47 @@ def gradient_sparsity(model: nn.Module, x: Tensor, y: Tensor, *,
     stats: dict[str, list[float]] = {}
     types: dict[str, str] = {}
 
-    def count(grads: tuple[Tensor | None, ...]) -> tuple[float, float, float]:
-        gs = [g for g in grads if g is not None]
-        return (float(sum((g == 0).sum().item() for g in gs)), float(sum(g.numel() for g in gs)),
-                float(sum(g.double().pow(2).sum().item() for g in gs)))
-
-    def hook(name: str):
-        def fn(_m: nn.Module, grad_input: tuple, grad_output: tuple) -> None:
+    def record(name: str, slot: int):
+        def fn(g: Tensor) -> None:
             s = stats.setdefault(name, [0.0] * 5)
-            zi, ni, sq = count(grad_input)
-            zo, no, _ = count(grad_output)
-            for k, v in enumerate((zi, ni, sq, zo, no)):
-                s[k] += v
+            if slot == 0:
+                s[0] += float((g == 0).sum().item())
+                s[1] += float(g.numel())
+                s[2] += float(g.double().pow(2).sum().item())
+            else:
+                s[3] += float((g == 0).sum().item())
+                s[4] += float(g.numel())
+        return fn
+
+    # Tensor hooks on fresh copies of each module's inputs and outputs, not module backward hooks: the copies carry
+    # exactly the gradient that flows through this module (an input shared with a skip path gets only this
+    # module's share), and later in-place ops (`out += identity`, ReLU(inplace)) modify the copy, not a view
+    # produced inside a backward-hook Function, which autograd forbids.
+    def pre(name: str):
+        def fn(_m: nn.Module, args: tuple):
+            out = []
+            for a in args:
+                if isinstance(a, Tensor) and a.requires_grad:
+                    a = a.clone()
+                    a.register_hook(record(name, 0))
+                out.append(a)
+            return tuple(out)
+        return fn
+
+    def post(name: str):
+        def fn(_m: nn.Module, _args: tuple, output):
+            if isinstance(output, Tensor) and output.requires_grad:
+                output.register_hook(record(name, 1))
+                return output.clone()
+            return None
         return fn
 
     handles = []
     for name, m in model.named_modules():
         if isinstance(m, module_types):
             types[name] = type(m).__name__
-            handles.append(m.register_full_backward_hook(hook(name)))
+            handles.append(m.register_forward_pre_hook(pre(name)))
+            handles.append(m.register_forward_hook(post(name)))
     try:
         with _bn_mode(model, bn_mode):
             g = _input_grad(model, x, y, loss_fn)

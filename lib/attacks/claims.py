@@ -356,5 +356,69 @@ def paper_c(methods, bits, decoupled_bits, tpr_metric: str, margins: dict, *, at
     return out
 
 
+# ============================================================================= paper D (notebook 07)
+
+PAPER_D = {
+    "D1": "Undefended SEW-ResNets keep substantial accuracy under FGSM and PGD (Tables 1–2: SOTA-level PGD accuracy "
+          "without a defence), where an undefended non-spiking net does not",
+    "D1b": "(ours, beyond the paper) SEW-ResNets stay more robust than the ANN twin when both are attacked on the "
+           "image (worst case over the image-space attacks, same images)",
+    "D2": "Spiking-ResNets do not share that robustness: lower FGSM / PGD accuracy than SEW-ResNets (Table 1)",
+    "D3": "Average pooling in place of max pooling lowers FGSM and PGD accuracy (Table 3)",
+    "D4": "Average pooling raises clean accuracy (Table 3)",
+    "D5": "Average pooling densifies the input gradient: fewer exact zeros (Fig. 5)",
+    "D5b": "Average pooling eliminates the zeros of the pooling layer's gradient (Fig. 5: −37.88 points)",
+    "D6": "The robustness is the model's, not the attack's (the paper's reading, which it doubts itself): attacks "
+          "stronger than the authors' PGD take no more than the margin off it",
+}
+
+
+def paper_d(groups, margins: dict, *, masking_models=(), attacks=("FGSM", "PGD"), pair_on=("seed", "chunk"),
+            worst_label: str = "worst case, spike space", image_worst: str = "worst case, image space",
+            reference: str = "PGD") -> list[Claim]:
+    """Claims D1–D6 for the nets that ran. `groups`: one dict per architecture with the names of its nets under
+    the roles "sew" (max-pool), "sew_avg", "spiking", "ann" (missing roles drop their comparisons). Accuracy claims
+    read the per-chunk table ("chunks": model, seed, chunk, group, attack, test_acc, n_eval; group "paper" = the
+    authors' protocol on the attacked set, group "worst" = the masking subset), the sparsity claims the per-batch
+    table ("sparsity": input_zero_pct, pool_zero_pct), paired on (seed, chunk). D6 is a non-inferiority test within
+    the authors' threat model: worst case over every spike-space attack − the authors' PGD > −margins['test_acc'] on
+    the same examples. D1b compares SEW and ANN in the one threat model they share (the image), worst case against
+    worst case, for architectures whose SEW and ANN both ran the masking checks."""
+    m_acc = float(margins["test_acc"])
+
+    def row(name, atk, group="paper"):
+        return {"model": name, "attack": atk, "group": group}
+
+    def comps(role_a, role_b, atks, expect):
+        return tuple(Comparison(f"{g[role_a]} vs {g[role_b]}, {atk}", row(g[role_a], atk), row(g[role_b], atk), expect)
+                     for g in groups if g.get(role_a) and g.get(role_b) for atk in atks)
+
+    def sp(role_a, role_b, expect):
+        return tuple(Comparison(f"{g[role_a]} vs {g[role_b]}", {"model": g[role_a]}, {"model": g[role_b]}, expect)
+                     for g in groups if g.get(role_a) and g.get(role_b))
+
+    D = lambda id_, metric, cs, table="chunks", **kw: Claim(id_, "D", PAPER_D[id_], metric, cs,  # noqa: E731
+                                                            pair_on=tuple(pair_on), table=table, **kw)
+    return [
+        D("D1", "test_acc", comps("sew", "ann", attacks, "higher"), source="Tables 1–2", shown_in="07: Tables 1–2"),
+        D("D1b", "test_acc", tuple(Comparison(f"{g['sew']} vs {g['ann']}, {image_worst}", row(g["sew"], image_worst, "worst"),
+                                              row(g["ann"], image_worst, "worst"), "higher")
+                                   for g in groups if g.get("sew") in masking_models and g.get("ann") in masking_models),
+          source="ours", shown_in="07: masking checks"),
+        D("D2", "test_acc", comps("sew", "spiking", attacks, "higher"), source="Table 1", shown_in="07: Tables 1–2"),
+        D("D3", "test_acc", comps("sew_avg", "sew", attacks, "lower"), source="Table 3", shown_in="07: Table 3"),
+        D("D4", "test_acc", comps("sew_avg", "sew", ("clean",), "higher"), source="Table 3", shown_in="07: Table 3"),
+        D("D5", "input_zero_pct", sp("sew_avg", "sew", "lower"), table="sparsity", source="Fig. 5",
+          shown_in="07: Fig. 5"),
+        D("D5b", "pool_zero_pct", sp("sew_avg", "sew", "lower"), table="sparsity", source="Fig. 5",
+          shown_in="07: Fig. 5"),
+        D("D6", "test_acc", tuple(Comparison(f"{name}: {worst_label} − {reference}", row(name, worst_label, "worst"),
+                                             row(name, reference, "worst"), "above", -m_acc)
+                                  for name in masking_models if any(name in (g.get("sew"), g.get("sew_avg"),
+                                                                                       g.get("spiking")) for g in groups)),
+          source="§4.2 (\"we suspect … obfuscated gradient\")", shown_in="07: masking checks"),
+    ]
+
+
 __all__ = ["FULL_PRECISION", "comparison", "paper_a_quantization", "paper_a_threshold_accuracy",
-           "paper_a_surrogates", "PAPER_B", "TRANSFER_MARGIN", "paper_b", "PAPER_C", "paper_c"]
+           "paper_a_surrogates", "PAPER_B", "TRANSFER_MARGIN", "paper_b", "PAPER_C", "paper_c", "PAPER_D", "paper_d"]

@@ -114,6 +114,8 @@ def validate(params: dict) -> dict:
             _validate_section(params, name)
     if PTQ_SECTION in params:
         _validate_ptq(params)
+    if GRAD_SECTION in params:
+        _validate_grad(params)
     return params
 
 
@@ -377,6 +379,107 @@ def _validate_ptq(params: dict) -> None:
            f"counts below models = {act['models']} (a target's shadows are the other models)")
     _check(act["ptq"]["calibration"] <= act["pkeep"] * (act["pool"] or 50000), f"{where}.ptq.calibration",
            act["ptq"]["calibration"], "at most the members of one model (pkeep · pool)")
+
+
+# ---------------------------------------------------------------- 07_gradient_sparsity (paper D)
+# Its own schema, checked like 06's: `by_scale.<scale>` replaces whole top-level entries.
+GRAD_SECTION = "07_gradient_sparsity"
+GRAD_DATASETS = ("cifar10", "cifar100", "cifar10dvs")
+GRAD_KINDS = ("sew", "spiking", "ann")
+GRAD_ARCHS = ("resnet18", "resnet34", "resnet50")                   # = lib.core.sew.ARCHS (tested)
+GRAD_SURROGATES = ("atan", "erf", "piecewise_quadratic", "sigmoid")  # = lib.core.sew.SURROGATES (tested)
+
+
+def _grad_entries(sec: dict, where: str) -> None:
+    ARCHS, SURROGATES = GRAD_ARCHS, GRAD_SURROGATES   # literal: validation must not import spikingjelly
+    model_ok = lambda m: isinstance(m, dict) and set(m) == {"name", "kind", "arch", "pool"} and isinstance(  # noqa: E731
+        m["name"], str) and m["name"] and m["kind"] in GRAD_KINDS and m["arch"] in ARCHS and m["pool"] in ("max", "avg")
+    eps_ok = lambda e: _num(e, 0, 255) and e > 0   # noqa: E731
+    checks = {
+        "dataset": lambda v: v == "cifar10", "not_run": lambda v: isinstance(v, list) and set(v) <= set(GRAD_DATASETS),
+        "models": lambda v: isinstance(v, list) and v and all(model_ok(m) for m in v)
+        and len({m["name"] for m in v}) == len(v),
+        "width": lambda v: _num(v, 1, None, True), "stem": lambda v: v in ("imagenet", "cifar"),
+        "blocks": lambda v: v is None or (isinstance(v, list) and len(v) == 4 and all(_is_pos_int(b) for b in v)),
+        "T": lambda v: _num(v, 1, None, True), "K": lambda v: _num(v, 1, 8, True),
+        "n_train": lambda v: v is None or _num(v, 16, 50000, True), "n_test": lambda v: v is None or _num(v, 16, 10000, True),
+        "attacked": lambda v: v is None or _num(v, 1, 10000, True), "chunks": lambda v: _num(v, 2, None, True),
+        "seeds": lambda v: isinstance(v, list) and v and all(_num(x, 0, None, True) for x in v) and len(set(v)) == len(v),
+        "seed": lambda v: _num(v, 0, None, True),
+        "training": lambda v: isinstance(v, dict) and set(v) == {"epochs", "batch_size", "lr", "weight_decay", "flip"}
+        and _is_pos_int(v["epochs"]) and _num(v["batch_size"], 2, None, True) and _num(v["lr"], 0) and v["lr"] > 0
+        and _num(v["weight_decay"], 0) and isinstance(v["flip"], bool),
+        "attack": lambda v: isinstance(v, dict) and set(v) == {"eps_255", "step", "iters", "random_start", "bn_mode",
+                                                               "batch_size"}
+        and eps_ok(v["eps_255"]) and _num(v["step"], 0) and v["step"] > 0 and _is_pos_int(v["iters"])
+        and isinstance(v["random_start"], bool) and v["bn_mode"] in ("train", "eval") and _is_pos_int(v["batch_size"]),
+        "sweep": lambda v: isinstance(v, dict) and set(v) == {"eps_255", "n"} and isinstance(v["eps_255"], list)
+        and v["eps_255"] and all(eps_ok(e) for e in v["eps_255"]) and _is_pos_int(v["n"]),
+        "sparsity": lambda v: isinstance(v, dict) and set(v) == {"n", "batch_size"} and _is_pos_int(v["n"])
+        and _num(v["batch_size"], 2, None, True),
+        "masking": lambda v: isinstance(v, dict) and set(v) == {"models", "n", "iters", "restarts", "surrogate",
+                                                                "transfer_from", "square"}
+        and isinstance(v["models"], list) and all(isinstance(x, str) for x in v["models"]) and _is_pos_int(v["n"])
+        and _is_pos_int(v["iters"]) and _is_pos_int(v["restarts"])
+        and isinstance(v["surrogate"], dict) and set(v["surrogate"]) == {"name", "alpha"}
+        and v["surrogate"]["name"] in SURROGATES and _num(v["surrogate"]["alpha"], 0) and v["surrogate"]["alpha"] > 0
+        and (v["transfer_from"] is None or isinstance(v["transfer_from"], str))
+        and isinstance(v["square"], dict) and set(v["square"]) == {"queries", "n", "p_init"}
+        and _is_pos_int(v["square"]["queries"]) and _is_pos_int(v["square"]["n"]) and _num(v["square"]["p_init"], 0, 1),
+    }
+    expected = {
+        "models": f"a non-empty list of {{name (unique), kind: {'|'.join(GRAD_KINDS)}, arch: resnet18|resnet34|resnet50, "
+                  "pool: max|avg}}",
+        "blocks": "null or 4 positive integers", "stem": "imagenet or cifar", "K": "an integer in [1, 8]",
+        "n_train": "null or an integer in [16, 50000]", "n_test": "null or an integer in [16, 10000]",
+        "attacked": "null or an integer in [1, 10000]", "chunks": "an integer >= 2",
+        "seeds": "a non-empty list of distinct non-negative integers", "seed": "a non-negative integer",
+        "training": "{epochs, batch_size >= 2, lr > 0, weight_decay >= 0, flip: bool}",
+        "attack": "{eps_255 in (0, 255], step > 0, iters, random_start: bool, bn_mode: train|eval, batch_size}",
+        "sweep": "{eps_255: a non-empty list in (0, 255], n}", "sparsity": "{n, batch_size >= 2}",
+        "masking": f"{{models: [model names], n, iters, restarts, surrogate: {{name: one of "
+                   f"{sorted(SURROGATES)}, alpha > 0}}, transfer_from: a model name or null, "
+                   "square: {queries, n, p_init in [0, 1]}}",
+        "dataset": "cifar10 (the only one of paper D's datasets in the mirror)",
+        "not_run": f"a list from {list(GRAD_DATASETS)}", "width": "a positive integer", "T": "a positive integer"}
+    for k, v in sec.items():
+        if k in DIR_KEYS:
+            _check(isinstance(v, str) and v, f"{where}.{k}", v, "a folder path")
+            continue
+        if k not in checks:
+            raise ConfigError(f"params.yaml: unknown key `{where}.{k}`; expected one of {[*checks, *DIR_KEYS]}")
+        _check(bool(checks[k](v)), f"{where}.{k}", v, expected[k])
+
+
+def _validate_grad(params: dict) -> None:
+    name, sec = GRAD_SECTION, params[GRAD_SECTION]
+    _check(isinstance(sec, dict), name, sec, "a mapping")
+    by = sec.get("by_scale") or {}
+    _check(isinstance(by, dict) and set(by) <= set(SCALES), f"{name}.by_scale", by, f"a mapping with keys from {SCALES}")
+    _grad_entries({k: v for k, v in sec.items() if k != "by_scale"}, name)
+    for sc, over in by.items():
+        _grad_entries(over or {}, f"{name}.by_scale.{sc}")
+    act = section(params, name)
+    for k in ("dataset", "models", "width", "blocks", "stem", "T", "K", "n_train", "n_test", "attacked", "chunks",
+              "seeds", "seed", "training", "attack", "sweep", "sparsity", "masking"):
+        _get(params, f"{name}.{k}")
+
+    def where(k):
+        return f"{name}.by_scale.{params['scale']}.{k}" if k in (by.get(params["scale"]) or {}) else f"{name}.{k}"
+
+    names = {m["name"]: m for m in act["models"]}
+    for m in act["masking"]["models"]:
+        _check(m in names, where("masking") + ".models", m, f"a name from `models` ({sorted(names)})")
+    src = act["masking"]["transfer_from"]
+    _check(src is None or names.get(src, {}).get("kind") == "ann", where("masking") + ".transfer_from", src,
+           f"null or the name of an ANN in `models` ({sorted(n for n, m in names.items() if m['kind'] == 'ann')})")
+    n_test = act["n_test"] or 10000
+    n_att = min(act["attacked"] or n_test, n_test)
+    _check(act["attacked"] is None or act["attacked"] <= n_test, where("attacked"), act["attacked"],
+           f"at most n_test = {n_test}")
+    for k, v in (("sweep", act["sweep"]["n"]), ("sparsity", act["sparsity"]["n"]), ("masking", act["masking"]["n"]),
+                 ("masking", act["masking"]["square"]["n"])):
+        _check(v <= n_att, where(k), v, f"sample sizes at most the {n_att} attacked images")
 
 
 def _at_scale(sec: dict, scale: str) -> dict:

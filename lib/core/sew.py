@@ -31,8 +31,8 @@ the modules, parameter names/shapes and even the random initialisation (same RNG
 The stem pool stays in the attribute ``maxpool`` (the library forward calls ``self.maxpool``) even when it
 is an average pool.
 
-Public API: ``phase_encode``, ``build``, ``SpikingClassifier``, ``EncodedClassifier``, ``neuron_settings``,
-``stem_pool``, ``ARCHS``, ``fit`` (the authors' Adam training recipe).
+Public API: ``phase_encode``, ``build``, ``SpikingClassifier``, ``EncodedClassifier``, ``BPDAClassifier``,
+``swap_surrogate``, ``neuron_settings``, ``stem_pool``, ``ARCHS``, ``fit`` (the authors' Adam training recipe).
 """
 from __future__ import annotations
 
@@ -262,6 +262,50 @@ class EncodedClassifier(SpikingClassifier):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         dtype = next(self.net.parameters()).dtype
         return super().forward(phase_encode(images, self.K, self.T).to(dtype))
+
+
+class _PhaseSTE(torch.autograd.Function):
+    """phase_encode forward; straight-through backward: d spikes_t / d x := 1 for every step t (BPDA)."""
+
+    @staticmethod
+    def forward(ctx, x, K: int, T: int):
+        return phase_encode(x, K, T)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.sum(0), None, None
+
+
+class BPDAClassifier(EncodedClassifier):
+    """``EncodedClassifier`` with a gradient: the forward pass is the exact phase code (same outputs), the
+    backward pass treats every spike plane as the identity of the image (Athalye et al. 2018's BPDA with
+    g(x) = x), so d loss / d x = Σ_t d loss / d spikes_t. For attacks on the raw image through the encoder."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        dtype = next(self.net.parameters()).dtype
+        spikes = _PhaseSTE.apply(images.to(dtype), self.K, self.T)
+        return SpikingClassifier.forward(self, spikes)
+
+
+SURROGATES = {"atan": surrogate.ATan, "sigmoid": surrogate.Sigmoid, "piecewise_quadratic": surrogate.PiecewiseQuadratic,
+              "erf": surrogate.Erf}
+
+
+def swap_surrogate(model: nn.Module, name: str, alpha: float) -> nn.Module:
+    """A deep copy of ``model`` whose spiking neurons use spikingjelly's ``SURROGATES[name](alpha=alpha)`` in the
+    backward pass. The forward pass (Heaviside spikes) and the weights are unchanged: only the attack's gradient
+    changes (a surrogate-swap check for gradient masking)."""
+    if name not in SURROGATES:
+        raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, not {name!r}")
+    out = deepcopy(model)
+    n = 0
+    for m in out.modules():
+        if isinstance(m, neuron.BaseNode):
+            m.surrogate_function = SURROGATES[name](alpha=alpha)
+            n += 1
+    if n == 0:
+        raise ValueError("swap_surrogate: the model has no spiking neurons")
+    return out
 
 
 # --------------------------------------------------------------------------------------------- training

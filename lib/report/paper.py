@@ -122,3 +122,55 @@ tinyimagenet,adaround,1.58,8,,test_acc_drop,5.6,§IV-C decoupled (26 without)
 def paper_c() -> pd.DataFrame:
     """Paper C's stated numbers, one row per (dataset, method, bits, last_bits, attack, metric)."""
     return pd.read_csv(io.StringIO(_PAPER_C)).fillna({"attack": ""})
+
+
+# Paper D (accuracy-robustness trade-off via SNN gradient sparsity), Tables 1–3: validation accuracy (%) under FGSM
+# (ε 6/255) and PGD (ε 6/255, step 0.01, 7 iterations) on the encoded spikes, and clean. Table 1 is CIFAR-100 (the
+# same numbers as its CIFAR100 rows in Table 2). Table 3 = SEW-ResNets with average pooling; `delta` columns are the
+# paper's bracketed change from max pooling (robust accuracy drops, clean accuracy rises). `defence` marks the
+# defended SNNs the paper compares with (not built here).
+_PAPER_D = """table,dataset,model,pool,defence,fgsm,pgd,clean,fgsm_delta,pgd_delta,clean_delta
+1,cifar100,Input discretization,,yes,15.50,6.30,64.40,,,
+1,cifar100,Hire-SNN,,yes,22.00,7.50,65.10,,,
+1,cifar100,Vanilla VGG-11,,no,5.30,0.02,73.33,,,
+1,cifar100,SNN-RAT VGG-11,,yes,25.86,10.38,70.89,,,
+1,cifar100,SNN-RAT WRN-16,,yes,28.08,11.31,69.32,,,
+1,cifar100,SEW-ResNet18,max,no,20.81,13.47,42.19,,,
+1,cifar100,SEW-ResNet34,max,no,19.91,13.25,41.81,,,
+1,cifar100,SEW-ResNet50,max,no,21.27,16.03,38.91,,,
+1,cifar100,Spiking-ResNet18,max,no,13.36,11.15,23.23,,,
+1,cifar100,Spiking-ResNet34,max,no,2.43,1.64,21.20,,,
+1,cifar100,Spiking-ResNet50,max,no,3.32,2.44,20.56,,,
+2,cifar10,SNN-RAT VGG-11,,yes,45.23,21.16,90.74,,,
+2,cifar10,SNN-RAT WRN-16,,yes,50.78,22.71,92.69,,,
+2,cifar10,SEW-ResNet18,max,no,46.99,34.33,73.78,,,
+2,cifar10,SEW-ResNet34,max,no,49.20,36.98,74.16,,,
+2,cifar10,SEW-ResNet50,max,no,51.09,40.55,73.34,,,
+2,cifar100,SNN-RAT VGG-11,,yes,25.86,10.38,70.89,,,
+2,cifar100,SNN-RAT WRN-16,,yes,28.08,11.31,69.32,,,
+2,cifar100,SEW-ResNet18,max,no,20.81,13.47,42.19,,,
+2,cifar100,SEW-ResNet34,max,no,19.91,13.25,41.81,,,
+2,cifar100,SEW-ResNet50,max,no,21.27,16.03,38.91,,,
+2,cifar10dvs,SNN-RAT VGG-11,,yes,36.22,19.02,71.77,,,
+2,cifar10dvs,SNN-RAT WRN-16,,yes,40.16,17.11,76.12,,,
+2,cifar10dvs,SEW-ResNet18,max,no,47.19,21.47,75.18,,,
+2,cifar10dvs,SEW-ResNet34,max,no,49.03,18.65,75.29,,,
+2,cifar10dvs,SEW-ResNet50,max,no,48.52,22.34,76.53,,,
+3,cifar10,SEW-ResNet18,avg,no,45.71,25.72,75.76,-1.28,-8.61,1.98
+3,cifar10,SEW-ResNet34,avg,no,48.72,29.82,76.17,-0.48,-7.16,2.01
+3,cifar10,SEW-ResNet50,avg,no,49.88,33.29,75.28,-1.21,-7.26,1.94
+3,cifar100,SEW-ResNet18,avg,no,17.93,8.65,43.32,-2.88,-4.82,1.13
+3,cifar100,SEW-ResNet34,avg,no,20.07,10.37,44.58,-0.16,-2.88,2.77
+3,cifar100,SEW-ResNet50,avg,no,22.02,13.37,43.40,-0.74,-2.66,4.49
+3,cifar10dvs,SEW-ResNet18,avg,no,46.27,13.94,77.77,-0.92,-7.53,2.59
+3,cifar10dvs,SEW-ResNet34,avg,no,47.66,12.54,76.43,-1.37,-6.11,1.14
+3,cifar10dvs,SEW-ResNet50,avg,no,47.01,14.30,78.35,-1.51,-8.04,1.82
+"""
+
+# Paper D §4.3 / Fig. 5, quoted in the text: % zeros of the gradient, SEW-ResNet with max pooling.
+PAPER_D_SPARSITY = {"IF neuron (surrogate)": 29.01, "max pooling": 37.88, "IF neuron with avg pooling (lowest)": 16.52}
+
+
+def paper_d() -> pd.DataFrame:
+    """Paper D's Tables 1–3 (accuracies in %), labelled as the paper's."""
+    return pd.read_csv(io.StringIO(_PAPER_D))
