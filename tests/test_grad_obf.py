@@ -1,12 +1,12 @@
 """Paper D's study (lib.attacks.grad_obf) and the pieces it adds to lib.core.sew: the BPDA encoder, the surrogate swap,
 the cache, the masking checks' bookkeeping (worst case, chunks) and the claims D1–D6 on planted tables."""
 import copy
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import FakeTensors
 from torch import nn
 
 from lib.attacks import adversarial as A, claims as CL, grad_obf as G, verdicts as V
@@ -14,23 +14,12 @@ from lib.core import config, sew as S
 from lib.report import paper
 
 
-@dataclass
-class _Data:
-    """lib.core.data.Tensors-like: CIFAR normalised to [-1, 1], test set ordered by class."""
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    source: str = "synthetic"
-    n_classes: int = 3
-
-
 def _data(n_train=48, n_test=40, seed=0):
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 3, (n_train + n_test,), generator=g)
     x = torch.rand(n_train + n_test, 3, 32, 32, generator=g) * 0.4 + 0.3 * y.view(-1, 1, 1, 1) / 2 - 0.5
     order = torch.argsort(y[n_train:], stable=True) + n_train
-    return _Data(x[:n_train], y[:n_train], x[order], y[order])
+    return FakeTensors(x[:n_train], y[:n_train], x[order], y[order], n_classes=3)
 
 
 SEC = {"dataset": "cifar10", "seed": 1, "seeds": [5], "width": 2, "blocks": [1, 1, 1, 1], "stem": "imagenet",

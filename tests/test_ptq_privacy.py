@@ -2,24 +2,14 @@
 copy is a cache unit, quantized copies are attacked against the full-precision shadows, calibration stays inside the
 target's members, and the tables pool targets the way the notebook says."""
 import copy
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
+from conftest import FakeTensors
 
 from lib.attacks import claims as CL, ptq_privacy as PP, verdicts as V
 from lib.core import ptq as Q
-
-
-@dataclass
-class _Data:
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    source: str = "synthetic"
-    n_classes: int = 4
 
 
 SEC = {"dataset": "cifar10", "pool": 96, "models": 4, "targets": 2, "pkeep": 0.5, "n_test": 40, "seed": 3,
@@ -42,7 +32,7 @@ def _data(n_train=200, n_test=60, seed=0):
     y = torch.randint(0, 4, (n_train + n_test,), generator=g)
     # class 0..3 as a ladder of test labels, sorted: a "first n_test" subset would hold one class only
     order = torch.argsort(y[n_train:], stable=True) + n_train
-    return _Data(x[:n_train], y[:n_train], x[order], y[order])
+    return FakeTensors(x[:n_train], y[:n_train], x[order], y[order])
 
 
 @pytest.fixture(scope="module")

@@ -350,6 +350,11 @@ def _ptq_entries(sec: dict, where: str) -> None:
                 "not_run": f"a list from {list(PTQ_DATASETS)}", "models": "an integer >= 3",
                 "pkeep": "a number in (0, 1)", "shadow_counts": "a list of positive integers",
                 "stack": "null (one by one on a CPU, 16 on CUDA) or a positive integer"}
+    _schema_entries(sec, where, checks, expected)
+
+
+def _schema_entries(sec: dict, where: str, checks: dict, expected: dict) -> None:
+    """Check each entry of a section with its own schema (06, 07): folder keys, unknown keys, checks[key](value)."""
     for k, v in sec.items():
         if k in DIR_KEYS:
             _check(isinstance(v, str) and v, f"{where}.{k}", v, "a folder path")
@@ -359,18 +364,26 @@ def _ptq_entries(sec: dict, where: str) -> None:
         _check(bool(checks[k](v)), f"{where}.{k}", v, expected.get(k, "a positive integer"))
 
 
-def _validate_ptq(params: dict) -> None:
-    name, sec = PTQ_SECTION, params[PTQ_SECTION]
+def _own_schema(params: dict, name: str, entries, required) -> tuple[dict, dict]:
+    """A section with its own schema: the section and each `by_scale.<scale>` replacement checked by `entries`,
+    every `required` key present; returns (the section at the active scale, its by_scale mapping)."""
+    sec = params[name]
     _check(isinstance(sec, dict), name, sec, "a mapping")
     by = sec.get("by_scale") or {}
     _check(isinstance(by, dict) and set(by) <= set(SCALES), f"{name}.by_scale", by, f"a mapping with keys from {SCALES}")
-    _ptq_entries({k: v for k, v in sec.items() if k != "by_scale"}, name)
+    entries({k: v for k, v in sec.items() if k != "by_scale"}, name)
     for sc, over in by.items():
-        _ptq_entries(over or {}, f"{name}.by_scale.{sc}")
-    act = section(params, name)
-    for k in ("dataset", "models", "targets", "pkeep", "arch", "training", "lira", "ptq", "adaptive", "rmia",
-              "shadow_counts", "stack", "seed", "pool", "n_test"):
+        entries(over or {}, f"{name}.by_scale.{sc}")
+    for k in required:
         _get(params, f"{name}.{k}")
+    return section(params, name), by
+
+
+def _validate_ptq(params: dict) -> None:
+    name = PTQ_SECTION
+    act, by = _own_schema(params, name, _ptq_entries, (
+        "dataset", "models", "targets", "pkeep", "arch", "training", "lira", "ptq", "adaptive", "rmia",
+        "shadow_counts", "stack", "seed", "pool", "n_test"))
     where = f"{name}.by_scale.{params['scale']}" if params["scale"] in by else name
     _check(act["targets"] <= act["models"], f"{where}.targets", act["targets"], f"at most models = {act['models']}")
     _check(int(act["pkeep"] * (act["models"] - 1)) >= 1, f"{where}.models", act["models"],
@@ -442,27 +455,14 @@ def _grad_entries(sec: dict, where: str) -> None:
                    "square: {queries, n, p_init in [0, 1]}}",
         "dataset": "cifar10 (the only one of paper D's datasets in the mirror)",
         "not_run": f"a list from {list(GRAD_DATASETS)}", "width": "a positive integer", "T": "a positive integer"}
-    for k, v in sec.items():
-        if k in DIR_KEYS:
-            _check(isinstance(v, str) and v, f"{where}.{k}", v, "a folder path")
-            continue
-        if k not in checks:
-            raise ConfigError(f"params.yaml: unknown key `{where}.{k}`; expected one of {[*checks, *DIR_KEYS]}")
-        _check(bool(checks[k](v)), f"{where}.{k}", v, expected[k])
+    _schema_entries(sec, where, checks, expected)
 
 
 def _validate_grad(params: dict) -> None:
-    name, sec = GRAD_SECTION, params[GRAD_SECTION]
-    _check(isinstance(sec, dict), name, sec, "a mapping")
-    by = sec.get("by_scale") or {}
-    _check(isinstance(by, dict) and set(by) <= set(SCALES), f"{name}.by_scale", by, f"a mapping with keys from {SCALES}")
-    _grad_entries({k: v for k, v in sec.items() if k != "by_scale"}, name)
-    for sc, over in by.items():
-        _grad_entries(over or {}, f"{name}.by_scale.{sc}")
-    act = section(params, name)
-    for k in ("dataset", "models", "width", "blocks", "stem", "T", "K", "n_train", "n_test", "attacked", "chunks",
-              "seeds", "seed", "training", "attack", "sweep", "sparsity", "masking"):
-        _get(params, f"{name}.{k}")
+    name = GRAD_SECTION
+    act, by = _own_schema(params, name, _grad_entries, (
+        "dataset", "models", "width", "blocks", "stem", "T", "K", "n_train", "n_test", "attacked", "chunks", "seeds",
+        "seed", "training", "attack", "sweep", "sparsity", "masking"))
 
     def where(k):
         return f"{name}.by_scale.{params['scale']}.{k}" if k in (by.get(params["scale"]) or {}) else f"{name}.{k}"
