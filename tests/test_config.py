@@ -74,6 +74,7 @@ def test_repository_params_are_valid_at_every_scale():
     ("07_gradient_sparsity.by_scale.quick.masking", lambda p: p["07_gradient_sparsity"]["by_scale"]["quick"]
      ["masking"]["surrogate"].__setitem__("name", "triangle")),
     ("07_gradient_sparsity.K", lambda p: p["07_gradient_sparsity"].__setitem__("K", 9)),
+    ("99_claims.stages", lambda p: p["99_claims"]["stages"].append("08_future")),
 ])
 def test_invalid_value_names_its_key(tmp_path, key, edit):
     path = _write(tmp_path, edit)

@@ -116,6 +116,8 @@ def validate(params: dict) -> dict:
         _validate_ptq(params)
     if GRAD_SECTION in params:
         _validate_grad(params)
+    if CLAIMS_SECTION in params:
+        _validate_claims(params)
     return params
 
 
@@ -480,6 +482,22 @@ def _validate_grad(params: dict) -> None:
     for k, v in (("sweep", act["sweep"]["n"]), ("sparsity", act["sparsity"]["n"]), ("masking", act["masking"]["n"]),
                  ("masking", act["masking"]["square"]["n"])):
         _check(v <= n_att, where(k), v, f"sample sizes at most the {n_att} attacked images")
+
+
+# ---------------------------------------------------------------- 99_claims
+CLAIMS_SECTION = "99_claims"
+CLAIM_STAGES = ("02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
+                "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity")
+
+
+def _claims_entries(sec: dict, where: str) -> None:
+    _schema_entries(sec, where, {"stages": lambda v: isinstance(v, list) and v and set(v) <= set(CLAIM_STAGES)
+                                 and len(set(v)) == len(v)},
+                    {"stages": f"a non-empty list of distinct stages from {list(CLAIM_STAGES)}"})
+
+
+def _validate_claims(params: dict) -> None:
+    _own_schema(params, CLAIMS_SECTION, _claims_entries, ("stages",))
 
 
 def _at_scale(sec: dict, scale: str) -> dict:

@@ -44,6 +44,9 @@ THEME = {
         "ptq": {"full precision": "#4d4d4d", "rtn": "#a6761d", "adaround": "#1f77b4", "brecq": "#2ca02c",
                 "obc": "#d62728"},   # paper C's PTQ methods
         "reference": "0.5",          # chance lines, zero lines
+        "verdict": {"supported": "#1a9641", "partly supported": "#a6d96a", "mixed": "#ffffbf",
+                    "partly contradicted": "#fdae61", "contradicted": "#d7191c", "not resolved": "#bdbdbd",
+                    "not tested": "#f0f0f0"},
         "net": {"sew": "#1b9e77", "sew_avg": "#66a61e", "spiking": "#7570b3", "ann": "#d95f02"},   # paper D's nets
     },
 }
@@ -647,5 +650,24 @@ def masking_checks(summ: pd.DataFrame, chance: float, title: str = ""):
     axes[0][0].set_yticks(range(len(rows)), rows, fontsize=FONT["small"])
     axes[0][0].invert_yaxis()          # shared: once
     fig.suptitle(title, fontsize=FONT["suptitle"])
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- every paper's verdicts (notebook 99)
+
+def verdict_counts(counts: pd.DataFrame, title: str = ""):
+    """Claims per paper (rows) stacked by verdict class (lib.report.summary.counts)."""
+    pal = THEME["palette"]["verdict"]
+    fig, ax = plt.subplots(figsize=(THEME["width"]["one_and_half"], 0.8 + 0.45 * len(counts)))
+    left = pd.Series(0, index=counts.index, dtype=float)
+    for cls in counts.columns:
+        ax.barh(counts.index.astype(str), counts[cls], left=left, color=pal.get(cls, "0.7"), edgecolor="0.4", lw=0.5,
+                label=cls)
+        left += counts[cls]
+    ax.invert_yaxis()
+    ax.set_xlabel("claims"), ax.set_ylabel("paper")
+    _legend_below(fig, ax, "", y=-0.35, ncol=3)
+    ax.set_title(title, fontsize=FONT["title"])
     fig.tight_layout()
     return fig
