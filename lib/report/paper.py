@@ -174,3 +174,65 @@ def paper_d() -> pd.DataFrame:
     order = {"cifar10": 0, "cifar100": 1, "cifar10dvs": 2}
     return d.sort_values(["table", "dataset"], key=lambda c: c.map(order) if c.name == "dataset" else c,
                          kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- the paper's number behind each claim (notebook 99)
+
+def _c_numbers() -> dict:
+    c = paper_c()
+
+    def pick(**where):
+        m = pd.Series(True, index=c.index)
+        for k, v in where.items():
+            m &= c[k] == v
+        return c[m]
+
+    def txt(rows, label):
+        return "; ".join(f"{label(r)} {r.value:g} ({r.dataset}, {r.where})" for r in rows.itertuples())
+
+    tpr = lambda r: f"{r.method} {r.bits:g}-bit {r.attack} TPR@0.1%"   # noqa: E731
+    acc = lambda r: f"{r.method} {r.bits:g}-bit accuracy"               # noqa: E731
+    fp_acc = pick(method="full precision", metric="test_acc")
+    return {
+        "C1": txt(pick(metric="tpr_at_0_1pct", bits=4), tpr) + "; " + txt(
+            pick(method="full precision", metric="tpr_at_0_1pct"), lambda r: "full precision TPR@0.1%"),
+        "C4": txt(pick(metric="test_acc_drop", bits=2, last_bits=2), lambda r: f"{r.method} 2-bit accuracy drop"),
+        "C5": txt(pick(metric="tpr_at_0_1pct", bits=1.58), tpr) + "; " + txt(
+            pick(method="full precision", metric="tpr_at_0_1pct"), lambda r: "full precision TPR@0.1%"),
+        "C6": txt(pick(metric="test_acc", bits=1.58), acc) + "; " + txt(fp_acc, lambda r: "full precision accuracy"),
+        "C7": txt(pick(metric="test_acc", bits=1), acc) + " (chance 1%)",
+        "C8": txt(pick(metric="test_acc_drop", last_bits=8), lambda r: f"{r.method} {r.bits:g}-bit, fc 8-bit, "
+                                                                         "accuracy drop"),
+    }
+
+
+def _d_numbers() -> dict:
+    d = paper_d()
+
+    def row(table, dataset, model):
+        r = d[(d.table == table) & (d.dataset == dataset) & (d.model == model)].iloc[0]
+        return r
+
+    sew = [f"SEW-ResNet{n}" for n in (18, 34, 50)]
+    t2 = [row(2, "cifar10", m) for m in sew]
+    vgg = row(1, "cifar100", "Vanilla VGG-11")
+    t1_sew = [row(1, "cifar100", m) for m in sew]
+    t1_spk = [row(1, "cifar100", m.replace("SEW", "Spiking")) for m in sew]
+    t3 = [row(3, "cifar10", m) for m in sew]
+    sl = lambda rows, col, fmt="{:.2f}": "/".join(fmt.format(getattr(r, col)) for r in rows)   # noqa: E731
+    return {
+        "D1": f"CIFAR-10 SEW-ResNet18/34/50 FGSM {sl(t2, 'fgsm')}, PGD {sl(t2, 'pgd')} (Table 2); undefended vanilla "
+              f"VGG-11 FGSM {vgg.fgsm:.2f}, PGD {vgg.pgd:.2f} (CIFAR-100, Table 1)",
+        "D2": f"CIFAR-100 PGD: Spiking-ResNet18/34/50 {sl(t1_spk, 'pgd')} vs SEW-ResNet18/34/50 {sl(t1_sew, 'pgd')} "
+              "(Table 1)",
+        "D3": f"CIFAR-10, avg- minus max-pool: FGSM {sl(t3, 'fgsm_delta', '{:+.2f}')}, PGD "
+              f"{sl(t3, 'pgd_delta', '{:+.2f}')} (Table 3, SEW-ResNet18/34/50)",
+        "D4": f"CIFAR-10, avg- minus max-pool: clean {sl(t3, 'clean_delta', '{:+.2f}')} (Table 3)",
+        "D5b": f"max pooling {PAPER_D_SPARSITY['max pooling']:g}% zeros, eliminated with average pooling (§4.3)",
+    }
+
+
+def claim_numbers() -> dict:
+    """{claim id: the paper's own number(s) behind it, as text built from the transcribed tables above}. Claims whose
+    number is only in a figure, and papers A and B (not mapped yet), are absent."""
+    return {**_c_numbers(), **_d_numbers()}
