@@ -14,10 +14,7 @@ attacked, ε in units of 1/255 (`eps_255`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,22 +23,13 @@ import pandas as pd
 import torch
 from scipy.stats import binomtest
 from torch import nn
-from tqdm import tqdm
 
 from ..core import sew as S
+from ..core import train as TR
+from ..core.train import atomic_save, unit_key
 from . import adversarial as A
 
 SECTION = "07_gradient_sparsity"
-
-
-def _sha(obj) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _save(path: Path, save) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save(tmp)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -74,7 +62,7 @@ def load_data(data, sec: dict) -> Data:
     def pix(x):
         return (x * 0.5 + 0.5).clamp(0, 1)
 
-    sha = _sha([data.source, tr.tolist(), te.tolist()])
+    sha = unit_key([data.source, tr.tolist(), te.tolist()])
     return Data(pix(data.x_train[tr]), data.y_train[tr].long(), pix(data.x_test[te]), data.y_test[te].long(),
                 data.source, int(data.n_classes), sha)
 
@@ -145,8 +133,7 @@ class Study:
 
     @classmethod
     def open(cls, sec: dict, data, checkpoints_dir, device=None) -> "Study":
-        dev = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
+        dev = torch.device(device) if device is not None else TR.device("auto")
         d = load_data(data, sec)
         root = Path(checkpoints_dir) / sec["dataset"]
         root.mkdir(parents=True, exist_ok=True)
@@ -160,7 +147,7 @@ class Study:
         for seed in self.sec["seeds"]:
             for spec in self.sec["models"]:
                 u = unit(self.sec, spec, self.data, seed)
-                key = _sha(u)
+                key = unit_key(u)
                 path = self.root / f"{key}.pt"
                 model = build(self.sec, spec, self.data.n_classes, seed)
                 now = not path.exists()
@@ -169,7 +156,7 @@ class Study:
                                 batch_size=tr["batch_size"], lr=tr["lr"], weight_decay=tr["weight_decay"],
                                 flip=tr["flip"], seed=seed, device=self.device,
                                 desc=f"{self.sec['dataset']} {spec['name']} seed {seed}")
-                    _save(path, lambda p: torch.save({**rec, "unit": u}, p))
+                    atomic_save({**rec, "unit": u}, path)
                 rec = torch.load(path, map_location="cpu", weights_only=False)
                 model.load_state_dict(rec["state_dict"])
                 model.to(self.device).eval()
@@ -201,7 +188,7 @@ class Study:
                 "batch_size": self.sec["attack"]["batch_size"]}
         if spec.get("source"):
             full["source_key"] = self.nets[(spec["source"], net.seed)].key
-        path = self.root / net.key / f"{_sha(full)}.npz"
+        path = self.root / net.key / f"{unit_key(full)}.npz"
         if path.exists():
             return np.load(path)["correct"]
         path.parent.mkdir(exist_ok=True)
@@ -211,7 +198,7 @@ class Study:
         _, ok = A.correct(model, inputs, y, fn, self.sec["attack"]["batch_size"], batch_dim=batch_dim,
                           desc=f"{net.name} seed {net.seed}: {label(spec)}", **kw)
         ok = ok.numpy()
-        _save(path, lambda p: np.savez(open(p, "wb"), correct=ok, spec=json.dumps(full)))
+        atomic_save({"correct": ok, "spec": json.dumps(full)}, path)
         return ok
 
     def _attack_setup(self, net: Net, spec: dict, x: torch.Tensor):
@@ -398,11 +385,6 @@ def sparsity_chunks(sp: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([inp, pool], axis=1).reset_index().rename(columns={"batch": "chunk"})
 
 
-def timer():
-    t0 = time.perf_counter()
-    return lambda: time.perf_counter() - t0
-
-
 __all__ = ["SECTION", "Data", "load_data", "n_attacked", "spec_of", "build", "unit", "Net", "Study", "label",
            "attack_fn", "pgd_step", "WORST", "paper_attacks", "masking_attacks", "sweep_attacks", "wilson", "entry", "summary",
-           "chunks", "worst_case", "prefix", "sparsity", "sparsity_chunks", "timer", "tqdm"]
+           "chunks", "worst_case", "prefix", "sparsity", "sparsity_chunks"]

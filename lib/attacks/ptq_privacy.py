@@ -19,9 +19,7 @@ Tables (tidy, one row per target × configuration × attack):
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ..core import ptq as Q
 from ..core import resnet as R
+from ..core.train import atomic_save, unit_key
 from . import lira as L
 
 FULL_PRECISION = "full precision"
@@ -75,15 +74,11 @@ def model_seed(sec: dict, m: int) -> int:
     return int(sec["seed"]) * 1000 + m
 
 
-def _sha(obj) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def unit(sec: dict, pool: Pool, m: int) -> dict:
     """What determines model m's weights (its cache key): architecture, recipe, data, its members, its seed."""
     return {"section": "06_post_training_quantization", "dataset": sec["dataset"], "data_source": pool.source,
             "arch": sec["arch"], "training": sec["training"], "seed": model_seed(sec, m),
-            "members_sha": _sha(pool.index[pool.members(m)].tolist())}
+            "members_sha": unit_key(pool.index[pool.members(m)].tolist())}
 
 
 class Cache:
@@ -96,17 +91,9 @@ class Cache:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def model_path(self, u: dict) -> Path:
-        return self.dir / f"{_sha(u)}.pt"
+        return self.dir / f"{unit_key(u)}.pt"
 
-    @staticmethod
-    def save(obj, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        if path.suffix == ".npz":
-            with open(tmp, "wb") as f:
-                np.savez(f, **obj)
-        else:
-            torch.save(obj, tmp)
-        os.replace(tmp, path)
+    save = staticmethod(atomic_save)
 
 
 def arch_of(sec: dict, pool: Pool) -> dict:
@@ -229,7 +216,7 @@ class Study:
         return n
 
     def _outputs(self, name: str, key: dict, make) -> dict:
-        path = self.cache.dir / "outputs" / f"{name}-{_sha(key)}.npz"
+        path = self.cache.dir / "outputs" / f"{name}-{unit_key(key)}.npz"
         path.parent.mkdir(exist_ok=True)
         if not path.is_file():
             self.cache.save(make(), path)

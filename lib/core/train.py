@@ -35,6 +35,19 @@ def unit_key(unit: dict) -> str:
     return hashlib.sha1(json.dumps(unit, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def atomic_save(obj, path: str | Path) -> None:
+    """Write `obj` to `path` through <path>.tmp and a rename, so a reader never sees half a file: a dict of arrays
+    as .npz when the path ends in .npz, anything else with torch.save."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".npz":
+        with open(tmp, "wb") as f:
+            np.savez(f, **obj)
+    else:
+        torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
 def build(unit: dict, data: D.Tensors) -> Net:
     snn = None
     if unit["kind"] == "snn":
@@ -218,9 +231,7 @@ class ModelStore:
     def _save(self, unit: dict, rec: dict) -> None:
         p = self.path(unit)
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".pt.tmp")
-        torch.save(rec, tmp)
-        os.replace(tmp, p)
+        atomic_save(rec, p)
         meta = {k: rec[k] for k in ("unit", "key", "train_acc", "test_acc", "train_seconds", "data_source", "device")}
         p.with_suffix(".json").write_text(json.dumps(meta, indent=1))
 
