@@ -133,7 +133,22 @@ class LiRA:
 
     @staticmethod
     def _global_sd(s, mask) -> float:
-        return float(np.std(s[mask]))
+        return float(np.nanstd(s[mask]))   # NaN = a shadow score left out (balanced_references)
+
+
+def balanced_references(keep, k_in: int | None = None, k_out: int | None = None) -> np.ndarray:
+    """[M, N] bool: which shadows to use per example: the first k_in with the example IN and the first k_out with it
+    OUT (model order); default k = the smallest count over the examples (the authors' "common count").
+
+    Why: in leave-one-out on a keep matrix where every example is IN exactly K of the M models, a target's members
+    have K − 1 IN and M − K OUT shadows and its non-members K IN and M − K − 1 OUT. With few models the IN mean of a
+    member is then the noisier one and online LiRA's likelihood ratio leans towards "non-member" for members even
+    when nothing is memorized (M = 4: AUC ≈ 0.4 on untrained models). Using the same number of IN and OUT shadows
+    for every example removes that dependence on the target's own membership. Mask the unused scores with NaN."""
+    k = np.asarray(keep, bool)
+    k_in = int(k.sum(0).min()) if k_in is None else int(k_in)
+    k_out = int((~k).sum(0).min()) if k_out is None else int(k_out)
+    return (k & (np.cumsum(k, 0) <= k_in)) | (~k & (np.cumsum(~k, 0) <= k_out))
 
 
 def evaluate(member_scores, is_member, fprs=FPRS) -> dict:
@@ -207,5 +222,29 @@ def rmia_member_scores(target_x, ref_x, ref_keep_x, target_z, ref_z, *, offline_
     return np.where(np.isfinite(lx), score, np.nan)
 
 
-__all__ = ["FPRS", "VARIANTS", "LiRA", "evaluate", "keep_matrix", "leave_one_out", "rmia_member_scores",
-           "roc_loglog", "scores_from_logits"]
+def rmia_signal(logits: np.ndarray, y) -> np.ndarray:
+    """RMIA's signal: the softmax probability of the label, averaged over the queries. logits [..., N, A, C]."""
+    z = np.asarray(logits, np.float64)
+    z = z - z.max(-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(-1, keepdims=True)
+    idx = np.broadcast_to(np.asarray(y)[:, None, None], p.shape[:-1] + (1,))
+    return np.take_along_axis(p, idx, -1)[..., 0].mean(-1)
+
+
+def metrics_row(scores: np.ndarray, truth: np.ndarray, fprs) -> dict:
+    """evaluate() plus binomial SEs of the TPRs over the members (the test-set floor of lib.attacks.verdicts) and
+    log10 TPR (floored at half a member, 0.5/N⁺) with its delta-method SE."""
+    row = evaluate(scores, truth, fprs)
+    n_pos = max(row["n_members"], 1)
+    for col in [c for c in row if c.startswith("tpr_at_") and not c.endswith(("_status", "_chance"))]:
+        t = row[col]
+        row[f"{col}_se"] = float(np.sqrt(max(t, 0.5 / n_pos) * (1 - t) / n_pos)) if np.isfinite(t) else np.nan
+        lt = max(t, 0.5 / n_pos) if np.isfinite(t) else np.nan
+        row[f"log10_{col}"] = float(np.log10(lt)) if np.isfinite(lt) else np.nan
+        row[f"log10_{col}_se"] = row[f"{col}_se"] / (lt * np.log(10)) if np.isfinite(lt) else np.nan
+    return row
+
+
+__all__ = ["FPRS", "VARIANTS", "LiRA", "balanced_references", "evaluate", "keep_matrix", "leave_one_out", "rmia_member_scores",
+           "roc_loglog", "scores_from_logits", "metrics_row", "rmia_signal"]

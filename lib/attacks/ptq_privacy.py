@@ -32,6 +32,7 @@ from ..core import ptq as Q
 from ..core import resnet as R
 from ..core.train import atomic_save, unit_key
 from . import lira as L
+from .lira import metrics_row, rmia_signal  # noqa: F401  (re-exported: 06's notebook and tests use them here)
 
 FULL_PRECISION = "full precision"
 FP_BITS = 32
@@ -291,33 +292,9 @@ class Study:
                 "truth": keep[m]}
 
 
-def rmia_signal(logits: np.ndarray, y) -> np.ndarray:
-    """RMIA's signal: the softmax probability of the label, averaged over the queries. logits [..., N, A, C]."""
-    z = np.asarray(logits, np.float64)
-    z = z - z.max(-1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(-1, keepdims=True)
-    idx = np.broadcast_to(np.asarray(y)[:, None, None], p.shape[:-1] + (1,))
-    return np.take_along_axis(p, idx, -1)[..., 0].mean(-1)
-
-
 # ----------------------------------------------------------------------------- tables
 
 CONFIG = ["method", "bits", "last_bits", "bn_source", "shadows"]
-
-
-def metrics_row(scores: np.ndarray, truth: np.ndarray, fprs) -> dict:
-    """L.evaluate plus binomial SEs of the TPRs over the members (the test-set floor of lib.attacks.verdicts) and
-    log10 TPR (floored at half a member, 0.5/N⁺) with its delta-method SE."""
-    row = L.evaluate(scores, truth, fprs)
-    n_pos = max(row["n_members"], 1)
-    for col in [c for c in row if c.startswith("tpr_at_") and not c.endswith(("_status", "_chance"))]:
-        t = row[col]
-        row[f"{col}_se"] = float(np.sqrt(max(t, 0.5 / n_pos) * (1 - t) / n_pos)) if np.isfinite(t) else np.nan
-        lt = max(t, 0.5 / n_pos) if np.isfinite(t) else np.nan
-        row[f"log10_{col}"] = float(np.log10(lt)) if np.isfinite(lt) else np.nan
-        row[f"log10_{col}_se"] = row[f"{col}_se"] / (lt * np.log(10)) if np.isfinite(lt) else np.nan
-    return row
 
 
 def attack_table(entries: list[dict], fprs, keys=None) -> tuple[pd.DataFrame, pd.DataFrame]:
