@@ -74,7 +74,19 @@ def test_repository_params_are_valid_at_every_scale():
     ("07_gradient_sparsity.by_scale.quick.masking", lambda p: p["07_gradient_sparsity"]["by_scale"]["quick"]
      ["masking"]["surrogate"].__setitem__("name", "triangle")),
     ("07_gradient_sparsity.K", lambda p: p["07_gradient_sparsity"].__setitem__("K", 9)),
-    ("99_claims.stages", lambda p: p["99_claims"]["stages"].append("08_future")),
+    ("99_claims.stages", lambda p: p["99_claims"]["stages"].append("09_future")),
+    ("08_attack_ladder.by_scale.quick.settings", lambda p: p["08_attack_ladder"]["by_scale"]["quick"]["settings"]
+     ["ann"].__setitem__("encoding", "rate")),                                         # an encoding on an ANN
+    ("08_attack_ladder.settings", lambda p: p["08_attack_ladder"]["settings"]["snn"].__setitem__("datasets", ["svhn"])),
+    ("08_attack_ladder.by_scale.quick.models", lambda p: p["08_attack_ladder"]["by_scale"]["quick"]
+     .__setitem__("models", {"image": 3, "tabular": 10})),                             # < 4: no IN and OUT reference
+    ("08_attack_ladder.by_scale.quick.as_published.settings", lambda p: p["08_attack_ladder"]["by_scale"]["quick"]
+     ["as_published"].__setitem__("settings", ["ann", "snn_w4"])),                     # not a setting id
+    ("08_attack_ladder.by_scale.quick.as_published.datasets", lambda p: p["08_attack_ladder"]["by_scale"]["quick"]
+     ["as_published"].__setitem__("datasets", ["fmnist"])),                            # the setting does not train it
+    ("08_attack_ladder.lira", lambda p: p["08_attack_ladder"]["lira"].__setitem__("fix_variance", "yes")),
+    ("08_attack_ladder.by_scale.quick.settings.ann.datasets", lambda p: (
+        p["00_data"].__setitem__("datasets", ["mnist", "iris"]))),                     # 00_data does not prepare them
 ])
 def test_invalid_value_names_its_key(tmp_path, key, edit):
     path = _write(tmp_path, edit)

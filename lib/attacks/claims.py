@@ -420,5 +420,42 @@ def paper_d(groups, margins: dict, *, masking_models=(), attacks=("FGSM", "PGD")
     ]
 
 
+# ============================================================================= papers A and B under the attack ladder
+
+# Claims of papers A and B that are about leakage, judged in the leakage regime (notebook 08) under every rung of the
+# attack ladder (lib.attacks.ladder.LADDER) and on two metrics. id → (paper, a setting, b setting, what the paper says);
+# every one expects a < b (a leaks less). Setting ids are params.yaml → 08_attack_ladder.settings keys.
+LADDER_CLAIMS = {
+    "A: SNN < ANN": ("A", "snn", "ann", "SNNs are less vulnerable to membership inference than ANNs (abstract, §V)"),
+    "A: SNN < ANN at the SNN's lr": ("A", "snn", "ann_snn_lr",
+                                     "SNNs leak less than ANNs, the ANN trained at the SNN's learning rate (our control)"),
+    "A: 2-bit < FP weights (ANN)": ("A", "ann_w2", "ann", "2-bit weight quantization lowers MIA AUC (ANN; §V-B)"),
+    "A: 2-bit < FP weights (SNN)": ("A", "snn_w2", "snn", "2-bit weight quantization lowers MIA AUC (SNN; §V-B)"),
+    "B1: Poisson-Burst < Rate": ("B", "snn_pb", "snn_rate", "Poisson-Burst lowers MIA AUC vs Rate (paper B, abstract)"),
+}
+LADDER_METRICS = {"auc": "AUC", "tpr_low": "TPR at low FPR"}
+
+
+def ladder(datasets_of: dict, attacks, metrics=tuple(LADDER_METRICS)) -> list[Claim]:
+    """LADDER_CLAIMS × attack × metric as claims on notebook 08's per-target table (columns dataset, setting,
+    attack, target, auc, auc_se_hanley, tpr_low, tpr_low_se), paired on target, one comparison per dataset on which
+    both settings ran. `datasets_of`: setting id → the datasets it was trained on (claims whose settings did not run
+    are left out). Claim id: "<claim> · <attack> · <metric label>"."""
+    out = []
+    for cid, (paper, a, b, text) in LADDER_CLAIMS.items():
+        common = [ds for ds in datasets_of.get(a, ()) if ds in set(datasets_of.get(b, ()))]
+        if not common:
+            continue
+        for atk in attacks:
+            for metric in metrics:
+                comps = tuple(Comparison(f"{ds}: {a} vs {b}", {"dataset": ds, "setting": a, "attack": atk},
+                                         {"dataset": ds, "setting": b, "attack": atk}, "lower") for ds in common)
+                out.append(Claim(f"{cid} · {atk} · {LADDER_METRICS[metric]}", paper, text, metric, comps,
+                                 pair_on=("target",), source="paper A" if paper == "A" else "paper B",
+                                 shown_in="08: ladder figure"))
+    return out
+
+
 __all__ = ["FULL_PRECISION", "comparison", "paper_a_quantization", "paper_a_threshold_accuracy",
-           "paper_a_surrogates", "PAPER_B", "TRANSFER_MARGIN", "paper_b", "PAPER_C", "paper_c", "PAPER_D", "paper_d"]
+           "paper_a_surrogates", "PAPER_B", "TRANSFER_MARGIN", "paper_b", "PAPER_C", "paper_c", "PAPER_D", "paper_d",
+           "LADDER_CLAIMS", "LADDER_METRICS", "ladder"]

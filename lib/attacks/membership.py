@@ -159,18 +159,19 @@ def attack_pair(target: dict, shadow: dict, attack: dict, seed: int):
 _WORKER_STORE = {}
 
 
-def _train_in_worker(params: dict, section: str, read_sections: tuple, unit: dict) -> float:
-    """Train one unit in a worker process (one thread; the store and its datasets are built once per worker)."""
+def _train_in_worker(params: dict, section: str, read_sections: tuple, unit: dict, splits_dir=None) -> float:
+    """Train one unit in a worker process (one thread; the store and its datasets are built once per worker).
+    `splits_dir`: the folder of the unit's split files when it is not the section's (pipeline.store_for)."""
     import time
 
     import torch
 
     from ..core import pipeline
     torch.set_num_threads(1)
-    key = (section, read_sections)
+    key = (section, read_sections, str(splits_dir))
     if key not in _WORKER_STORE:
         _WORKER_STORE.clear()
-        _WORKER_STORE[key] = pipeline.store_for(params, section, read_sections)
+        _WORKER_STORE[key] = pipeline.store_for(params, section, read_sections, splits_dir=splits_dir)
         _WORKER_STORE[key].progress = False
     t0 = time.perf_counter()
     _WORKER_STORE[key].get_or_train(unit)
@@ -183,13 +184,15 @@ def units_of(params: dict, settings: list[Setting]) -> list[dict]:
             for st in settings for seed in C.seeds(params, st.dataset, st.section) for role in ("target", "shadow")]
 
 
-def train_parallel(store, params: dict, settings: list[Setting], section: str, read_sections=(), workers: int = 1):
-    """Train every missing target/shadow unit of `settings` in `workers` single-threaded processes (each writes
-    its own checkpoint); with workers = 1 nothing happens here and `run` trains them in order. On a 2-core
-    CPU two single-threaded SNNs finish about twice as fast as one after the other (small layers do not use
-    a second thread). Returns the number of models trained."""
+def train_parallel(store, params: dict, settings: list[Setting], section: str, read_sections=(), workers: int = 1,
+                   *, units: list[dict] | None = None, splits_dir=None):
+    """Train every missing target/shadow unit of `settings` (or the given `units`) in `workers` single-threaded
+    processes (each writes its own checkpoint); with workers = 1 nothing happens here and the caller trains them in
+    order. On a 2-core CPU two single-threaded SNNs finish about twice as fast as one after the other (small layers
+    do not use a second thread). `splits_dir`: where the units' split files are when not the section's (the store
+    must read the same folder). Returns the number of models trained."""
     todo, seen = [], set()
-    for u in units_of(params, settings):
+    for u in (units_of(params, settings) if units is None else units):
         k = store.path(u)
         if k not in seen and store.find(u) is None:
             seen.add(k)
@@ -200,7 +203,8 @@ def train_parallel(store, params: dict, settings: list[Setting], section: str, r
     # the largest models first, so the two workers finish together
     todo.sort(key=lambda u: (C.family(u["dataset"]) != "image", u["kind"] != "snn"))
     Parallel(n_jobs=workers, backend="loky", verbose=0)(
-        delayed(_train_in_worker)(params, section, tuple(read_sections), u) for u in tqdm(todo, desc="training"))
+        delayed(_train_in_worker)(params, section, tuple(read_sections), u, splits_dir)
+        for u in tqdm(todo, desc="training"))
     return len(todo)
 
 

@@ -116,6 +116,8 @@ def validate(params: dict) -> dict:
         _validate_ptq(params)
     if GRAD_SECTION in params:
         _validate_grad(params)
+    if LADDER_SECTION in params:
+        _validate_ladder(params)
     if CLAIMS_SECTION in params:
         _validate_claims(params)
     return params
@@ -484,10 +486,89 @@ def _validate_grad(params: dict) -> None:
         _check(v <= n_att, where(k), v, f"sample sizes at most the {n_att} attacked images")
 
 
+# ---------------------------------------------------------------- 08_attack_ladder (papers A and B, leakage regime)
+# Its own schema, checked like 06's and 07's: `by_scale.<scale>` replaces whole top-level entries.
+LADDER_SECTION = "08_attack_ladder"
+LADDER_SETTING_KEYS = ("kind", "label", "datasets", "lr", "weight_bits", "encoding", "surrogate")
+
+
+def _per_fam(v, ok) -> bool:
+    return isinstance(v, dict) and set(v) == {"image", "tabular"} and all(ok(x) for x in v.values())
+
+
+def _ladder_setting_ok(v) -> bool:
+    return (isinstance(v, dict) and set(v) <= set(LADDER_SETTING_KEYS) and {"kind", "datasets"} <= set(v)
+            and v["kind"] in KINDS and isinstance(v["datasets"], list) and v["datasets"]
+            and set(v["datasets"]) <= set(DATASETS) and len(set(v["datasets"])) == len(v["datasets"])
+            and v.get("lr") in (None, *KINDS) and (v.get("weight_bits") is None or _num(v["weight_bits"], 1, 8, True))
+            and (v.get("label") is None or isinstance(v["label"], str))
+            and (v.get("encoding") is None or (v["kind"] == "snn" and v["encoding"] in ENCODINGS))
+            and (v.get("surrogate") is None or (v["kind"] == "snn" and v["surrogate"] in SURROGATES)))
+
+
+def _ladder_entries(sec: dict, where: str) -> None:
+    pos = lambda x: _num(x, 1, None, True)   # noqa: E731
+    checks = {
+        "regime": lambda v: isinstance(v, str) and v,
+        "members": lambda v: _per_fam(v, lambda x: x is None or _num(x, 2, None, True)),
+        "epochs": lambda v: _per_fam(v, pos), "batch_size": lambda v: _per_fam(v, pos),
+        "models": lambda v: _per_fam(v, lambda x: _num(x, 4, None, True)),
+        "population_test": lambda v: _per_fam(v, lambda x: x is None or _num(x, 10, None, True)),
+        "curve_eval_size": pos, "seed": lambda v: _num(v, 0, None, True), "workers": pos,
+        "settings": lambda v: isinstance(v, dict) and v and all(isinstance(k, str) and _ladder_setting_ok(x)
+                                                                for k, x in v.items()),
+        "as_published": lambda v: isinstance(v, dict) and set(v) == {"settings", "datasets"}
+        and all(isinstance(v[k], list) for k in v) and set(v["datasets"]) <= set(DATASETS),
+        "lira": lambda v: isinstance(v, dict) and set(v) == {"variant", "fix_variance"}
+        and v["variant"] in LIRA_VARIANTS and isinstance(v["fix_variance"], bool),
+        "rmia": lambda v: isinstance(v, dict) and set(v) == {"offline_a", "gamma"} and _num(v["offline_a"], 0, 1)
+        and _num(v["gamma"], 0) and v["gamma"] > 0,
+    }
+    fam = "{image: ..., tabular: ...}"
+    expected = {
+        "regime": "a name", "members": f"{fam}, each an integer >= 2 (members per model) or null (the whole training part)",
+        "epochs": f"{fam} of positive integers", "batch_size": f"{fam} of positive integers",
+        "models": f"{fam}, each an integer >= 4 (every leave-one-out target needs an IN and an OUT reference)",
+        "population_test": f"{fam}, each an integer >= 10 or null (every test example)",
+        "curve_eval_size": "a positive integer", "seed": "a non-negative integer", "workers": "a positive integer",
+        "settings": f"a mapping id → {{kind: {'|'.join(KINDS)}, datasets: [distinct datasets from {list(DATASETS)}], "
+                    f"and optionally label, lr: ann|snn, weight_bits: 1-8, encoding (SNN): one of {list(ENCODINGS)}, "
+                    "surrogate (SNN): a key of `surrogates`}",
+        "as_published": "{settings: [setting ids], datasets: [datasets]}",
+        "lira": f"{{variant: {'|'.join(LIRA_VARIANTS)}, fix_variance: true|false}}",
+        "rmia": "{offline_a in [0, 1], gamma > 0}"}
+    _schema_entries(sec, where, checks, expected)
+
+
+def _validate_ladder(params: dict) -> None:
+    name = LADDER_SECTION
+    act, by = _own_schema(params, name, _ladder_entries, (
+        "regime", "members", "epochs", "batch_size", "models", "population_test", "curve_eval_size", "seed", "settings",
+        "as_published", "lira", "rmia", "workers"))
+
+    def where(k):
+        return f"{name}.by_scale.{params['scale']}.{k}" if k in (by.get(params["scale"]) or {}) else f"{name}.{k}"
+
+    have = set(params["00_data"]["datasets"])
+    for sid, st in act["settings"].items():
+        missing = sorted(set(st["datasets"]) - have)
+        _check(not missing, where("settings") + f".{sid}.datasets", st["datasets"],
+               f"datasets that 00_data prepares ({sorted(have)}); missing: {missing}")
+        if st.get("surrogate"):
+            _check(st["surrogate"] in params["surrogates"], where("settings") + f".{sid}.surrogate", st["surrogate"],
+                   f"a key of `surrogates` ({sorted(params['surrogates'])})")
+    ap = act["as_published"]
+    for sid in ap["settings"]:
+        _check(sid in act["settings"], where("as_published") + ".settings", sid,
+               f"a setting id ({sorted(act['settings'])})")
+        _check(set(ap["datasets"]) <= set(act["settings"][sid]["datasets"]), where("as_published") + ".datasets",
+               ap["datasets"], f"datasets that setting {sid!r} is trained on ({act['settings'][sid]['datasets']})")
+
+
 # ---------------------------------------------------------------- 99_claims
 CLAIMS_SECTION = "99_claims"
 CLAIM_STAGES = ("02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
-                "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity")
+                "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder")
 
 
 def _claims_entries(sec: dict, where: str) -> None:

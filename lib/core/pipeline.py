@@ -114,17 +114,19 @@ def subset_splits(params: dict, section: str, loader: Loader) -> Path:
     return out
 
 
-def store_for(params: dict, section: str, read_sections=(), loader: Loader | None = None) -> ModelStore:
+def store_for(params: dict, section: str, read_sections=(), loader: Loader | None = None,
+              splits_dir: str | Path | None = None) -> ModelStore:
     """The model cache of a stage: writes to `<section>.checkpoints_dir`, also reads earlier stages' folders.
-    Its splits are the section's (`subset_splits`: 00_data's, or subsets where the section reduces the members),
-    its learning-curve size the section's curve_eval_size at the active scale (config.effective)."""
+    Its splits are `splits_dir` when given, else the section's (`subset_splits`: 00_data's, or subsets where the
+    section reduces the members); its learning-curve size the section's curve_eval_size at the active scale."""
     read = [params[s]["checkpoints_dir"] for s in read_sections]
     tr = params["train"]
     loader = loader or Loader(params)
     sec = C.section(params, section)   # the active scale's values (a section without by_scale is unchanged)
-    curve = C.effective(params, sec, sec["datasets"][0])["curve_eval_size"]   # section-wide, not per family
+    curve = (sec.get("curve_eval_size") or tr["curve_eval_size"]) if splits_dir else \
+        C.effective(params, sec, sec["datasets"][0])["curve_eval_size"]   # section-wide, not per family
     return ModelStore(params[section]["checkpoints_dir"], read, data_loader=loader,
-                      splits_dir=subset_splits(params, section, loader), device_name=tr["device"],
+                      splits_dir=splits_dir or subset_splits(params, section, loader), device_name=tr["device"],
                       curve_eval_size=curve, eval_batch_size=tr["eval_batch_size"])
 
 
