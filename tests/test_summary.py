@@ -61,4 +61,55 @@ def test_paper_numbers_come_from_the_transcribed_tables():
     c = paper.paper_c()
     fp = c[(c.method == "full precision") & (c.metric == "tpr_at_0_1pct")].value.iloc[0]
     assert f"{fp:g}" in nums["C5"]
-    assert set(nums) <= {f"C{i}" for i in range(1, 12)} | {f"D{i}" for i in range(1, 7)} | {"D5b"}
+    assert set(nums) <= ({f"B{i}" for i in range(1, 12)} | {f"C{i}" for i in range(1, 12)}
+                         | {f"D{i}" for i in range(1, 7)} | {"D5b"})
+
+
+def test_paper_a_numbers_are_keyed_by_stage_and_match_table_ii():
+    from lib.report import paper
+    t2 = paper.table_ii().set_index(["dataset", "method", "kind"])
+    snn_ann = paper.claim_number("03_weight_quantization", "SNN < ANN")
+    assert f"SNN {t2.loc[('cifar10', 'full precision', 'snn'), 'auc']:.3f} vs ANN " \
+           f"{t2.loc[('cifar10', 'full precision', 'ann'), 'auc']:.3f}" in snn_ann
+    assert paper.claim_number("02_activation_quantization", "SNN < ANN") == "—"   # 02's claims: figures only
+    # 08's ladder claims are found by the claim before " · <attack> · <metric>"
+    assert paper.claim_number("08_attack_ladder", "A: SNN < ANN · RMIA · AUC").endswith(snn_ann.split(": ", 1)[1])
+    assert "6.5%" in paper.claim_number("05_temporal_dynamics", "B1")
+    assert "0.644" in paper.claim_number("04_surrogate_gradients", "STE: vulnerable on CIFAR-10")
+
+
+def test_reading_groups_claims_and_the_ladder_by_rung():
+    t = pd.DataFrame({"paper": ["A", "A", "A", "A"], "stage": ["03_weight_quantization", "03_weight_quantization",
+                                                                 "08_attack_ladder", "08_attack_ladder"],
+                      "claim": ["SNN < ANN", "X", "A: SNN < ANN · loss · AUC", "A: SNN < ANN · RMIA · AUC"],
+                      "scale": ["quick"] * 4,
+                      "verdict class": ["supported", "not resolved", "contradicted", "supported"]})
+    r = SU.reading(t)["A"]
+    assert r["holds"] == ["SNN < ANN (03)"] and r["open"] == ["X (03)"] and r["fails"] == []
+    assert r["ladder"] == {"A: SNN < ANN": {"AUC": [("loss", "contradicted"), ("RMIA", "supported")]}}
+
+
+def test_switches_gather_the_published_choices_of_06_07_08(tmp_path):
+    (tmp_path / "08_attack_ladder").mkdir()
+    pd.DataFrame([{"switch": "split_mode", "as published": "p", "default here": "d", "dataset": "iris",
+                   "setting": "ann", "attack": "SVM (paper A)", "metric": "auc", "as published value": 0.7,
+                   "default value": 0.6, "published − default": 0.1, "ci_low": 0.05, "ci_high": 0.15, "pairs": 10,
+                   "noise": "seeds"}]).to_csv(tmp_path / "08_attack_ladder" / "switches.csv", index=False)
+    (tmp_path / "06_post_training_quantization").mkdir()
+    rows = [{"method": "obc", "bits": 2.0, "bn_source": src, "target": t, "run": 0, "attack": "LiRA online",
+             "tpr_at_1pct": 0.1 + (0.05 if src == "train" else 0) + 0.001 * t, "tpr_at_1pct_se": 0.001,
+             "auc": 0.6, "test_acc": 50.0, "n_eval": 1000} for src in ("train", "members") for t in range(4)]
+    pd.DataFrame(rows).to_csv(tmp_path / "06_post_training_quantization" / "per_target.csv", index=False)
+    (tmp_path / "07_gradient_sparsity").mkdir()
+    pd.DataFrame([{"model": "SEW", "attack": "PGD", "check": "authors' protocol", "n_eval": 1000, "test_acc": 31.0,
+                   "ci_low": 28.0, "ci_high": 34.0},
+                  {"model": "SEW", "attack": "PGD-7, BN eval", "check": "BN mode", "n_eval": 500, "test_acc": 26.0,
+                   "ci_low": 22.0, "ci_high": 30.0}]).to_csv(tmp_path / "07_gradient_sparsity" / "masking.csv",
+                                                             index=False)
+    sw = SU.switches(tmp_path, ["06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder"])
+    assert list(sw.columns) == SU.SWITCH_COLUMNS and set(sw.paper) == {"A", "C", "D"}
+    c = sw[(sw.paper == "C") & (sw.metric == "tpr_at_1pct")].iloc[0]
+    assert c["published − default"] == pytest.approx(0.05) and c.pairs == 4
+    d = sw[sw.paper == "D"].iloc[0]
+    assert d["published − default"] == pytest.approx(5.0)
+    assert SU.switches(tmp_path, ["08_attack_ladder"]).paper.tolist() == ["A"]   # only the stages asked for

@@ -232,7 +232,68 @@ def _d_numbers() -> dict:
     }
 
 
+_DS = {"mnist": "MNIST", "fmnist": "F-MNIST", "cifar10": "CIFAR-10", "iris": "Iris", "breast_cancer": "BC"}
+
+
+def _a_numbers() -> dict:
+    """Paper A's numbers behind the claims of 03 (Table II) and 04 (Table III), keyed (stage, claim id); 02's claims
+    are about Fig. 2-3, which give no numbers."""
+    t2 = table_ii().set_index(["dataset", "method", "kind"])
+    t3 = table_iii().set_index(["dataset", "method"])
+    dss = list(_DS)
+    v = lambda ds, me, k, col="auc": t2.loc[(ds, me, k), col]   # noqa: E731
+    fp = "full precision"
+
+    def per_ds(f):
+        return "; ".join(f"{_DS[ds]} {f(ds)}" for ds in dss)
+
+    q = lambda k, col="auc", d=3: per_ds(lambda ds: f"FP {v(ds, fp, k, col):.{d}f}, w=8/4/2 " + "/".join(   # noqa: E731
+        f"{v(ds, f'w={b}', k, col):.{d}f}" for b in (8, 4, 2)))
+    acc = lambda k: per_ds(lambda ds: f"w=2 {v(ds, 'w=2', k, 'test_acc'):.2f} vs w=8 "   # noqa: E731
+                           f"{v(ds, 'w=8', k, 'test_acc'):.2f}")
+    ann_snn = per_ds(lambda ds: f"SNN {v(ds, fp, 'snn'):.3f} vs ANN {v(ds, fp, 'ann'):.3f}")
+    w = "03_weight_quantization"
+    out = {(w, "ANN: quantized < FP"): "AUC, ANN: " + q("ann"), (w, "SNN: quantized < FP"): "AUC, SNN: " + q("snn"),
+           (w, "ANN: 2-bit lowest AUC"): "AUC, ANN: " + q("ann"), (w, "SNN: bit widths alike"): "AUC, SNN: " + q("snn"),
+           (w, "ANN: 2-bit costs accuracy"): "test accuracy, ANN: " + acc("ann"),
+           (w, "SNN: 2-bit costs accuracy"): "test accuracy, SNN: " + acc("snn"),
+           (w, "SNN < ANN"): "full-precision AUC: " + ann_snn,
+           (w, "FP SNN < quantized ANN"): "AUC: " + per_ds(lambda ds: f"FP SNN {v(ds, fp, 'snn'):.3f} vs ANN w=8/4/2 "
+                                                           + "/".join(f"{v(ds, f'w={b}', 'ann'):.3f}" for b in (8, 4, 2)))}
+    sur = "04_surrogate_gradients"
+    s3 = lambda name, col="auc", d=3: per_ds(lambda ds: f"{t3.loc[(ds, name), col]:.{d}f} (others " + "/".join(   # noqa: E731
+        f"{t3.loc[(ds, o), col]:.{d}f}" for o in t3.loc[ds].index if o != name) + ")")
+    out.update({(sur, "spike rate escape: lowest AUC"): "AUC: " + s3("spike_rate_escape"),
+                (sur, "atan: highest AUC"): "AUC: " + s3("atan"),
+                (sur, "STE: vulnerable on CIFAR-10"): f"CIFAR-10 AUC {t3.loc[('cifar10', 'straight_through_estimator'), 'auc']:.3f}"
+                                                      " (the highest of the five)",
+                (sur, "fast sigmoid: best accuracy"): "test accuracy: " + s3("fast_sigmoid", "test_acc", 2),
+                (sur, "triangular: poor accuracy"): "test accuracy: " + s3("triangular", "test_acc", 2)})
+    lad = "08_attack_ladder"
+    out.update({(lad, "A: SNN < ANN"): "full-precision AUC, shadow SVM (Table II): " + ann_snn,
+                (lad, "A: SNN < ANN at the SNN's lr"): "— (our control; the paper trains the ANN at lr 1e-4)",
+                (lad, "A: 2-bit < FP weights (ANN)"): "AUC, ANN: " + q("ann"),
+                (lad, "A: 2-bit < FP weights (SNN)"): "AUC, SNN: " + q("snn"),
+                (lad, "B1: Poisson-Burst < Rate"): "AUC lower by up to 6.5% (paper B, abstract)"})
+    return out
+
+
+# Paper B states its numbers in the text only (abstract, §V-D); claims B2-B5, B7, B11 have none.
+PAPER_B_NUMBERS = {"B1": "AUC lower by up to 6.5% (abstract)", "B6": "GPU power 10–15% lower (abstract)",
+                   "B8": "CPU memory 25–30% higher (§V)", "B9": "less than 1% degradation (§V-D)",
+                   "B10": "drops by about 3% (§V-D)"}
+
+
 def claim_numbers() -> dict:
-    """{claim id: the paper's own number(s) behind it, as text built from the transcribed tables above}. Claims whose
-    number is only in a figure, and papers A and B (not mapped yet), are absent."""
-    return {**_c_numbers(), **_d_numbers()}
+    """{claim id: the paper's own number(s) behind it, as text built from the transcribed tables above}, for claims
+    whose id is unique across stages (papers B, C, D). Claims whose number is only in a figure are absent."""
+    return {**PAPER_B_NUMBERS, **_c_numbers(), **_d_numbers()}
+
+
+def claim_number(stage: str, claim: str) -> str:
+    """The paper's own number behind `claim` of `stage`: paper A's claims by (stage, claim) (their ids repeat across
+    02-04), 08's ladder claims by the claim before " · <attack> · <metric>", the others by id; "—" when the paper
+    gives none (or only in a figure)."""
+    a = _a_numbers()
+    base = str(claim).split(" · ")[0]
+    return a.get((stage, claim)) or a.get((stage, base)) or claim_numbers().get(base, "—")
