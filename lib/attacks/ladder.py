@@ -46,7 +46,6 @@ LADDER = ("SVM (paper A)", "loss", "LiRA offline", "LiRA online", "RMIA")
 AS_PUBLISHED = "SVM (as published)"
 # the FPRs a low-FPR TPR may be read at; the lowest one the per-target non-member count resolves is reported
 FPR_GRID = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
-SETTING_KEYS = ("kind", "datasets", "lr", "weight_bits", "encoding", "surrogate", "label")
 
 
 @dataclass(frozen=True)
@@ -411,6 +410,6 @@ def run(params: dict, sec: dict, store, pops: dict, jobs: list[dict], progress: 
     return cat(per), cat(pooled), cat(rocs), pd.DataFrame(models)
 
 
-__all__ = ["AS_PUBLISHED", "FPR_GRID", "LADDER", "Outputs", "Population", "SETTING_KEYS", "SWITCHES", "Setting",
+__all__ = ["AS_PUBLISHED", "FPR_GRID", "LADDER", "Outputs", "Population", "SWITCHES", "Setting",
            "attack", "datasets", "fractions", "low_fpr", "outputs", "plan", "population", "row", "run", "settings",
            "split", "splits_dir", "summary", "switch_table", "tables", "units", "write_splits"]
