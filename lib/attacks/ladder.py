@@ -211,7 +211,7 @@ def low_fpr(n_nonmembers: int, grid=FPR_GRID) -> float:
     return min(ok) if ok else max(grid)
 
 
-def attack(out: Outputs, pop: Population, sec: dict, attack_params: dict, fractions=None, progress=None) -> list[dict]:
+def attack(out: Outputs, pop: Population, sec: dict, attack_params: dict, fractions=None) -> list[dict]:
     """Every rung of the ladder on every target m (and the as-published SVM where out.shadows exist; `fractions` =
     00_data's shadow_member_fraction, shadow_nonmember_fraction that made them): one entry per (target, attack)
     with the member scores and the truth (for pooling). `attack_params`: params.yaml → attack (the SVM's)."""
@@ -252,8 +252,6 @@ def attack(out: Outputs, pop: Population, sec: dict, attack_params: dict, fracti
         entries.append({"target": m, "attack": "RMIA", "truth": keep[m], "scores": L.rmia_member_scores(
             sig_x[m], sig_x[rest], keep[rest], sig_z[m], sig_z[rest], offline_a=r["offline_a"], gamma=r["gamma"],
             max_refs=int((~keep[rest]).sum(0).min()))})
-        if progress is not None:
-            progress.update(1)
     return entries
 
 
@@ -309,12 +307,13 @@ def summary(per: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- "as published" switches
 
-# (switch, what the published code / paper did, what this project uses by default, settings a (as published),
-#  b (corrected), attack the switch acts on (None = every rung)) — judged on the regime's paired targets
+# (switch, what the published code / paper did, what this project uses by default, a (as published), b (the default)):
+# a and b are attacks (split_mode: the same models, two shadows) or setting ids (the surrogates: every rung) —
+# judged on the regime's paired targets. Formulas as lib.core.neurons.SURROGATES states them (x = U − θ).
 SWITCHES = (
     ("split_mode", "shadow = 80% of the target's members + 20% of its non-members (authors' earlier code)",
      "shadow = an independent random half of the population", "SVM (as published)", "SVM (paper A)"),
-    ("spike rate escape", "snntorch ≤ 0.7: slope·exp(−slope·|U − θ − 1|)", "snntorch 1.0: β·slope·exp(−slope·|U − θ|)",
+    ("spike rate escape", "snntorch ≤ 0.7: slope·exp(−slope·|U − θ − 1|)", "snntorch 1.0: slope·exp(−β·|U − θ − 1|)",
      "snn_sre_legacy", "snn_sre"),
     ("triangular surrogate", "snntorch's signed step (+θ below, −θ above threshold)", "a true triangle max(0, 1 − |U − θ|)",
      "snn_tri", "snn_tri_true"),
