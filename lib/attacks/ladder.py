@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from ..core import config as C
 from ..core import data as D
@@ -104,14 +103,11 @@ class Population:
 
 
 def _take(labels: np.ndarray, n: int | None, seed: int, key: str) -> np.ndarray:
-    """A stratified random sample of n indices (all, in order, when n is None)."""
-    if n is None:
-        return np.arange(len(labels))
-    if n > len(labels):
+    """A stratified random sample of n indices (data._stratified_take; all, in order, when n is None); more than the
+    set holds is an error naming `key`."""
+    if n is not None and n > len(labels):
         raise ConfigError(f"params.yaml: `{key}` asks for {n} examples but the set has only {len(labels)}")
-    if n == len(labels):
-        return np.arange(len(labels))
-    return np.sort(train_test_split(np.arange(len(labels)), train_size=n, stratify=labels, random_state=seed)[0])
+    return D._stratified_take(np.arange(len(labels)), labels, n, seed)
 
 
 def population(data: D.Tensors, sec: dict, dataset: str) -> Population:
