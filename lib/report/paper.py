@@ -5,6 +5,7 @@ unquantized models. Values are mean (± std) over the paper's runs, accuracies i
 """
 from __future__ import annotations
 
+import functools
 import io
 
 import pandas as pd
@@ -284,16 +285,22 @@ PAPER_B_NUMBERS = {"B1": "AUC lower by up to 6.5% (abstract)", "B6": "GPU power 
                    "B10": "drops by about 3% (§V-D)"}
 
 
+@functools.lru_cache(maxsize=1)
+def _numbers() -> tuple[dict, dict]:
+    """(paper A's numbers by (stage, claim), the others by claim id), built once from the tables above."""
+    return _a_numbers(), {**PAPER_B_NUMBERS, **_c_numbers(), **_d_numbers()}
+
+
 def claim_numbers() -> dict:
     """{claim id: the paper's own number(s) behind it, as text built from the transcribed tables above}, for claims
     whose id is unique across stages (papers B, C, D). Claims whose number is only in a figure are absent."""
-    return {**PAPER_B_NUMBERS, **_c_numbers(), **_d_numbers()}
+    return dict(_numbers()[1])
 
 
 def claim_number(stage: str, claim: str) -> str:
     """The paper's own number behind `claim` of `stage`: paper A's claims by (stage, claim) (their ids repeat across
     02-04), 08's ladder claims by the claim before " · <attack> · <metric>", the others by id; "—" when the paper
     gives none (or only in a figure)."""
-    a = _a_numbers()
+    a, other = _numbers()
     base = str(claim).split(" · ")[0]
-    return a.get((stage, claim)) or a.get((stage, base)) or claim_numbers().get(base, "—")
+    return a.get((stage, claim)) or a.get((stage, base)) or other.get(base, "—")
