@@ -434,6 +434,12 @@ LADDER_CLAIMS = {
     "B1: Poisson-Burst < Rate": ("B", "snn_pb", "snn_rate", "Poisson-Burst lowers MIA AUC vs Rate (paper B, abstract)"),
 }
 LADDER_METRICS = {"auc": "AUC", "tpr_low": "TPR at low FPR"}
+LADDER_SEP = " · "   # a ladder claim's id: "<claim> · <attack> · <metric label>"
+
+
+def ladder_parts(claim_id: str) -> tuple[str, str, str]:
+    """(claim, attack, metric label) of a ladder claim's id; ("<id>", "", "") for any other claim's."""
+    return tuple((str(claim_id).split(LADDER_SEP) + ["", ""])[:3])
 
 
 def ladder(datasets_of: dict, attacks, metrics=tuple(LADDER_METRICS)) -> list[Claim]:
@@ -450,7 +456,7 @@ def ladder(datasets_of: dict, attacks, metrics=tuple(LADDER_METRICS)) -> list[Cl
             for metric in metrics:
                 comps = tuple(Comparison(f"{ds}: {a} vs {b}", {"dataset": ds, "setting": a, "attack": atk},
                                          {"dataset": ds, "setting": b, "attack": atk}, "lower") for ds in common)
-                out.append(Claim(f"{cid} · {atk} · {LADDER_METRICS[metric]}", paper, text, metric, comps,
+                out.append(Claim(LADDER_SEP.join((cid, atk, LADDER_METRICS[metric])), paper, text, metric, comps,
                                  pair_on=("target",), source="paper A" if paper == "A" else "paper B",
                                  shown_in="08: ladder figure"))
     return out
@@ -458,4 +464,4 @@ def ladder(datasets_of: dict, attacks, metrics=tuple(LADDER_METRICS)) -> list[Cl
 
 __all__ = ["FULL_PRECISION", "comparison", "paper_a_quantization", "paper_a_threshold_accuracy",
            "paper_a_surrogates", "PAPER_B", "TRANSFER_MARGIN", "paper_b", "PAPER_C", "paper_c", "PAPER_D", "paper_d",
-           "LADDER_CLAIMS", "LADDER_METRICS", "ladder"]
+           "LADDER_CLAIMS", "LADDER_METRICS", "LADDER_SEP", "ladder", "ladder_parts"]

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..attacks.claims import ladder_parts
+
 DETAIL_FILES = ("claims_comparisons.csv", "claims_detail.csv")   # 05–07 / 02–04 name it differently
 CLASSES = ("supported", "partly supported", "mixed", "partly contradicted", "contradicted", "not resolved",
            "not tested")
@@ -92,7 +94,7 @@ def reading(claims: pd.DataFrame) -> dict:
         r["scales"] = sorted(set(g.scale.astype(str)))
         ladder: dict = {}
         for c, v in zip(lad.claim, lad["verdict class"]):
-            base, atk, metric = (str(c).split(" · ") + ["", ""])[:3]
+            base, atk, metric = ladder_parts(c)
             ladder.setdefault(base, {}).setdefault(metric, []).append((atk, v))
         r["ladder"] = ladder
         out[paper] = r
@@ -155,4 +157,5 @@ def switches(root: str | Path, stages) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[SWITCH_COLUMNS]
 
 
-__all__ = ["DETAIL_FILES", "CLASSES", "SWITCH_COLUMNS", "verdict_class", "collect", "evidence", "counts", "reading", "switches"]
+__all__ = ["DETAIL_FILES", "CLASSES", "SWITCH_COLUMNS", "verdict_class", "collect", "evidence", "counts", "reading", "switches",
+           "ladder_parts"]   # re-exported for notebook 99 (defined with the ladder claims in lib.attacks.claims)
