@@ -26,9 +26,17 @@ def _unit(p, name):
     return C.unit(p, ds, kind, role, int(seed), **extra)
 
 
+def _load(scale):
+    """params.yaml at `scale`, with real CIFAR-10 as the source: the golden keys were computed with it. (params.yaml
+    names the JPEG stand-in since the committed quick run used it; a different dataset has other keys, by design.)"""
+    p = C.load(PARAMS, scale)
+    p["00_data"]["cifar10_source"] = "torchvision"
+    return p
+
+
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_target_unit_keys_are_unchanged(name):
-    p = C.load(PARAMS, name.split("/")[0])
+    p = _load(name.split("/")[0])
     if name.split("/")[1] == "05" and name.split("/")[2] not in C.section(p, "05_temporal_dynamics")["datasets"]:
         pytest.skip("dataset no longer in this scale's 05 grid")
     assert unit_key(_unit(p, name)) == GOLDEN[name], f"{name}: the checkpoint key changed (cached models would retrain)"
@@ -40,3 +48,11 @@ def test_shadow_is_seeded_apart_from_its_target():
     assert t["seed"] == s["seed"]                       # same split file (the shadow's pools of seed 0)
     assert C.init_seed(s) != C.init_seed(t)             # but its own initialization and shuffling
     assert C.init_seed(t) == t["seed"]
+
+
+def test_the_cifar10_source_is_part_of_the_key():
+    p = _load("quick")
+    real = unit_key(C.unit(p, "cifar10", "snn", "target", 0))
+    p["00_data"]["cifar10_source"] = "jpeg-standin"
+    assert unit_key(C.unit(p, "cifar10", "snn", "target", 0)) != real   # a stand-in model never loads as a real one
+    assert unit_key(C.unit(p, "mnist", "snn", "target", 0)) == unit_key(C.unit(_load("quick"), "mnist", "snn", "target", 0))
