@@ -26,6 +26,7 @@ from torch import nn
 
 from ..core import sew as S
 from ..core import train as TR
+from ..core import executor as EX
 from ..core.train import atomic_save, unit_key
 from . import adversarial as A
 
@@ -144,33 +145,37 @@ class Study:
         """Train (or load) every (model, seed); one row each with clean train/test accuracy and seconds."""
         tr = self.sec["training"]
         rows = []
-        for seed in self.sec["seeds"]:
-            for spec in self.sec["models"]:
-                u = unit(self.sec, spec, self.data, seed)
-                key = unit_key(u)
-                path = self.root / f"{key}.pt"
-                model = build(self.sec, spec, self.data.n_classes, seed)
-                now = not path.exists()
-                if now:
-                    rec = S.fit(model, self.data.x_train, self.data.y_train, epochs=tr["epochs"],
-                                batch_size=tr["batch_size"], lr=tr["lr"], weight_decay=tr["weight_decay"],
-                                flip=tr["flip"], seed=seed, device=self.device,
-                                desc=f"{self.sec['dataset']} {spec['name']} seed {seed}")
-                    atomic_save({**rec, "unit": u}, path)
-                rec = torch.load(path, map_location="cpu", weights_only=False)
-                model.load_state_dict(rec["state_dict"])
-                model.to(self.device).eval()
-                net = Net(spec["name"], spec, seed, model, key, rec["seconds"], rec["curve"], now)
-                self.nets[(spec["name"], seed)] = net
-                n_tr = min(len(self.data.y_train), len(self.data.y_test))
-                rows.append({"model": spec["name"], "kind": spec["kind"], "arch": spec["arch"], "pool": spec["pool"],
-                             "seed": seed, "train_acc": self.accuracy(net, self.data.x_train[:n_tr],
-                                                                      self.data.y_train[:n_tr]),
-                             "test_acc": self.accuracy(net, self.data.x_test, self.data.y_test),
-                             "n_train": len(self.data.y_train), "n_test": len(self.data.y_test),
-                             "epochs": tr["epochs"], "train_seconds": rec["seconds"], "trained_now": now,
-                             "final_loss": rec["curve"][-1]["loss"] if rec["curve"] else float("nan"),
-                             "data_source": self.data.source})
+        pairs = [(seed, spec) for seed in self.sec["seeds"] for spec in self.sec["models"]]
+        missing = {(seed, spec["name"]) for seed, spec in pairs
+                   if not (self.root / f"{unit_key(unit(self.sec, spec, self.data, seed))}.pt").exists()}
+        settings = EX.active()
+        if settings.ray:   # train.executor: ray — one Ray task per missing net, then everything is read as below
+            dev = "cuda" if settings.ray_gpus_per_unit > 0 else "cpu"
+            EX.run_jobs([EX.Job(train_net, (self.sec, spec, self.data, seed, self.root, dev,
+                                            settings.claim_stale_seconds), f"{spec['name']} seed {seed}")
+                         for seed, spec in pairs if (seed, spec["name"]) in missing], settings, desc="nets")
+        for seed, spec in pairs:
+            u = unit(self.sec, spec, self.data, seed)
+            key = unit_key(u)
+            path = self.root / f"{key}.pt"
+            model = build(self.sec, spec, self.data.n_classes, seed)
+            now = (seed, spec["name"]) in missing
+            if not path.exists():
+                train_net(self.sec, spec, self.data, seed, self.root, self.device, settings.claim_stale_seconds)
+            rec = torch.load(path, map_location="cpu", weights_only=False)
+            model.load_state_dict(rec["state_dict"])
+            model.to(self.device).eval()
+            net = Net(spec["name"], spec, seed, model, key, rec["seconds"], rec["curve"], now)
+            self.nets[(spec["name"], seed)] = net
+            n_tr = min(len(self.data.y_train), len(self.data.y_test))
+            rows.append({"model": spec["name"], "kind": spec["kind"], "arch": spec["arch"], "pool": spec["pool"],
+                         "seed": seed, "train_acc": self.accuracy(net, self.data.x_train[:n_tr],
+                                                                  self.data.y_train[:n_tr]),
+                         "test_acc": self.accuracy(net, self.data.x_test, self.data.y_test),
+                         "n_train": len(self.data.y_train), "n_test": len(self.data.y_test),
+                         "epochs": tr["epochs"], "train_seconds": rec["seconds"], "trained_now": now,
+                         "final_loss": rec["curve"][-1]["loss"] if rec["curve"] else float("nan"),
+                         "data_source": self.data.source})
         return pd.DataFrame(rows)
 
     def accuracy(self, net: Net, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -214,6 +219,26 @@ class Study:
             model = S.SpikingClassifier(S.swap_surrogate(net.model.net, spec["surrogate"]["name"],
                                                          spec["surrogate"]["alpha"]), net.model.T)
         return model, net.encode(x), {}, (1 if net.spiking else 0)
+
+
+def train_net(sec: dict, spec: dict, data: Data, seed: int, root, device, claim_stale_seconds: float = 600.0) -> bool:
+    """Train one net and save it to <root>/<key>.pt (locally or in a Ray task), under its claim
+    (lib.core.executor.claim): a net another process is training is waited for, not trained twice. Returns whether
+    it was trained here."""
+    tr = sec["training"]
+    u = unit(sec, spec, data, seed)
+    path = Path(root) / f"{unit_key(u)}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with EX.claim(EX.claims_dir_for(Path(root).parent), sec["dataset"], unit_key(u), lambda _: path.is_file(),
+                  stale_seconds=claim_stale_seconds) as mine:
+        if not mine:
+            return False
+        model = build(sec, spec, data.n_classes, seed)
+        rec = S.fit(model, data.x_train, data.y_train, epochs=tr["epochs"], batch_size=tr["batch_size"], lr=tr["lr"],
+                    weight_decay=tr["weight_decay"], flip=tr["flip"], seed=seed, device=torch.device(device),
+                    desc=f"{sec['dataset']} {spec['name']} seed {seed}")
+        atomic_save({**rec, "unit": u}, path)
+    return True
 
 
 def label(spec: dict) -> str:

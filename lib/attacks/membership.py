@@ -188,15 +188,14 @@ def train_parallel(store, params: dict, settings: list[Setting], section: str, r
                    *, units: list[dict] | None = None, splits_dir=None):
     """Train every missing target/shadow unit of `settings` (or the given `units`) in `workers` single-threaded
     processes (each writes its own checkpoint); with workers = 1 nothing happens here and the caller trains them in
-    order. On a 2-core CPU two single-threaded SNNs finish about twice as fast as one after the other (small layers
-    do not use a second thread). `splits_dir`: where the units' split files are when not the section's (the store
+    order. With train.executor `ray` (lib.core.executor) they are Ray tasks instead, whatever `workers` says.
+    On a 2-core CPU two single-threaded SNNs finish about twice as fast as one after the other (small layers do not
+    use a second thread). `splits_dir`: where the units' split files are when not the section's (the store
     must read the same folder). Returns the number of models trained."""
-    todo, seen = [], set()
-    for u in (units_of(params, settings) if units is None else units):
-        k = store.path(u)
-        if k not in seen and store.find(u) is None:
-            seen.add(k)
-            todo.append(u)
+    from ..core import executor as EX
+    todo = store.missing(units_of(params, settings) if units is None else units)
+    if EX.active().ray:   # train.executor: ray — one Ray task per missing unit instead of the local workers
+        return store.train_missing(todo)
     if workers <= 1 or len(todo) == 0:
         return 0
     from joblib import Parallel, delayed

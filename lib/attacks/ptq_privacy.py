@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ..core import executor as EX
 from ..core import ptq as Q
 from ..core import resnet as R
 from ..core.train import atomic_save, unit_key
@@ -105,24 +106,50 @@ def arch_of(sec: dict, pool: Pool) -> dict:
 def train_models(cache: Cache, pool: Pool, sec: dict, device=None) -> tuple[list[dict], int]:
     """Every model's record (state_dict, seconds, unit, curve), training only the ones not in the cache (in stacks
     of sec['stack']; null = lib.core.resnet.default_stack: one by one on a CPU, where stacking measured slower, 16 on
-    CUDA). Returns (records, how many were trained now)."""
+    CUDA). With train.executor `ray` (lib.core.executor) each stack is a Ray task (16 per task when a task has a
+    GPU, else one model). Returns (records, how many were trained now)."""
     units = [unit(sec, pool, m) for m in range(sec["models"])]
-    recs: list[dict | None] = [torch.load(cache.model_path(u), weights_only=False)
-                               if cache.model_path(u).is_file() else None for u in units]
-    todo = [m for m, r in enumerate(recs) if r is None]
-    tr = sec["training"]
-    k = sec["stack"] or R.default_stack(R._device(device))
-    for a in range(0, len(todo), k):   # one stack (or one model) at a time, saved as soon as it finishes
-        chunk = todo[a:a + k]
-        out = R.train(arch_of(sec, pool), pool.x, pool.y, [pool.members(m) for m in chunk],
-                      [model_seed(sec, m) for m in chunk], epochs=tr["epochs"], batch_size=tr["batch_size"],
-                      lr=tr["lr"], momentum=tr["momentum"], weight_decay=tr["weight_decay"], augment=tr["augment"],
-                      stack=k, device=device, desc=f"{sec['dataset']} ResNet model", first_index=chunk[0])
-        for m, rec in zip(chunk, out):
-            rec = {**rec, "unit": units[m], "index": m}
-            cache.save(rec, cache.model_path(units[m]))
-            recs[m] = rec
+    todo = [m for m, u in enumerate(units) if not cache.model_path(u).is_file()]
+    settings = EX.active()
+    if settings.ray:
+        dev = "cuda" if settings.ray_gpus_per_unit > 0 else "cpu"   # what the task was given, not this process's
+        k = sec["stack"] or R.default_stack(torch.device(dev))
+        jobs = [EX.Job(train_chunk, (cache, pool, sec, todo[a:a + k], dev, k, settings.claim_stale_seconds),
+                       f"{sec['dataset']} ResNet models {todo[a]}–{todo[min(a + k, len(todo)) - 1]}")
+                for a in range(0, len(todo), k)]
+        EX.run_jobs(jobs, settings, desc=f"{sec['dataset']} ResNet stacks")
+    else:
+        k = sec["stack"] or R.default_stack(R._device(device))
+        for a in range(0, len(todo), k):   # one stack (or one model) at a time, saved as soon as it finishes
+            train_chunk(cache, pool, sec, todo[a:a + k], device, k, settings.claim_stale_seconds)
+    recs = [torch.load(cache.model_path(u), weights_only=False) for u in units]
     return recs, len(todo)
+
+
+def train_chunk(cache: Cache, pool: Pool, sec: dict, chunk: list[int], device=None, stack: int | None = None,
+                claim_stale_seconds: float = 600.0) -> list[int]:
+    """Train models `chunk` of the keep matrix in one stack and save each (locally or in a Ray task). Each model is
+    claimed first (lib.core.executor.claim): one that another process is training is waited for, not trained
+    again. Returns the models trained here."""
+    from contextlib import ExitStack
+    tr = sec["training"]
+    units = {m: unit(sec, pool, m) for m in chunk}
+    claims = EX.claims_dir_for(cache.dir.parent)
+    with ExitStack() as held:
+        mine = [m for m in chunk
+                if held.enter_context(EX.claim(claims, sec["dataset"], unit_key(units[m]),
+                                               lambda _, f=cache.model_path(units[m]): f.is_file(),
+                                               stale_seconds=claim_stale_seconds))]
+        if not mine:
+            return []
+        out = R.train(arch_of(sec, pool), pool.x, pool.y, [pool.members(m) for m in mine],
+                      [model_seed(sec, m) for m in mine], epochs=tr["epochs"], batch_size=tr["batch_size"],
+                      lr=tr["lr"], momentum=tr["momentum"], weight_decay=tr["weight_decay"], augment=tr["augment"],
+                      stack=stack or len(mine), device=device, desc=f"{sec['dataset']} ResNet model",
+                      first_index=mine[0])
+        for m, rec in zip(mine, out):
+            cache.save({**rec, "unit": units[m], "index": m}, cache.model_path(units[m]))
+    return mine
 
 
 def model(rec_or_state, arch: dict) -> R.ResNet:

@@ -87,6 +87,7 @@ def validate(params: dict) -> dict:
     _positive_int(params, "train.curve_eval_size")
     _positive_int(params, "train.eval_batch_size")
     _positive_int(params, "train.shadow_seed_offset")
+    _validate_executor(params)
     for scale in SCALES:
         _positive_int(params, f"scales.{scale}.steps")
         for fam in ("image", "tabular"):
@@ -639,6 +640,27 @@ def effective(params: dict, section: str | dict | None, dataset: str) -> dict:
             "seeds": [tr["seed"] + i for i in range(out["n_seeds"])], "batch_size": out["batch_size"],
             "steps": sc["steps"], "family": fam, "reduced": reduced, "scale": scale,
             "curve_eval_size": out["curve_eval_size"]}
+
+def _validate_executor(params: dict) -> None:
+    """train.executor and its settings (lib.core.executor); all optional: absent = local, as before they existed."""
+    tr = params["train"]
+    if "executor" in tr:
+        _check(tr["executor"] in ("local", "ray"), "train.executor", tr["executor"], "local or ray")
+    if tr.get("ray_address") is not None:
+        _check(isinstance(tr["ray_address"], str) and tr["ray_address"].strip() != "", "train.ray_address",
+               tr["ray_address"], 'null, "auto" or "host:port"')
+    for key in ("ray_cpus_per_unit", "ray_max_retries"):
+        if key in tr:
+            v = tr[key]
+            _check(isinstance(v, int) and not isinstance(v, bool) and v >= (1 if key == "ray_cpus_per_unit" else 0),
+                   f"train.{key}", v, "a positive integer" if key == "ray_cpus_per_unit" else "an integer >= 0")
+    if "ray_gpus_per_unit" in tr:
+        v = tr["ray_gpus_per_unit"]
+        _check(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, "train.ray_gpus_per_unit", v,
+               "a number >= 0 (a fraction shares a GPU)")
+    if "claim_stale_seconds" in tr:
+        _positive(params, "train.claim_stale_seconds")
+
 
 def load(path: str | Path = "params.yaml", scale: str | None = None) -> dict:
     """Read and validate params.yaml; `scale` (e.g. from papermill) overrides its `scale` key."""

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from . import config as C
 from . import data as D
+from . import executor as EX
 from .train import ModelStore
 
 
@@ -27,6 +28,9 @@ class Loader:
                        mirror=D.mirror_from_env(d["mirror_env"]), tabular_test_fraction=d["tabular_test_fraction"],
                        tabular_split_seed=d["tabular_split_seed"])
         self._cache: dict[str, D.Tensors] = {}
+
+    def __getstate__(self):   # sent to worker processes without the loaded datasets (each worker loads its own)
+        return {"kw": self.kw, "_cache": {}}
 
     def __call__(self, name: str) -> D.Tensors:
         if name not in self._cache:
@@ -127,11 +131,15 @@ def store_for(params: dict, section: str, read_sections=(), loader: Loader | Non
         C.effective(params, sec, sec["datasets"][0])["curve_eval_size"]   # section-wide, not per family
     return ModelStore(params[section]["checkpoints_dir"], read, data_loader=loader,
                       splits_dir=splits_dir or subset_splits(params, section, loader), device_name=tr["device"],
-                      curve_eval_size=curve, eval_batch_size=tr["eval_batch_size"])
+                      curve_eval_size=curve, eval_batch_size=tr["eval_batch_size"],
+                      claim_stale_seconds=EX.Settings.from_params(params).claim_stale_seconds)
 
 
 def train_all(store: ModelStore, units: list[dict]) -> list[dict]:
-    """Train (or load) every unit, in order; returns their records."""
+    """Train (or load) every unit, in order; returns their records. With train.executor `ray` the missing units are
+    trained as Ray tasks first (lib.core.executor), then every record is read from the store."""
+    if EX.active().ray:
+        store.trained += store.train_missing(units)
     records = []
     bar = tqdm(units, desc="models")
     for u in bar:
@@ -235,6 +243,7 @@ def open_stage(name: str, params_file: str = "params.yaml", scale: str | None = 
     warnings.filterwarnings("ignore", message=".*CUDA.*")
     pd.set_option("display.width", 220, "display.max_columns", 40, "display.max_colwidth", 90)
     params = C.load(params_file, scale)
+    EX.configure(params)   # where this process's training units run (train.executor)
     if name not in params:
         raise C.ConfigError(f"params.yaml: no section `{name}` for this stage")
     sec = C.section(params, name)

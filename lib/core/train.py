@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import data as D
+from . import executor as EX
 from .config import init_seed
 from .models import Net, SNNConfig
 
@@ -164,7 +165,8 @@ class ModelStore:
 
     def __init__(self, write_dir: str | Path, read_dirs=(), *, data_loader=None, splits_dir="data/splits",
                  device_name: str = "auto", progress: bool = True, curve_eval_size: int = 500,
-                 eval_batch_size: int = 512, keep_traces: bool = False):
+                 eval_batch_size: int = 512, keep_traces: bool = False, claims_dir: str | Path | None = None,
+                 claim_stale_seconds: float = 600.0):
         self.write_dir = Path(write_dir)
         self.dirs = [self.write_dir] + [Path(d) for d in read_dirs]
         self.splits_dir = Path(splits_dir)
@@ -177,6 +179,17 @@ class ModelStore:
         # only: never written to the checkpoint (a paper-scale pool's trace is tens of MB)
         self.keep_traces = bool(keep_traces)
         self.trained = 0  # how many models this store trained (the rest were loaded)
+        self.device_name = device_name
+        # per-unit locks shared by every stage's store (lib.core.executor.claim): no unit is trained twice at once
+        self.claims_dir = Path(claims_dir) if claims_dir is not None else EX.claims_dir_for(self.write_dir)
+        self.claim_stale_seconds = float(claim_stale_seconds)
+
+    def spec(self) -> dict:
+        """What rebuilds this store in another process (ModelStore(**spec)): folders, loader, scoring settings."""
+        return {"write_dir": str(self.write_dir), "read_dirs": [str(d) for d in self.dirs[1:]],
+                "data_loader": self.data_loader, "splits_dir": str(self.splits_dir), "device_name": self.device_name,
+                "progress": False, "curve_eval_size": self.curve_eval_size, "eval_batch_size": self.eval_batch_size,
+                "claims_dir": str(self.claims_dir), "claim_stale_seconds": self.claim_stale_seconds}
 
     def path(self, unit: dict, folder: Path | None = None) -> Path:
         return (folder or self.write_dir) / unit["dataset"] / f"{unit_key(unit)}.pt"
@@ -192,10 +205,36 @@ class ModelStore:
         p = self.find(unit)
         return torch.load(p, weights_only=False) if p else None
 
+    def _readable(self, unit: dict, waited: bool = False) -> bool:
+        """The unit's checkpoint is in one of this store's folders, or (after waiting for another stage's store that
+        was training it: lib.core.executor.claim) is copied from that store's folder into this one now."""
+        if self.find(unit) is not None:
+            return True
+        if not waited:
+            return False
+        src = EX.done_path(self.claims_dir, unit["dataset"], unit_key(unit))
+        if src is None:
+            return False
+        EX.copy_atomic(src, self.path(unit))
+        meta = src.with_suffix(".json")
+        if meta.is_file():
+            EX.copy_atomic(meta, self.path(unit).with_suffix(".json"))
+        return True
+
     def get_or_train(self, unit: dict, desc: str | None = None) -> dict:
         rec = self.get(unit)
         if rec is not None:
             return rec
+        with EX.claim(self.claims_dir, unit["dataset"], unit_key(unit), lambda waited: self._readable(unit, waited),
+                      stale_seconds=self.claim_stale_seconds) as mine:
+            if not mine:   # trained meanwhile by whoever held the claim
+                return self.get(unit)
+            rec = self._train(unit, desc)
+            mine.done(self.path(unit))
+        return rec
+
+    def _train(self, unit: dict, desc: str | None) -> dict:
+        self.path(unit).with_name(self.path(unit).name + ".tmp").unlink(missing_ok=True)   # a killed run's half file
         data = self.data_loader(unit["dataset"])
         split = D.load_split(D.split_path(self.splits_dir, unit["dataset"], unit["seed"]))
         _check_split(split, unit)
@@ -217,6 +256,34 @@ class ModelStore:
         self.trained += 1
         return {**rec, "traces": ev["traces"]} if "traces" in ev else rec
 
+    def missing(self, units: list[dict]) -> list[dict]:
+        """The units (each once, in order) that no folder of this store has a checkpoint for."""
+        todo, seen = [], set()
+        for u in units:
+            k = self.path(u)
+            if k not in seen and self.find(u) is None:
+                seen.add(k)
+                todo.append(u)
+        return todo
+
+    def train_missing(self, units: list[dict], settings: EX.Settings | None = None, desc: str = "models") -> int:
+        """Train every unit of `units` that has no checkpoint yet, with the executor (lib.core.executor; default the
+        process's, from params.yaml): in this process one after the other, or as Ray tasks whose workers write into
+        this store's folder. Returns how many were trained (`self.trained` counts only this process's)."""
+        todo = self.missing(units)
+        settings = settings or EX.active()
+        if not settings.ray:
+            before = self.trained
+            for u in tqdm(todo, desc=desc, disable=not self.progress):
+                self.get_or_train(u)
+            return self.trained - before
+        keys = {unit_key(u) for u in todo}
+        # a unit initialized from another missing unit (init_from) waits for the next wave
+        first = [u for u in todo if not (u.get("init_from") and u["init_from"]["key"] in keys)]
+        n = EX.run_jobs([EX.Job(train_unit_job, (self.spec(), u), _describe(u)) for u in first], settings, desc=desc)
+        rest = [u for u in todo if u not in first]
+        return n + (self.train_missing(rest, settings, desc) if rest else 0)
+
     def _init_from(self, model: Net, unit: dict) -> None:
         """Copy a trained unit's weights into `model` and freeze the layers listed in unit["frozen"]."""
         src = unit["init_from"]
@@ -233,7 +300,9 @@ class ModelStore:
         p.parent.mkdir(parents=True, exist_ok=True)
         atomic_save(rec, p)
         meta = {k: rec[k] for k in ("unit", "key", "train_acc", "test_acc", "train_seconds", "data_source", "device")}
-        p.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+        tmp = p.with_name(p.stem + ".json.tmp")
+        tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, p.with_suffix(".json"))
 
     def load_model(self, rec: dict) -> Net:
         """Rebuild the trained network of a record."""
@@ -243,6 +312,21 @@ class ModelStore:
 
     def path_of_key(self, dataset: str, key: str) -> Path | None:
         return next((d / dataset / f"{key}.pt" for d in self.dirs if (d / dataset / f"{key}.pt").is_file()), None)
+
+
+_WORKER_STORES: dict = {}
+
+
+def train_unit_job(spec: dict, unit: dict) -> None:
+    """A worker's job (lib.core.executor): train one unit into the store that `spec` rebuilds (once per process, so
+    its datasets are loaded once per worker)."""
+    loader = spec.get("data_loader")
+    key = json.dumps({**{k: v for k, v in spec.items() if k != "data_loader"},
+                      "loader": getattr(loader, "kw", repr(loader))}, sort_keys=True, default=str)
+    if key not in _WORKER_STORES:
+        _WORKER_STORES.clear()
+        _WORKER_STORES[key] = ModelStore(**spec)
+    _WORKER_STORES[key].get_or_train(unit)
 
 
 def _check_split(split: dict, unit: dict) -> None:

@@ -1,0 +1,318 @@
+"""Where training units run, and the claim that keeps any unit from being trained twice.
+
+Every model of the pipeline is a cache unit: a dict that defines it, whose hash names its checkpoint file, written
+atomically (lib.core.train.atomic_save). Training a unit is therefore a pure job, "make this file", that can run
+anywhere that sees the same checkpoint folder. `params.yaml: train.executor` says where:
+
+    local   this process, or the section's `workers` single-threaded processes (today's behaviour; Ray is not
+            imported)
+    ray     one Ray task per missing unit, on the cluster at `train.ray_address` (null: a Ray instance started
+            here), `train.ray_cpus_per_unit` CPUs and `train.ray_gpus_per_unit` GPUs each. Workers write into the
+            same checkpoint store, so the repository must be on a filesystem every node mounts at the same path.
+            The notebook waits with a progress bar over units, then reads the store as it does locally.
+
+The executor never changes what is trained: it is not part of a unit, nor a dvc dependency. (One caveat, measured:
+on a CPU the reduction order of convolutions depends on torch's thread count, so a unit is bit-identical across
+executors when both train it with the same number of threads; a Ray task uses `ray_cpus_per_unit` threads, the
+local workers one each.)
+
+A *claim* (`claim`) is a lock file per unit, `<claims dir>/<dataset>/<key>.lock`, created with O_EXCL, holding the
+holder's host and pid, its mtime refreshed by a heartbeat. Whoever holds it trains the unit; anybody else asking
+for the same unit (another worker, another stage, another notebook) waits until the holder is done and then reads
+its checkpoint, copying it into its own store when the holder wrote it into another stage's folder (the holder
+leaves `<key>.done` naming the file; only a waiter copies, so what a stage reads never depends on which stages ran
+before it). A claim whose holder died (same host and the pid is gone, or no heartbeat for
+`train.claim_stale_seconds`) is broken and taken over: a killed worker's unit is retried by Ray and trained again,
+and its half-written `<key>.pt.tmp` is never read (readers look for `<key>.pt` only, which appears by a rename).
+Two processes that find the same stale claim at the same instant could both take it over (the rename that breaks
+it is atomic, the check before it is not); they would then both train the unit, to the same bits, and one rename
+wins: wasted work, never a wrong or half file.
+
+Who uses it: ModelStore.train_missing (01 through pipeline.train_all; 02–04 and 08 through
+membership.train_parallel), ptq_privacy.train_models (06) and grad_obf.Study.train (07). Stage 05 trains in the
+notebook's own process on every executor, because its efficiency table measures that process's training.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+EXECUTORS = ("local", "ray")
+# train.* keys that say where units run, not what they are: never part of a unit, not dvc dependencies (dvc.yaml)
+EXECUTION_KEYS = ("executor", "ray_address", "ray_cpus_per_unit", "ray_gpus_per_unit", "ray_max_retries",
+                  "claim_stale_seconds")
+
+
+@dataclass(frozen=True)
+class Settings:
+    executor: str = "local"
+    ray_address: str | None = None
+    ray_cpus_per_unit: int = 1
+    ray_gpus_per_unit: float = 0
+    ray_max_retries: int = 3
+    claim_stale_seconds: float = 600.0
+
+    @classmethod
+    def from_params(cls, params: dict) -> "Settings":
+        tr = params.get("train", {})
+        return cls(**{k: tr[k] for k in EXECUTION_KEYS if k in tr})
+
+    @property
+    def ray(self) -> bool:
+        return self.executor == "ray"
+
+
+_ACTIVE = Settings()
+
+
+def configure(settings: Settings | dict) -> Settings:
+    """Set the process's executor (lib.core.pipeline.open_stage does, from params.yaml). Returns the previous one."""
+    global _ACTIVE
+    new = settings if isinstance(settings, Settings) else Settings.from_params(settings)
+    if new.ray:
+        import importlib.util
+        if importlib.util.find_spec("ray") is None:   # said now, before any stage starts training
+            raise ImportError("params.yaml: train.executor is `ray` but ray is not installed here: "
+                              "pip install -r requirements.txt -c requirements-lock.txt, or set train.executor: local")
+    prev, _ACTIVE = _ACTIVE, new
+    return prev
+
+
+def active() -> Settings:
+    return _ACTIVE
+
+
+# ----------------------------------------------------------------------------- claims
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Claim:
+    """The lock file of one unit. `try_acquire` creates it (O_EXCL) and starts the heartbeat; `release` removes it."""
+
+    def __init__(self, lock: Path, stale_seconds: float = 600.0):
+        self.lock = Path(lock)
+        self.stale_seconds = float(stale_seconds)
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def try_acquire(self) -> bool:
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            json.dump({"host": socket.gethostname(), "pid": os.getpid(), "token": self.token, "since": time.time()}, f)
+        self._stop.clear()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+        self._beat.start()
+        return True
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(max(self.stale_seconds / 4, 0.05)):
+            try:
+                os.utime(self.lock)
+            except FileNotFoundError:
+                return
+
+    def holder(self) -> dict | None:
+        try:
+            return json.loads(self.lock.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):   # gone, or its holder is still writing it
+            return None
+
+    def stale(self) -> bool:
+        """The holder is dead: on this host and its pid is gone, or its heartbeat stopped `stale_seconds` ago."""
+        try:
+            age = time.time() - self.lock.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        h = self.holder()
+        if h is not None and h.get("host") == socket.gethostname() and not _alive(int(h["pid"])):
+            return True
+        return age > self.stale_seconds
+
+    def break_stale(self) -> bool:
+        """Remove a dead holder's lock (by an atomic rename first, so two breakers cannot both remove it)."""
+        if not self.stale():
+            return False
+        grave = self.lock.with_name(f"{self.lock.name}.broken-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(self.lock, grave)
+        except FileNotFoundError:
+            return False
+        grave.unlink(missing_ok=True)
+        return True
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+        h = self.holder()
+        if h is not None and h.get("token") == self.token:
+            self.lock.unlink(missing_ok=True)
+
+
+def claims_dir_for(write_dir: str | Path) -> Path:
+    """One claims folder for all stages: `.claims` beside the stages' checkpoint folders (checkpoints/.claims)."""
+    return Path(write_dir).resolve().parent / ".claims"
+
+
+@contextmanager
+def claim(claims_dir: str | Path, dataset: str, key: str, ready, *, stale_seconds: float = 600.0,
+          poll_seconds: float = 0.5):
+    """Hold the claim on unit `dataset/key`, or wait for the one who holds it.
+
+    `ready(waited)` says whether this caller can already read the unit (its checkpoint is in the caller's store);
+    `waited` is True once the caller has waited for another holder, whose checkpoint it may then take from that
+    holder's folder (`done_path`; only then, so what a stage reads never depends on which stages ran before it).
+    Yields a handle that is true when the caller must train the unit now (it holds the claim; released on exit,
+    also on an exception), false when the unit became readable meanwhile. Before releasing, the holder calls
+    `handle.done(path)` to say where it wrote the checkpoint."""
+    lock = Path(claims_dir) / dataset / f"{key}.lock"
+    c = Claim(lock, stale_seconds)
+    waited = False
+    while True:
+        if ready(waited):
+            yield ClaimHandle(None, lock)
+            return
+        if c.try_acquire():
+            break
+        if not c.break_stale():
+            waited = True
+            time.sleep(poll_seconds)
+    try:
+        if ready(waited):   # finished by another holder between our check and our lock
+            yield ClaimHandle(None, lock)
+        else:
+            yield ClaimHandle(c, lock)
+    finally:
+        c.release()
+
+
+class ClaimHandle:
+    def __init__(self, claim: Claim | None, lock: Path):
+        self.claim, self.lock = claim, lock
+
+    def __bool__(self) -> bool:   # True: the caller holds the claim and must train
+        return self.claim is not None
+
+    def done(self, path: str | Path) -> None:
+        """Record where the unit's checkpoint is, for waiters whose store does not read that folder."""
+        marker = self.lock.with_suffix(".done")
+        tmp = marker.with_name(marker.name + f".{uuid.uuid4().hex[:8]}")
+        tmp.write_text(str(Path(path).resolve()))
+        os.replace(tmp, marker)
+
+
+def done_path(claims_dir: str | Path, dataset: str, key: str) -> Path | None:
+    """Where the last holder of `dataset/key` wrote its checkpoint, if that file still exists."""
+    marker = Path(claims_dir) / dataset / f"{key}.done"
+    try:
+        p = Path(marker.read_text().strip())
+    except FileNotFoundError:
+        return None
+    return p if p.is_file() else None
+
+
+def copy_atomic(src: str | Path, dst: str | Path) -> None:
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+# ----------------------------------------------------------------------------- running jobs
+
+@dataclass
+class Job:
+    """One unit to make: `fn(*args)` writes the unit's checkpoint (and claims it itself); `desc` names it."""
+    fn: object
+    args: tuple
+    desc: str
+
+
+def _run_in_worker(root: str, threads: int, fn, *args):
+    """The body of a Ray task: work from the repository root (relative paths in params resolve as locally), train
+    with `threads` torch threads, run the job."""
+    import torch
+    if not os.path.isfile(os.path.join(root, "params.yaml")):
+        raise FileNotFoundError(f"Ray worker on {socket.gethostname()}: the repository {root} is not visible here. "
+                                "train.executor `ray` needs the repository on a filesystem every node mounts at the "
+                                "same path (README: Running on a Ray cluster)")
+    os.chdir(root)
+    torch.set_num_threads(max(1, int(threads)))
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def ray_init(settings: Settings):
+    """Connect to the cluster at `ray_address` (null: start one here) once per process."""
+    import ray
+    if not ray.is_initialized():
+        ray.init(address=settings.ray_address, include_dashboard=False, log_to_driver=False)   # workers log to /tmp/ray
+    return ray
+
+
+def run_jobs(jobs: list[Job], settings: Settings | None = None, *, desc: str = "units") -> int:
+    """Run `jobs` with the executor (local: one after the other in this process; ray: as Ray tasks, waiting for all
+    with a progress bar). Returns how many ran. A failed task raises here, naming the unit, after the others
+    finished (their checkpoints are kept)."""
+    from tqdm.auto import tqdm
+    settings = settings or active()
+    if not jobs:
+        return 0
+    if not settings.ray:
+        for j in tqdm(jobs, desc=desc):
+            j.fn(*j.args)
+        return len(jobs)
+    ray = ray_init(settings)
+    task = ray.remote(_run_in_worker).options(num_cpus=settings.ray_cpus_per_unit,
+                                              num_gpus=settings.ray_gpus_per_unit,
+                                              max_retries=settings.ray_max_retries, retry_exceptions=False)
+    root = os.getcwd()
+    shared: dict[int, object] = {}   # an argument object several jobs share (a dataset, a store spec) is put once
+
+    def ref(a):
+        if isinstance(a, (str, int, float, bool, type(None))):
+            return a
+        if id(a) not in shared:
+            shared[id(a)] = ray.put(a)
+        return shared[id(a)]
+
+    pending = {task.remote(root, settings.ray_cpus_per_unit, j.fn, *[ref(a) for a in j.args]): j for j in jobs}
+    failed = []
+    with tqdm(total=len(jobs), desc=f"{desc} on Ray") as bar:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready[0])
+            try:
+                ray.get(ready[0])
+            except Exception as e:   # noqa: BLE001 - reported below with the unit's name
+                failed.append((job.desc, e))
+            bar.update(1)
+            bar.set_postfix_str(job.desc[:60])
+    if failed:
+        names = "; ".join(d for d, _ in failed[:5])
+        raise RuntimeError(f"{len(failed)} of {len(jobs)} units failed on Ray ({names}): first error: "
+                           f"{failed[0][1]}") from failed[0][1]
+    return len(jobs)

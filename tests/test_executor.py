@@ -1,0 +1,299 @@
+"""Where units train (lib.core.executor): claims keep a unit from being trained twice, a dead holder's claim is taken
+over, half-written files are never read, the local executor needs no Ray, and a local Ray cluster trains a smoke grid
+to the same bits as the local executor, retrying a unit whose worker was killed."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lib.core import config, executor as EX, pipeline
+from lib.core.train import ModelStore, unit_key
+
+from test_train import _store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _smoke():
+    return config.load(ROOT / "params.yaml", "smoke")
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Bit-identical weights and attack material (outputs and losses on every pool)."""
+    return (all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+            and all((a["pools"][p][f] == b["pools"][p][f]).all() for p in a["pools"] for f in ("outputs", "loss")))
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+# ----------------------------------------------------------------------------- claims
+
+def test_a_claim_is_exclusive_until_released(tmp_path):
+    a, b = EX.Claim(tmp_path / "u.lock"), EX.Claim(tmp_path / "u.lock")
+    assert a.try_acquire() and not b.try_acquire()
+    assert not b.stale() and not b.break_stale()          # its holder (this process) is alive and beating
+    a.release()
+    assert not (tmp_path / "u.lock").exists() and b.try_acquire()
+    b.release()
+
+
+def test_a_dead_holders_claim_is_taken_over(tmp_path):
+    lock = tmp_path / "u.lock"
+    # on this host, a pid that no longer runs: stale at once
+    lock.write_text(json.dumps({"host": EX.socket.gethostname(), "pid": _dead_pid(), "token": "x"}))
+    c = EX.Claim(lock, stale_seconds=3600)
+    assert c.stale() and c.break_stale() and c.try_acquire()
+    c.release()
+    # on another host: stale only once its heartbeat is older than stale_seconds
+    lock.write_text(json.dumps({"host": "elsewhere", "pid": 1, "token": "y"}))
+    assert not EX.Claim(lock, stale_seconds=60).stale()
+    old = time.time() - 120
+    os.utime(lock, (old, old))
+    assert EX.Claim(lock, stale_seconds=60).stale()
+    # a live holder's heartbeat keeps its claim fresh
+    lock.unlink()
+    holder = EX.Claim(lock, stale_seconds=0.4)
+    assert holder.try_acquire()
+    os.utime(lock, (old, old))
+    time.sleep(0.3)
+    assert time.time() - lock.stat().st_mtime < 0.4
+    holder.release()
+
+
+def test_two_stages_asking_for_one_unit_train_it_once(tmp_path):
+    """Two stores writing to different folders (two stages), sharing the claims folder, ask for the same unit at
+    the same time: one trains it, the other waits and copies the holder's checkpoint into its own folder."""
+    params = _smoke()
+    first = _store(tmp_path, params)
+    second = ModelStore(tmp_path / "stage2", data_loader=first.data_loader, splits_dir=tmp_path / "splits",
+                        progress=False, claims_dir=first.claims_dir)
+    unit = config.unit(params, "iris", "snn", "target", 0, epochs=40)
+    recs = {}
+    threads = [threading.Thread(target=lambda s=s, n=n: recs.__setitem__(n, s.get_or_train(unit)))
+               for n, s in (("a", first), ("b", second))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert first.trained + second.trained == 1
+    assert first.find(unit) != second.find(unit) and second.find(unit).parent.parent == tmp_path / "stage2"
+    assert _same(recs["a"], recs["b"]) and recs["a"]["train_seconds"] == recs["b"]["train_seconds"]  # one training
+    assert not list(first.claims_dir.rglob("*.lock"))
+
+
+def test_a_finished_units_copy_is_taken_only_after_waiting_for_it(tmp_path):
+    """What a stage reads never depends on which stages ran before it: a unit another stage trained in an earlier
+    run (no live claim) is trained by this stage itself, not copied from that stage's folder."""
+    params = _smoke()
+    first = _store(tmp_path, params)
+    unit = config.unit(params, "iris", "ann", "target", 0)
+    first.get_or_train(unit)
+    assert EX.done_path(first.claims_dir, "iris", unit_key(unit)) == first.path(unit).resolve()
+    later = ModelStore(tmp_path / "later", data_loader=first.data_loader, splits_dir=tmp_path / "splits",
+                       progress=False, claims_dir=first.claims_dir)
+    later.get_or_train(unit)
+    assert later.trained == 1
+
+
+def test_a_half_written_checkpoint_is_never_read(tmp_path):
+    """A killed run leaves <key>.pt.tmp and its claim: the next run ignores the half file, takes the claim over and
+    trains the unit to the same bits as a clean run."""
+    params = _smoke()
+    store = _store(tmp_path, params)
+    unit = config.unit(params, "iris", "ann", "target", 0)
+    path = store.path(unit)
+    path.parent.mkdir(parents=True)
+    path.with_name(path.name + ".tmp").write_bytes(b"PK\x03\x04 half a zip")
+    lock = store.claims_dir / "iris" / f"{unit_key(unit)}.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"host": EX.socket.gethostname(), "pid": _dead_pid(), "token": "killed"}))
+    assert store.find(unit) is None and store.get(unit) is None
+    rec = store.get_or_train(unit)
+    clean = ModelStore(tmp_path / "clean", data_loader=store.data_loader, splits_dir=tmp_path / "splits",
+                       progress=False).get_or_train(unit)
+    assert store.trained == 1 and _same(rec, clean)
+    assert not lock.exists() and not list(path.parent.glob("*.tmp"))
+
+
+# ----------------------------------------------------------------------------- settings
+
+def test_executor_settings_come_from_params_and_bad_values_are_named():
+    params = _smoke()
+    s = EX.Settings.from_params(params)
+    assert s.executor == "local" and not s.ray and s.ray_address is None
+    for key, bad in (("executor", "slurm"), ("ray_cpus_per_unit", 0), ("ray_gpus_per_unit", -1),
+                     ("ray_address", ""), ("claim_stale_seconds", 0)):
+        p = _smoke()
+        p["train"][key] = bad
+        with pytest.raises(config.ConfigError, match=f"train.{key}"):
+            config.validate(p)
+
+
+def test_dvc_stages_depend_on_every_train_key_but_where_units_run():
+    """Switching the executor reruns nothing, and no key that changes a model is left out of a stage's deps."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    train_keys = set(yaml.safe_load((ROOT / "params.yaml").read_text())["train"])
+    assert set(EX.EXECUTION_KEYS) <= train_keys
+    for name, st in stages.items():
+        listed = {p.split(".", 1)[1] for p in st.get("params", []) if isinstance(p, str) and p.startswith("train.")}
+        assert "train" not in st.get("params", []), name
+        if name.startswith(("01", "02", "03", "04", "05", "08")):
+            assert listed == train_keys - set(EX.EXECUTION_KEYS), (name, listed ^ (train_keys - set(EX.EXECUTION_KEYS)))
+        assert not listed & set(EX.EXECUTION_KEYS), name
+
+
+def test_local_executor_runs_without_ray_importable(tmp_path):
+    """With `import ray` made impossible, the notebooks' modules import and the local executor trains a unit."""
+    code = f"""
+import sys
+sys.modules["ray"] = None          # any `import ray` now raises ImportError
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from pathlib import Path
+import lib, lib.core.pipeline, lib.attacks.membership, lib.attacks.ladder, lib.attacks.ptq_privacy
+import lib.attacks.grad_obf, lib.attacks.temporal
+from lib.core import config, executor as EX, pipeline
+from test_train import _store
+params = config.load({str(ROOT / 'params.yaml')!r}, "smoke")
+EX.configure(params)
+store = _store(Path({str(tmp_path)!r}), params)
+units = [config.unit(params, "iris", k, "target", 0) for k in ("ann", "snn")]
+recs = pipeline.train_all(store, units)
+assert store.trained == 2 and store.train_missing(units) == 0
+print("ok", EX.active().executor)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok local")
+
+
+# ----------------------------------------------------------------------------- a local Ray cluster
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+RAY = EX.Settings(executor="ray", ray_cpus_per_unit=1, ray_max_retries=2, claim_stale_seconds=60)
+
+
+def _grid(params):
+    """A smoke grid across both families and kinds: Iris ANN/SNN target and shadow, MNIST ANN/SNN target."""
+    return ([config.unit(params, "iris", k, r, 0) for k in ("ann", "snn") for r in ("target", "shadow")]
+            + [config.unit(params, "mnist", k, "target", 0) for k in ("ann", "snn")])
+
+
+def test_ray_trains_a_smoke_grid_to_the_local_executors_bits(tmp_path, ray_cluster):
+    params = _smoke()
+    local = _store(tmp_path / "local", params, datasets=("iris", "mnist"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(RAY.ray_cpus_per_unit)   # a Ray task trains with ray_cpus_per_unit threads
+    try:
+        want = [local.get_or_train(u) for u in _grid(params)]
+    finally:
+        torch.set_num_threads(threads)
+    remote = _store(tmp_path / "ray", params, datasets=("iris", "mnist"))
+    assert remote.train_missing(_grid(params), RAY) == len(want)
+    assert remote.trained == 0                      # all of them trained by Ray workers, none in this process
+    got = [remote.get(u) for u in _grid(params)]
+    assert all(_same(a, b) for a, b in zip(want, got))
+    assert {g["unit"]["dataset"] for g in got} == {"iris", "mnist"}
+    assert remote.train_missing(_grid(params), RAY) == 0   # nothing is submitted twice
+    assert not list(remote.claims_dir.rglob("*.lock"))
+
+
+def test_ray_retries_a_killed_workers_unit_and_reads_no_half_file(tmp_path, ray_cluster):
+    params = _smoke()
+    store = _store(tmp_path, params, datasets=("mnist",))
+    unit = config.unit(params, "mnist", "snn", "target", 0, epochs=12)   # long enough to be killed mid-training
+    lock = store.claims_dir / "mnist" / f"{unit_key(unit)}.lock"
+    done = {}
+    runner = threading.Thread(target=lambda: done.setdefault("n", store.train_missing([unit], RAY)))
+    runner.start()
+    t0 = time.time()
+    while not lock.is_file() or EX.Claim(lock).holder() is None:
+        assert time.time() - t0 < 120 and runner.is_alive(), "no worker claimed the unit"
+        time.sleep(0.05)
+    victim = EX.Claim(lock).holder()["pid"]
+    assert victim != os.getpid() and store.find(unit) is None
+    os.kill(victim, signal.SIGKILL)                  # the worker dies mid-training, holding the claim
+    runner.join(timeout=600)
+    assert done.get("n") == 1                        # Ray reran the task; it took the dead worker's claim over
+    rec = store.get(unit)
+    assert rec is not None and not lock.exists() and not list(store.path(unit).parent.glob("*.tmp"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        clean = ModelStore(tmp_path / "clean", data_loader=store.data_loader, splits_dir=tmp_path / "splits",
+                           progress=False).get_or_train(unit)
+    finally:
+        torch.set_num_threads(threads)
+    assert _same(rec, clean)
+
+
+def test_two_ray_tasks_for_one_unit_train_it_once(tmp_path, ray_cluster):
+    """Two stages' stores submit the same unit as Ray tasks; the second arrives while the first trains it: it waits,
+    then copies the first one's checkpoint into its own folder instead of training."""
+    params = _smoke()
+    a = _store(tmp_path, params, datasets=("mnist",))
+    b = ModelStore(tmp_path / "stage2", data_loader=a.data_loader, splits_dir=tmp_path / "splits", progress=False,
+                   claims_dir=a.claims_dir)
+    from lib.core.train import train_unit_job
+    unit = config.unit(params, "mnist", "snn", "target", 0, epochs=24)   # ~12 s: the second task starts meanwhile
+    lock = a.claims_dir / "mnist" / f"{unit_key(unit)}.lock"
+    first = threading.Thread(target=EX.run_jobs, args=([EX.Job(train_unit_job, (a.spec(), unit), "stage 1")], RAY))
+    first.start()
+    t0 = time.time()
+    while EX.Claim(lock).holder() is None:           # the first task holds the claim and is training
+        assert time.time() - t0 < 120 and first.is_alive(), "the first task never claimed the unit"
+        time.sleep(0.05)
+    assert EX.run_jobs([EX.Job(train_unit_job, (b.spec(), unit), "stage 2")], RAY) == 1
+    first.join()
+    ra, rb = a.get(unit), b.get(unit)
+    assert b.path(unit).is_file() and _same(ra, rb)
+    assert ra["train_seconds"] == rb["train_seconds"]   # one training: the second is its copy
+
+
+def test_paper_c_and_d_units_run_as_ray_tasks(tmp_path, ray_cluster):
+    """Notebook 06's ResNets and 07's nets go through the executor too, to the local bits."""
+    import copy
+
+    from lib.attacks import grad_obf as G, ptq_privacy as PP
+    from test_grad_obf import SEC as SEC_D, _data as data_d
+    from test_ptq_privacy import SEC as SEC_C, _data as data_c
+    prev = EX.configure(RAY)
+    try:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            loc_c = PP.Study.open(copy.deepcopy(SEC_C), data_c(), tmp_path / "c_local", device="cpu")
+            EX.configure(EX.Settings())
+            assert loc_c.train() == SEC_C["models"]
+            loc_d = G.Study.open(copy.deepcopy(SEC_D), data_d(), tmp_path / "d_local", device="cpu").train()
+        finally:
+            torch.set_num_threads(threads)
+        EX.configure(RAY)
+        ray_c = PP.Study.open(copy.deepcopy(SEC_C), data_c(), tmp_path / "c_ray", device="cpu")
+        assert ray_c.train() == SEC_C["models"]
+        for x, y in zip(loc_c.recs, ray_c.recs):
+            assert all(torch.equal(x["state_dict"][k], y["state_dict"][k]) for k in x["state_dict"])
+        ray_d = G.Study.open(copy.deepcopy(SEC_D), data_d(), tmp_path / "d_ray", device="cpu").train()
+        assert ray_d.trained_now.all() and (ray_d.test_acc.values == loc_d.test_acc.values).all()
+        assert (ray_d.final_loss.values == loc_d.final_loss.values).all()
+    finally:
+        EX.configure(prev)
