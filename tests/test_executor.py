@@ -171,6 +171,12 @@ store = _store(Path({str(tmp_path)!r}), params)
 units = [config.unit(params, "iris", k, "target", 0) for k in ("ann", "snn")]
 recs = pipeline.train_all(store, units)
 assert store.trained == 2 and store.train_missing(units) == 0
+assert "ray" not in sys.modules or sys.modules["ray"] is None
+try:                                # asking for Ray here fails at once, naming the setting
+    EX.configure(EX.Settings(executor="ray"))
+    raise SystemExit("configure(ray) did not fail")
+except ImportError as e:
+    assert "train.executor" in str(e), e
 print("ok", EX.active().executor)
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -77,11 +77,12 @@ def configure(settings: Settings | dict) -> Settings:
     """Set the process's executor (lib.core.pipeline.open_stage does, from params.yaml). Returns the previous one."""
     global _ACTIVE
     new = settings if isinstance(settings, Settings) else Settings.from_params(settings)
-    if new.ray:
-        import importlib.util
-        if importlib.util.find_spec("ray") is None:   # said now, before any stage starts training
-            raise ImportError("params.yaml: train.executor is `ray` but ray is not installed here: "
-                              "pip install -r requirements.txt -c requirements-lock.txt, or set train.executor: local")
+    if new.ray:   # said now, before any stage starts training
+        try:
+            import ray  # noqa: F401
+        except ImportError as e:
+            raise ImportError("params.yaml: train.executor is `ray` but ray cannot be imported here: pip install -r "
+                              "requirements.txt -c requirements-lock.txt, or set train.executor: local") from e
     prev, _ACTIVE = _ACTIVE, new
     return prev
 
