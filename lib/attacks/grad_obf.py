@@ -145,21 +145,19 @@ class Study:
         """Train (or load) every (model, seed); one row each with clean train/test accuracy and seconds."""
         tr = self.sec["training"]
         rows = []
-        pairs = [(seed, spec) for seed in self.sec["seeds"] for spec in self.sec["models"]]
-        missing = {(seed, spec["name"]) for seed, spec in pairs
-                   if not (self.root / f"{unit_key(unit(self.sec, spec, self.data, seed))}.pt").exists()}
+        nets = [(seed, spec, unit_key(unit(self.sec, spec, self.data, seed)))
+                for seed in self.sec["seeds"] for spec in self.sec["models"]]
+        missing = {key for _, _, key in nets if not (self.root / f"{key}.pt").exists()}
         settings = EX.active()
         if settings.ray:   # train.executor: ray — one Ray task per missing net, then everything is read as below
             dev = "cuda" if settings.ray_gpus_per_unit > 0 else "cpu"
             EX.run_jobs([EX.Job(train_net, (self.sec, spec, self.data, seed, self.root, dev,
                                             settings.claim_stale_seconds), f"{spec['name']} seed {seed}")
-                         for seed, spec in pairs if (seed, spec["name"]) in missing], settings, desc="nets")
-        for seed, spec in pairs:
-            u = unit(self.sec, spec, self.data, seed)
-            key = unit_key(u)
+                         for seed, spec, key in nets if key in missing], settings, desc="nets")
+        for seed, spec, key in nets:
             path = self.root / f"{key}.pt"
             model = build(self.sec, spec, self.data.n_classes, seed)
-            now = (seed, spec["name"]) in missing
+            now = key in missing
             if not path.exists():
                 train_net(self.sec, spec, self.data, seed, self.root, self.device, settings.claim_stale_seconds)
             rec = torch.load(path, map_location="cpu", weights_only=False)

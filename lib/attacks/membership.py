@@ -156,28 +156,6 @@ def attack_pair(target: dict, shadow: dict, attack: dict, seed: int):
     return row, svm, loss
 
 
-_WORKER_STORE = {}
-
-
-def _train_in_worker(params: dict, section: str, read_sections: tuple, unit: dict, splits_dir=None) -> float:
-    """Train one unit in a worker process (one thread; the store and its datasets are built once per worker).
-    `splits_dir`: the folder of the unit's split files when it is not the section's (pipeline.store_for)."""
-    import time
-
-    import torch
-
-    from ..core import pipeline
-    torch.set_num_threads(1)
-    key = (section, read_sections, str(splits_dir))
-    if key not in _WORKER_STORE:
-        _WORKER_STORE.clear()
-        _WORKER_STORE[key] = pipeline.store_for(params, section, read_sections, splits_dir=splits_dir)
-        _WORKER_STORE[key].progress = False
-    t0 = time.perf_counter()
-    _WORKER_STORE[key].get_or_train(unit)
-    return time.perf_counter() - t0
-
-
 def units_of(params: dict, settings: list[Setting]) -> list[dict]:
     """Target and shadow unit of every setting and seed (its section's, config.effective), in run order."""
     return [C.unit(params, st.dataset, st.kind, role, seed, **st.overrides)
@@ -194,17 +172,11 @@ def train_parallel(store, params: dict, settings: list[Setting], section: str, r
     must read the same folder). Returns the number of models trained."""
     from ..core import executor as EX
     todo = store.missing(units_of(params, settings) if units is None else units)
-    if EX.active().ray:   # train.executor: ray — one Ray task per missing unit instead of the local workers
-        return store.train_missing(todo)
-    if workers <= 1 or len(todo) == 0:
+    if not EX.active().ray and workers <= 1:
         return 0
-    from joblib import Parallel, delayed
-    # the largest models first, so the two workers finish together
+    # the largest models first, so the workers finish together
     todo.sort(key=lambda u: (C.family(u["dataset"]) != "image", u["kind"] != "snn"))
-    Parallel(n_jobs=workers, backend="loky", verbose=0)(
-        delayed(_train_in_worker)(params, section, tuple(read_sections), u, splits_dir)
-        for u in tqdm(todo, desc="training"))
-    return len(todo)
+    return store.train_missing(todo, workers=workers, desc="training")
 
 
 def run(store, params: dict, settings: list[Setting], *, progress: bool = True):

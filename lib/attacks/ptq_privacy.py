@@ -111,17 +111,17 @@ def train_models(cache: Cache, pool: Pool, sec: dict, device=None) -> tuple[list
     units = [unit(sec, pool, m) for m in range(sec["models"])]
     todo = [m for m, u in enumerate(units) if not cache.model_path(u).is_file()]
     settings = EX.active()
+    # a Ray task trains on what it was given (a GPU or not), not on this process's device
+    dev = ("cuda" if settings.ray_gpus_per_unit > 0 else "cpu") if settings.ray else device
+    k = sec["stack"] or R.default_stack(R._device(dev))
+    chunks = [todo[a:a + k] for a in range(0, len(todo), k)]   # one stack (or one model) each, saved when it finishes
+    args = [(cache, pool, sec, c, dev, k, settings.claim_stale_seconds) for c in chunks]
     if settings.ray:
-        dev = "cuda" if settings.ray_gpus_per_unit > 0 else "cpu"   # what the task was given, not this process's
-        k = sec["stack"] or R.default_stack(torch.device(dev))
-        jobs = [EX.Job(train_chunk, (cache, pool, sec, todo[a:a + k], dev, k, settings.claim_stale_seconds),
-                       f"{sec['dataset']} ResNet models {todo[a]}–{todo[min(a + k, len(todo)) - 1]}")
-                for a in range(0, len(todo), k)]
-        EX.run_jobs(jobs, settings, desc=f"{sec['dataset']} ResNet stacks")
+        EX.run_jobs([EX.Job(train_chunk, a, f"{sec['dataset']} ResNet models {c[0]}–{c[-1]}")
+                     for a, c in zip(args, chunks)], settings, desc=f"{sec['dataset']} ResNet stacks")
     else:
-        k = sec["stack"] or R.default_stack(R._device(device))
-        for a in range(0, len(todo), k):   # one stack (or one model) at a time, saved as soon as it finishes
-            train_chunk(cache, pool, sec, todo[a:a + k], device, k, settings.claim_stale_seconds)
+        for a in args:
+            train_chunk(*a)
     recs = [torch.load(cache.model_path(u), weights_only=False) for u in units]
     return recs, len(todo)
 

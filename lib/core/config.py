@@ -645,7 +645,8 @@ def _validate_executor(params: dict) -> None:
     """train.executor and its settings (lib.core.executor); all optional: absent = local, as before they existed."""
     tr = params["train"]
     if "executor" in tr:
-        _check(tr["executor"] in ("local", "ray"), "train.executor", tr["executor"], "local or ray")
+        from .executor import EXECUTORS
+        _check(tr["executor"] in EXECUTORS, "train.executor", tr["executor"], f"one of {EXECUTORS}")
     if tr.get("ray_address") is not None:
         _check(isinstance(tr["ray_address"], str) and tr["ray_address"].strip() != "", "train.ray_address",
                tr["ray_address"], 'null, "auto" or "host:port"')

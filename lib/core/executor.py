@@ -261,9 +261,7 @@ def _run_in_worker(root: str, threads: int, fn, *args):
                                 "same path (README: Running on a Ray cluster)")
     os.chdir(root)
     torch.set_num_threads(max(1, int(threads)))
-    t0 = time.perf_counter()
     fn(*args)
-    return time.perf_counter() - t0
 
 
 def ray_init(settings: Settings):
@@ -274,18 +272,15 @@ def ray_init(settings: Settings):
     return ray
 
 
-def run_jobs(jobs: list[Job], settings: Settings | None = None, *, desc: str = "units") -> int:
-    """Run `jobs` with the executor (local: one after the other in this process; ray: as Ray tasks, waiting for all
-    with a progress bar). Returns how many ran. A failed task raises here, naming the unit, after the others
+def run_jobs(jobs: list[Job], settings: Settings, *, desc: str = "units") -> int:
+    """Run `jobs` as Ray tasks (settings.executor `ray`; local callers run their jobs themselves) and wait for all
+    with a progress bar. Returns how many ran. A failed task raises here, naming the unit, after the others
     finished (their checkpoints are kept)."""
     from tqdm.auto import tqdm
-    settings = settings or active()
+    if not settings.ray:
+        raise ValueError(f"run_jobs runs Ray tasks; train.executor is `{settings.executor}`")
     if not jobs:
         return 0
-    if not settings.ray:
-        for j in tqdm(jobs, desc=desc):
-            j.fn(*j.args)
-        return len(jobs)
     ray = ray_init(settings)
     task = ray.remote(_run_in_worker).options(num_cpus=settings.ray_cpus_per_unit,
                                               num_gpus=settings.ray_gpus_per_unit,

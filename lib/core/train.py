@@ -266,12 +266,20 @@ class ModelStore:
                 todo.append(u)
         return todo
 
-    def train_missing(self, units: list[dict], settings: EX.Settings | None = None, desc: str = "models") -> int:
+    def train_missing(self, units: list[dict], settings: EX.Settings | None = None, desc: str = "models",
+                      workers: int = 1) -> int:
         """Train every unit of `units` that has no checkpoint yet, with the executor (lib.core.executor; default the
-        process's, from params.yaml): in this process one after the other, or as Ray tasks whose workers write into
-        this store's folder. Returns how many were trained (`self.trained` counts only this process's)."""
+        process's, from params.yaml): locally in this process one after the other, or in `workers` single-threaded
+        processes; or as Ray tasks. Workers write into this store's folder. Returns how many were trained
+        (`self.trained` counts only this process's)."""
         todo = self.missing(units)
         settings = settings or EX.active()
+        if not settings.ray and workers > 1 and todo:
+            from joblib import Parallel, delayed
+            spec = self.spec()
+            Parallel(n_jobs=workers, backend="loky", verbose=0)(
+                delayed(_train_single_threaded)(spec, u) for u in tqdm(todo, desc=desc, disable=not self.progress))
+            return len(todo)
         if not settings.ray:
             before = self.trained
             for u in tqdm(todo, desc=desc, disable=not self.progress):
@@ -327,6 +335,13 @@ def train_unit_job(spec: dict, unit: dict) -> None:
         _WORKER_STORES.clear()
         _WORKER_STORES[key] = ModelStore(**spec)
     _WORKER_STORES[key].get_or_train(unit)
+
+
+def _train_single_threaded(spec: dict, unit: dict) -> None:
+    """A local worker process's job (ModelStore.train_missing with workers > 1): one torch thread, so two workers on
+    two cores do not compete (small layers do not use a second thread)."""
+    torch.set_num_threads(1)
+    train_unit_job(spec, unit)
 
 
 def _check_split(split: dict, unit: dict) -> None:
