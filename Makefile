@@ -10,9 +10,10 @@ export SNN_PRIVACY_DATA_MIRROR ?= $(abspath ../shared/datasets)
 
 .PHONY: setup repro test lab bench clean-results
 
-$(STAMP): requirements.txt requirements-lock.txt pyproject.toml
+$(STAMP): requirements.txt requirements-lock.txt requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt -c requirements-lock.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt   # see its header
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .   # lib as an editable package
 	$(PY) -m ipykernel install --sys-prefix --name snn-privacy --display-name "Python (snn-privacy)"
 	touch $(STAMP)
