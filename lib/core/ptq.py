@@ -222,8 +222,14 @@ def obq(w: Tensor, h_inv: Tensor, grid: Grid) -> Tensor:
     return out
 
 
-def _obc_layer(w: Tensor, hessian: Tensor, grid: Grid, damp: float) -> Tensor:
-    """OBC on one layer: damping (λ = damp·mean diag H), dead inputs (H_jj = 0: weight 0), H⁻¹, :func:`obq`."""
+def _obc_layer(w: Tensor, hessian: Tensor, bits: float, damp: float, scale_method: str = "minmax") -> Tensor:
+    """OBC on one layer: damping (λ = damp·mean diag H), dead inputs (H_jj = 0: weight 0), the grid, H⁻¹,
+    :func:`obq`.
+
+    As OBC's ``TrueOBS.quantize`` (``prepare()`` zeroes the dead columns, then ``quantizer.find_params(W)``),
+    the per-channel grid is fitted to W *after* its dead columns are zeroed: a dead weight never widens a
+    row's range (nor enters the "mse" search). tests/test_parity_obc.py.
+    """
     shape = w.shape
     w = w.flatten(1).clone()
     h = hessian.to(w.dtype).clone()
@@ -232,11 +238,12 @@ def _obc_layer(w: Tensor, hessian: Tensor, grid: Grid, damp: float) -> Tensor:
     dead = torch.diag(h) == 0
     h[dead, dead] = 1
     w[:, dead] = 0
+    grid = channel_grid(w, bits, scale_method)
     try:
         h_inv = torch.cholesky_inverse(torch.linalg.cholesky(h))
     except torch.linalg.LinAlgError:                  # the authors' fallback for a rank-deficient H
         h_inv = torch.cholesky_inverse(torch.linalg.cholesky(h + torch.eye(len(h), dtype=h.dtype, device=h.device)))
-    return obq(w, h_inv, Grid(grid.scale.reshape(-1, 1), grid.zero_point.reshape(-1, 1), grid.levels)).reshape(shape)
+    return obq(w, h_inv, grid).reshape(shape)
 
 
 # ------------------------------------------------------------------------------------- model plumbing
@@ -429,7 +436,7 @@ def quantize_model(model: nn.Module, method: str, bits: float, calib_x: Tensor, 
         hess = _hessians(fp, [dict(fp.named_modules())[n] for n in order], x)
         for name in tqdm(order, desc=desc, leave=False):
             lay = layers[name]
-            lay.install(_obc_layer(lay.w, hess[name], lay.grid, damp))
+            lay.install(_obc_layer(lay.w, hess[name], lay.bits, damp, scale_method))
         report["damp"] = damp
 
     else:
