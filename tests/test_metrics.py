@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from lib.attacks import metrics as M
 
 from lib.attacks.metrics import (auc_ci, auc_se_hanley, bootstrap_aucs, mean_std, paired_comparison, roc_curve_table,
                          tpr_at_fpr)
@@ -32,12 +34,50 @@ def test_tpr_at_fpr_perfect_separation():
     assert tpr_at_fpr(y, -s, 0.001) == 0.0     # reversed orientation: nothing caught at low FPR
 
 
-def test_tpr_at_fpr_is_a_step_not_an_interpolation():
-    # All scores tied: the only operating points are (0,0) and (1,1). Interpolating along the
-    # diagonal would claim TPR 0.5 at FPR 0.5; no threshold achieves that, so the step gives 0.
+def test_tpr_at_fpr_ties_are_a_randomised_threshold_and_flagged():
+    """Issue 21, item 5. All scores tied: the only deterministic operating points are (0,0) and (1,1). The old step
+    read TPR 0 at FPR 0.5 (below chance); a randomised threshold inside the tie reaches (0.5, 0.5), and the tie of
+    non-members that covers the target is flagged as not resolvable."""
     y = np.array([1, 0, 1, 0])
-    assert tpr_at_fpr(y, np.zeros(4), 0.5) == 0.0
+    assert tpr_at_fpr(y, np.zeros(4), 0.5) == 0.5
     assert tpr_at_fpr(y, np.zeros(4), 1.0) == 1.0
+    det = M.tpr_at_fpr_detail(y, np.zeros(4), 0.5)
+    assert det["tie_covers"] and det["tied_nonmembers"] == 2 and (det["tie_fpr_low"], det["tie_fpr_high"]) == (0, 1)
+
+
+def test_tied_top_block_is_not_resolvable_and_not_a_zero():
+    """The Breast Cancer SNN loss attack of the committed run: members and non-members tied at the top score (loss
+    0) up to FPR 0.34, continuous below. The old step gave TPR@10% = 0.000 (below chance) for an attack with AUC
+    0.52; now TPR@10% is an interpolation inside the tie, marked not resolvable, never a number to judge."""
+    rng = np.random.default_rng(0)
+    n = 120                                                     # N⁻ = 120 resolves 10% (12 false positives)
+    y = np.r_[np.ones(n, int), np.zeros(n, int)]
+    s = rng.normal(size=2 * n)
+    s[np.r_[np.arange(42), n + np.arange(40)]] = 10.0           # 42 members and 40 non-members tied at the top
+    old_step = float(np.max(roc_curve(y, s, drop_intermediate=False)[1][roc_curve(y, s, drop_intermediate=False)[0]
+                                                                          <= 0.1]))
+    assert old_step == 0.0                                      # the artefact
+    det = M.tpr_at_fpr_detail(y, s, 0.1)
+    assert det["tie_covers"] and det["tie_fpr_high"] == pytest.approx(40 / n)
+    assert det["tpr"] == pytest.approx(0.1 / (40 / n) * 42 / n)   # linear inside the block
+    row = M.low_fpr_row({0.1: det}, n)
+    assert np.isnan(row["tpr_at_10pct"]) and row["tpr_at_10pct_status"].startswith("not resolvable: 40 tied")
+    assert row["tpr_at_10pct_interp"] == pytest.approx(det["tpr"])
+
+
+def test_distinct_scores_interpolation_equals_the_step():
+    """Without ties the randomised threshold is the step value at every FPR (only members can share a block)."""
+    y, s = normal_scores(200, 0.7, seed=5)
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    for a in (0.001, 0.01, 0.05, 0.1, 0.33):
+        assert tpr_at_fpr(y, s, a) == float(tpr[fpr <= a].max())
+
+
+def test_below_chance_is_flagged():
+    y = np.r_[np.ones(100, int), np.zeros(100, int)]
+    s = np.r_[np.zeros(100), np.linspace(1, 2, 100)]            # every non-member above every member
+    row = M.low_fpr_row({0.1: M.tpr_at_fpr_detail(y, s, 0.1)}, 100)
+    assert row["tpr_at_10pct"] == 0.0 and row["tpr_at_10pct_below_chance"]
 
 
 def test_tpr_at_fpr_rejects_bad_input():

@@ -4,7 +4,11 @@ Conventions: `y_true` is 1 for members (IN) and 0 for non-members (OUT); a highe
 "more likely a member". Every function takes numpy arrays (or anything `np.asarray` accepts).
 
     AUC          = P(s_IN > s_OUT) + ½ P(s_IN = s_OUT)                   (sklearn roc_auc_score)
-    TPR @ FPR α  = max { TPR_k : FPR_k ≤ α }  over the ROC operating points (step, no interpolation)
+    TPR @ FPR α  = the TPR of the randomised threshold with FPR exactly α: the ROC's points are the tie blocks
+                   of the scores; inside the block whose FPR range holds α, TPR is interpolated linearly (a
+                   threshold at the block's score, its examples called IN with the probability that gives FPR α).
+                   With distinct scores this is the step value max{TPR_k : FPR_k ≤ α}. A block of tied
+                   non-members that straddles α makes the number depend on how ties are broken: it is flagged.
     SE_Hanley    = sqrt( [A(1-A) + (n⁺-1)(Q1-A²) + (n⁻-1)(Q2-A²)] / (n⁺ n⁻) ),
                    Q1 = A/(2-A),  Q2 = 2A²/(1+A)                            (Hanley & McNeil 1982)
 """
@@ -42,20 +46,49 @@ def roc_curve_table(y_true, scores) -> pd.DataFrame:
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
 
 
-def tpr_at_fpr(y_true, scores, fpr_target: float) -> float:
-    """TPR at the lowest threshold (largest TPR) whose FPR ≤ fpr_target.
+def roc_blocks(y_true, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ROC with one point per tie block of the scores, top score first: (fpr, tpr, fp, tp), each of length
+    blocks + 1 and starting at (0, 0); fp / tp are the cumulative counts of non-members / members scored at or above
+    each block. Consecutive points bound one block."""
+    y, s = _check_binary(y_true, scores)
+    order = np.argsort(-s, kind="mergesort")
+    ys, ss = y[order], s[order]
+    last = np.r_[ss[1:] != ss[:-1], True]                 # the last example of each tie block
+    tp = np.r_[0, np.cumsum(ys)[last]]
+    fp = np.r_[0, np.cumsum(1 - ys)[last]]
+    return fp / fp[-1], tp / tp[-1], fp, tp
 
-    Step, not interpolation: the value is the TPR of an operating point an attacker can actually
-    use, so it never overstates the attack (this is LiRA's `tpr[np.where(fpr < α)[0][-1]]` with ≤).
-    All operating points are used (drop_intermediate=False). With n⁻ non-members the smallest
-    non-zero FPR is 1/n⁻, so for α < 1/n⁻ this is the TPR at FPR = 0.
-    """
+
+def tpr_at_fpr_detail(y_true, scores, fpr_target: float) -> dict:
+    """TPR at FPR `fpr_target` with ties resolved as a randomised threshold (see the module docstring), and where it
+    came from: {"tpr", "tie_fpr_low", "tie_fpr_high", "tied_nonmembers", "tie_covers"}. `tie_covers` is True when a
+    block of ≥ 2 tied non-members spans the target strictly inside its FPR range [tie_fpr_low, tie_fpr_high]: no
+    deterministic threshold has FPR near the target, and the value is an interpolation across that tie."""
     if not 0.0 <= float(fpr_target) <= 1.0:
         raise ValueError(f"fpr_target must be in [0, 1], got {fpr_target}")
-    y, s = _check_binary(y_true, scores)
-    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
-    # fpr is non-decreasing and starts at 0, so the selection is never empty.
-    return float(tpr[fpr <= fpr_target].max())
+    return _detail(roc_blocks(y_true, scores), float(fpr_target))
+
+
+def _detail(blocks, a: float) -> dict:
+    fpr, tpr, fp, _ = blocks
+    j = int(np.searchsorted(fpr, a, side="right") - 1)    # last point with FPR ≤ α (tpr is non-decreasing)
+    out = {"tpr": float(tpr[j]), "tie_fpr_low": float(fpr[j]), "tie_fpr_high": float(fpr[j]), "tied_nonmembers": 0,
+           "tie_covers": False}
+    if j + 1 < len(fpr) and fpr[j] < a < fpr[j + 1]:
+        w = (a - fpr[j]) / (fpr[j + 1] - fpr[j])
+        tied = int(fp[j + 1] - fp[j])
+        out.update(tpr=float(tpr[j] + w * (tpr[j + 1] - tpr[j])), tie_fpr_high=float(fpr[j + 1]),
+                   tied_nonmembers=tied, tie_covers=tied >= 2)
+    return out
+
+
+def tpr_at_fpr(y_true, scores, fpr_target: float) -> float:
+    """TPR at FPR `fpr_target`, ties resolved as a randomised threshold (linear interpolation inside the tie block
+    that holds the target; `tpr_at_fpr_detail` says whether such a block of tied non-members covers it). With
+    distinct scores this is the step value: the TPR of the lowest threshold whose FPR ≤ fpr_target (LiRA's
+    `tpr[np.where(fpr < α)[0][-1]]` with ≤), so it never overstates what an attacker can reach. With n⁻
+    non-members the smallest non-zero FPR is 1/n⁻."""
+    return tpr_at_fpr_detail(y_true, scores, fpr_target)["tpr"]
 
 
 def bootstrap_aucs(y_true, scores, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
@@ -187,14 +220,30 @@ def chance_tpr(fpr: float, n_neg: int) -> float:
 
 
 def low_fpr_row(tprs: dict, n_neg: int) -> dict:
-    """Result columns of TPRs at low FPR {α: TPR}: tpr_at_<α in %>pct (NaN where N⁻ cannot resolve α), then each
-    one's _status and _chance, then min_fpr = 1/N⁻ (α = 0.01 → tpr_at_1pct, 0.001 → tpr_at_0_1pct)."""
+    """Result columns of TPRs at low FPR {α: TPR or tpr_at_fpr_detail(...)}: tpr_at_<α in %>pct (NaN where N⁻
+    cannot resolve α, or where a block of tied non-members covers α), then each one's _status, _chance,
+    _below_chance (a resolvable TPR below the chance TPR of its operating point: the attack ranks members *below*
+    non-members there) and, for a tie, _interp (the interpolated value, shown but not judged); then min_fpr = 1/N⁻
+    (α = 0.01 → tpr_at_1pct, 0.001 → tpr_at_0_1pct)."""
     tags = {f: f"tpr_at_{100 * f:g}pct".replace(".", "_") for f in tprs}
-    row = {tags[f]: float(t) if tpr_resolvable(f, n_neg) else float("nan") for f, t in tprs.items()}
-    row.update({f"{tags[f]}_status": tpr_status(f, n_neg) for f in tprs})
-    row.update({f"{tags[f]}_chance": chance_tpr(f, n_neg) for f in tprs})
+    row = {}
+    for f, t in tprs.items():
+        det = t if isinstance(t, dict) else {"tpr": float(t), "tie_covers": False}
+        status = tpr_status(f, n_neg) or (tie_status(det) if det["tie_covers"] else "")
+        tag = tags[f]
+        row[tag] = float("nan") if status else float(det["tpr"])
+        row[f"{tag}_status"] = status
+        row[f"{tag}_chance"] = chance_tpr(f, n_neg)
+        row[f"{tag}_below_chance"] = bool(not status and det["tpr"] < chance_tpr(f, n_neg))
+        row[f"{tag}_interp"] = float(det["tpr"])
     row["min_fpr"] = 1.0 / int(n_neg)
     return row
+
+
+def tie_status(detail: dict) -> str:
+    """The status text of a TPR whose target FPR lies inside a block of tied non-members (tpr_at_fpr_detail)."""
+    return (f"not resolvable: {detail['tied_nonmembers']} tied non-members span FPR "
+            f"{detail['tie_fpr_low']:.3g}–{detail['tie_fpr_high']:.3g}")
 
 
 def tpr_status(fpr: float, n_neg: int) -> str:
@@ -203,3 +252,97 @@ def tpr_status(fpr: float, n_neg: int) -> str:
         return ""
     need = int(np.ceil(MIN_FALSE_POSITIVES / float(fpr)))
     return f"not resolvable (N⁻ = {int(n_neg)}; needs ≥ {need})"
+
+
+# ----------------------------------------------------------------------------- the same examples, two scorers
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    return stats.rankdata(x, method="average")
+
+
+def delong_components(y_true, scores) -> tuple[float, np.ndarray, np.ndarray]:
+    """DeLong et al. (1988) structural components of the AUC: (AUC, V10 per member, V01 per non-member), with
+    V10_i = P(s_OUT < s_i) + ½ P(=) over the non-members and V01_j = P(s_IN > s_j) + ½ P(=) over the members
+    (midranks, Sun & Xu 2014). AUC = mean V10 = mean V01."""
+    y, s = _check_binary(y_true, scores)
+    pos, neg = s[y == 1], s[y == 0]
+    m, n = len(pos), len(neg)
+    r_all = _midranks(np.r_[pos, neg])
+    v10 = (r_all[:m] - _midranks(pos)) / n
+    v01 = 1.0 - (r_all[m:] - _midranks(neg)) / m
+    return float(v10.mean()), v10, v01
+
+
+def delong_var(y_true, scores) -> float:
+    """DeLong variance of one AUC: var(V10)/m + var(V01)/n (ddof = 1)."""
+    _, v10, v01 = delong_components(y_true, scores)
+    return float(np.var(v10, ddof=1) / len(v10) + np.var(v01, ddof=1) / len(v01)) if min(len(v10), len(v01)) > 1 \
+        else float("nan")
+
+
+def delong_paired_var(y_true, scores_a, scores_b) -> float:
+    """DeLong's variance of AUC_a − AUC_b for two scorers of the SAME members and non-members (paired):
+    var(V10_a − V10_b)/m + var(V01_a − V01_b)/n. Correlated scorers (the same examples are easy for both) give a
+    much smaller variance than the sum of the two AUCs' variances."""
+    _, a10, a01 = delong_components(y_true, scores_a)
+    _, b10, b01 = delong_components(y_true, scores_b)
+    if min(len(a10), len(a01)) < 2:
+        return float("nan")
+    return float(np.var(a10 - b10, ddof=1) / len(a10) + np.var(a01 - b01, ddof=1) / len(a01))
+
+
+def paired_accuracy_var(correct_a, correct_b=None) -> float:
+    """Variance of the accuracy difference p_a − p_b (as fractions) on the SAME N examples, McNemar's:
+    var(c_a − c_b)/N with ddof = 0, i.e. [(n10 + n01)/N − ((n10 − n01)/N)²]/N. Without b: p(1 − p)/N."""
+    a = np.asarray(correct_a, float)
+    d = a if correct_b is None else a - np.asarray(correct_b, float)
+    return float(np.var(d) / len(d)) if len(d) else float("nan")
+
+
+def mcnemar_p(correct_a, correct_b) -> float:
+    """Exact two-sided McNemar p-value (binomial on the discordant pairs) of two scorers on the same examples."""
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    n10, n01 = int((a & ~b).sum()), int((~a & b).sum())
+    if n10 + n01 == 0:
+        return 1.0
+    return float(stats.binomtest(n10, n10 + n01, 0.5).pvalue)
+
+
+def _stratified(rng: np.random.Generator, idx_pos: np.ndarray, idx_neg: np.ndarray) -> np.ndarray:
+    return np.r_[rng.choice(idx_pos, len(idx_pos)), rng.choice(idx_neg, len(idx_neg))]
+
+
+def bootstrap_tpr(y_true, scores, fprs, *, n_boot: int = 200, seed: int = 0, groups=None, log10: bool = False,
+                  scores_b=None) -> np.ndarray:
+    """Bootstrap draws [n_boot, len(fprs)] of TPR at each FPR (tie-aware, `tpr_at_fpr`): members and non-members
+    are resampled separately (so the threshold, estimated from the non-members, moves too), within each group
+    after resampling the groups themselves (`groups`: e.g. the target of each pooled prediction). With `scores_b`
+    (a second scorer of the same examples) the draws are of TPR_a − TPR_b on the same resampled examples (paired).
+    `log10`: of log10 TPR, floored at half a member (0.5/N⁺)."""
+    y, s = _check_binary(y_true, scores)
+    sb = None if scores_b is None else _check_binary(y_true, scores_b)[1]
+    fprs = [float(f) for f in np.atleast_1d(fprs)]
+    rng = np.random.default_rng(seed)
+    g = np.zeros(len(y), int) if groups is None else pd.factorize(np.asarray(groups))[0]
+    by = [(np.where((g == k) & (y == 1))[0], np.where((g == k) & (y == 0))[0]) for k in range(g.max() + 1)]
+    floor = 0.5 / max(int(y.sum()), 1)
+
+    def val(sc, idx):
+        blocks = roc_blocks(y[idx], sc[idx])
+        t = np.array([_detail(blocks, f)["tpr"] for f in fprs])
+        return np.log10(np.maximum(t, floor)) if log10 else t
+
+    out = np.full((int(n_boot), len(fprs)), np.nan)
+    for b in range(int(n_boot)):
+        picks = rng.integers(0, len(by), len(by)) if groups is not None else np.arange(len(by))
+        parts = [_stratified(rng, *by[k]) for k in picks if len(by[k][0]) and len(by[k][1])]
+        idx = np.concatenate(parts)
+        if y[idx].min() == y[idx].max():
+            continue
+        out[b] = val(s, idx) - (val(sb, idx) if sb is not None else 0.0)
+    return out
+
+
+def bootstrap_tpr_se(y_true, scores, fprs, **kw) -> np.ndarray:
+    """Bootstrap standard error of TPR at each FPR (see `bootstrap_tpr`; members, non-members, and groups)."""
+    return np.nanstd(bootstrap_tpr(y_true, scores, fprs, **kw), axis=0, ddof=1)

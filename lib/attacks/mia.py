@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from .metrics import auc_ci as _auc_ci
-from .metrics import auc_se_hanley, low_fpr_row, tpr_at_fpr
+from .metrics import auc_se_hanley, low_fpr_row, tpr_at_fpr_detail
 
 MODES = ("single", "per_class")
 MIN_PER_SIDE = 2   # an SVM trained on fewer than 2 IN or 2 OUT examples is not a model of anything
@@ -54,6 +54,7 @@ class AttackResult:
     labels: np.ndarray | None = None
     per_class_auc: dict = field(default_factory=dict)
     fallback_classes: list = field(default_factory=list)
+    tpr_details: dict = field(default_factory=dict)   # FPR → lib.attacks.metrics.tpr_at_fpr_detail (ties)
 
     def to_row(self) -> dict:
         """Scalar metrics as a flat dict: one row of a tidy results CSV."""
@@ -65,7 +66,8 @@ class AttackResult:
             "auc_se_hanley": auc_se_hanley(self.auc, self.n_test_in, self.n_test_out),
             # a TPR the non-member count cannot resolve is not a number (lib.attacks.metrics.low_fpr_row);
             # chance = what a random score reaches at the operating point this N⁻ allows
-            **low_fpr_row({0.01: self.tpr_at_1pct, 0.001: self.tpr_at_0_1pct}, self.n_test_out),
+            **low_fpr_row({f: self.tpr_details.get(f, t) for f, t in ((0.01, self.tpr_at_1pct),
+                                                                       (0.001, self.tpr_at_0_1pct))}, self.n_test_out),
             "n_train_in": self.n_train_in,
             "n_train_out": self.n_train_out,
             "n_test_in": self.n_test_in,
@@ -158,9 +160,10 @@ def _fit_svm(x_in: np.ndarray, x_out: np.ndarray, standardize: bool):
 def _result(scores, membership, pool, index, labels, *, mode, n_train_in, n_train_out, seed, n_boot,
             per_class_auc=None, fallback_classes=None) -> AttackResult:
     ci = _auc_ci(membership, scores, n_boot=n_boot, seed=seed) if n_boot > 0 else (float("nan"),) * 2
+    det = {f: tpr_at_fpr_detail(membership, scores, f) for f in (0.01, 0.001)}
     return AttackResult(
         auc=float(roc_auc_score(membership, scores)), auc_ci=ci,
-        tpr_at_1pct=tpr_at_fpr(membership, scores, 0.01), tpr_at_0_1pct=tpr_at_fpr(membership, scores, 0.001),
+        tpr_at_1pct=det[0.01]["tpr"], tpr_at_0_1pct=det[0.001]["tpr"], tpr_details=det,
         n_train_in=int(n_train_in), n_train_out=int(n_train_out),
         n_test_in=int(membership.sum()), n_test_out=int(len(membership) - membership.sum()),
         mode=mode, scores=scores, membership=membership, pool=pool, index=index, labels=labels,
