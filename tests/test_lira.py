@@ -131,14 +131,19 @@ def test_bad_shapes_and_names_are_rejected():
 # ----------------------------------------------------------------------------- RMIA
 
 def _rmia_reference(tx, rx, keep, tz, rz, a, gamma, k):
-    """ml_privacy_meter's run_rmia written out literally: first k OUT references per candidate, ratio matrix."""
+    """ml_privacy_meter's run_rmia rule written out per candidate (tests/test_parity_lira.py transcribes their code):
+    k > 1: the k largest OUT reference signals, zeros standing in for missing ones, averaged over k (on z: its k
+    largest); k = 1: every reference, an IN signal p replaced by (p + a − 1)/a (on z: the mean of all)."""
+    def p_out(sig, member):
+        if k > 1:
+            outs = sorted((s for s, m in zip(sig, member) if not m), reverse=True) + [0.0] * k
+            return np.mean(outs[:k])
+        return np.mean([((s + a - 1) / a if a != 0 else (s - 0.7) / 0.3) if m else s for s, m in zip(sig, member)])
     scores = []
-    kz = min(k, rz.shape[0])
-    mean_z = rz[:kz].mean(0)
-    ratio_z = tz / ((1 + a) / 2 * mean_z + (1 - a) / 2)
+    ratio_z = np.array([tz[j] / ((1 + a) / 2 * p_out(rz[:, j], [False] * len(rz)) + (1 - a) / 2)
+                        for j in range(len(tz))])
     for n in range(len(tx)):
-        outs = [rx[r, n] for r in range(rx.shape[0]) if not keep[r, n]][:k]
-        ratio_x = tx[n] / ((1 + a) / 2 * np.mean(outs) + (1 - a) / 2)
+        ratio_x = tx[n] / ((1 + a) / 2 * p_out(rx[:, n], keep[:, n]) + (1 - a) / 2)
         scores.append(np.mean(ratio_x / ratio_z > gamma))
     return np.array(scores)
 
@@ -151,8 +156,12 @@ def test_rmia_matches_the_literal_definition():
     keep[:, 0] = False    # every candidate has an OUT reference
     keep[0, 1:] = False
     tx, tz = rng.uniform(0.05, 1, N), rng.uniform(0.05, 1, P)
-    for k, gamma, a in ((1, 1.0, 0.3), (2, 1.5, 0.0), (5, 1.0, 0.7)):
-        ours = L.rmia_member_scores(tx, rx, keep, tz, rz, offline_a=a, gamma=gamma, max_refs=k)
+    for k, gamma, a in ((1, 1.0, 0.3), (1, 1.0, 0.0), (2, 1.5, 0.0), (5, 1.0, 0.7)):
+        if k > (~keep).sum(0).min():      # fewer OUT references than k: counted as 0, with a warning
+            with pytest.warns(RuntimeWarning, match="fewer than"):
+                ours = L.rmia_member_scores(tx, rx, keep, tz, rz, offline_a=a, gamma=gamma, max_refs=k)
+        else:
+            ours = L.rmia_member_scores(tx, rx, keep, tz, rz, offline_a=a, gamma=gamma, max_refs=k)
         np.testing.assert_allclose(ours, _rmia_reference(tx, rx, keep, tz, rz, a, gamma, k))
 
 

@@ -161,7 +161,7 @@ def evaluate(member_scores, is_member, fprs=FPRS) -> dict:
     n_pos, n_neg = int(y.sum()), int((1 - y).sum())
     out = {"auc": float(roc_auc_score(y, sc)), "n_members": n_pos, "n_nonmembers": n_neg,
            "n_dropped": int((~ok).sum())}
-    out.update(M.low_fpr_row({f: M.tpr_at_fpr(y, sc, f) for f in fprs}, n_neg))
+    out.update(M.low_fpr_row({f: M.tpr_at_fpr_detail(y, sc, f) for f in fprs}, n_neg))
     return out
 
 
@@ -195,31 +195,79 @@ def roc_loglog(member_scores, is_member, n_points: int = 200) -> pd.DataFrame:
 
 
 def rmia_member_scores(target_x, ref_x, ref_keep_x, target_z, ref_z, *, offline_a: float = 0.3,
-                       gamma: float = 1.0, max_refs: int | None = None) -> np.ndarray:
-    """Offline RMIA (Zarifzadeh et al., ICML 2024), as privacytrustlab/ml_privacy_meter computes it.
+                       gamma: float = 1.0, max_refs: int | None = None, ref_use=None) -> np.ndarray:
+    """Offline RMIA (Zarifzadeh et al., ICML 2024) as privacytrustlab/ml_privacy_meter computes it: a port of
+    modules/mia/attacks/rmia.py, `get_out_ref_signals` and `run_rmia` (commit e384af8, 2025-04-26), with the same
+    operations in the same order, so the scores are the same numbers (tests/test_parity_lira.py).
 
-    Signals are the softmax probability of the label (averaged over queries): target_x [N] and ref_x [R, N] on the
-    candidates, target_z [P] and ref_z [R, P] on a population of non-members (never in any model). For each
-    candidate, Pr(x) = (1+a)/2 · mean of its OUT reference signals + (1−a)/2 (a = offline_a; up to `max_refs` OUT
-    references, the first in model order; ml_privacy_meter's num_reference_models); likewise Pr(z) with the same
-    number of references (every reference is OUT on z). Score(x) = share of population z with
-    (p(x|θ)/Pr(x)) / (p(z|θ)/Pr(z)) > γ. Candidates without an OUT reference get NaN."""
+    Signals are the softmax probability of the label (averaged over queries, rmia_signal): target_x [N] and
+    ref_x [R, N] on the candidates (ref_keep_x [R, N]: candidate n IN reference r), target_z [P] and ref_z [R, P] on a
+    population of non-members (never in any model). k = max_refs is ml_privacy_meter's num_reference_models; None
+    means its run_rmia default max(R // 2, 1). The reference signal of candidate x, P_out(x):
+
+      k > 1   the k LARGEST of x's OUT reference signals, averaged: the IN signals are set to 0, each row sorted in
+              descending order, the first k columns kept and averaged over k. So with more than k OUT references the
+              k largest are used (not the first k in model order); with fewer than k, the missing ones count as 0
+              (a RuntimeWarning says for how many candidates). Every reference is OUT on z: z takes its own k largest.
+      k = 1   EVERY reference, averaged: OUT signals as they are, an IN signal p_in replaced by (p_in + a − 1)/a, the
+              P_out that the offline approximation P_in = a·P_out + 1 − a gives back ((p_in − 0.7)/0.3 when a = 0,
+              as theirs; it can be negative); on z the mean of all R reference signals.
+
+    Then Pr(x) = (1+a)/2 · P_out(x) + (1−a)/2 (a = offline_a), likewise Pr(z), and Score(x) = the share of the
+    population z with (p(x|θ)/Pr(x)) / (p(z|θ)/Pr(z)) > γ, the ratio formed by division as theirs (ml_privacy_meter
+    fixes γ = 1). No NaN for candidates without an OUT reference (the old version's): theirs gives them a number.
+
+    Where this differs from ml_privacy_meter's own runs: they train models in complementary pairs (models/utils.py
+    split_dataset_for_training) and the older pipeline (attacks.py get_rmia_out_signals) takes the first k pairs
+    other than the target's, so every example is OUT of exactly k references, the sort only extracts them and k = 1
+    means one reference. In leave-one-out on a keep matrix a target's members have one OUT reference more (one IN
+    fewer) than its non-members, so both rules above depend on the target's membership: simulated models with no
+    membership signal at all (keep_matrix, k = the smallest OUT count, pooled over the M targets) gave AUC 0.59 at
+    M = 4 (k = 1) and 0.486 at M = 10 (k = 4), against 0.500 for the first k OUT references in model order
+    (tests/test_parity_lira.py, test_rmia_reference_choice_leans_on_the_targets_membership_in_leave_one_out)."""
     tx, tz = np.asarray(target_x, np.float64), np.asarray(target_z, np.float64)
     rx, rz = np.asarray(ref_x, np.float64), np.asarray(ref_z, np.float64)
-    out = ~np.asarray(ref_keep_x, bool)
-    if max_refs is not None:   # keep only the first max_refs OUT references of each candidate
-        out &= np.cumsum(out, 0) <= int(max_refs)
-    n_out = out.sum(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_x = np.where(n_out > 0, (rx * out).sum(0) / n_out, np.nan)
-    k = rz.shape[0] if max_refs is None else min(int(max_refs), rz.shape[0])
-    mean_z = rz[:k].mean(0)
-    px = (1 + offline_a) / 2 * mean_x + (1 - offline_a) / 2
-    pz = (1 + offline_a) / 2 * mean_z + (1 - offline_a) / 2
-    lx, lz = np.log(tx / px), np.sort(np.log(tz / pz))
-    # share of z with lx − lz > log γ, by binary search in the sorted population (no [N, P] matrix)
-    score = np.searchsorted(lz, lx - np.log(gamma), side="left") / len(lz)
-    return np.where(np.isfinite(lx), score, np.nan)
+    keep = np.asarray(ref_keep_x, bool)
+    if rx.ndim != 2 or keep.shape != rx.shape or tx.shape != rx.shape[1:] or rz.ndim != 2 \
+            or rz.shape[0] != rx.shape[0] or tz.shape != rz.shape[1:]:
+        raise ValueError(f"shapes: target_x {tx.shape}, ref_x {rx.shape}, ref_keep_x {keep.shape}, target_z "
+                         f"{tz.shape}, ref_z {rz.shape} must be [N], [R, N], [R, N], [P], [R, P]")
+    k = max(rx.shape[0] // 2, 1) if max_refs is None else int(max_refs)
+    if k < 1:
+        raise ValueError(f"max_refs must be ≥ 1 (or None), got {max_refs}")
+    a = float(offline_a)
+    use = None if ref_use is None else np.asarray(ref_use, bool)
+    if use is not None and use.shape != keep.shape:
+        raise ValueError(f"ref_use {use.shape} must have the shape of ref_keep_x {keep.shape}")
+    n_out = ((~keep) & (use if use is not None else True)).sum(0)
+    if k > 1 and (n_out < k).any():
+        warnings.warn(f"RMIA: {int((n_out < k).sum())} of {keep.shape[1]} candidates have fewer than "
+                      f"{k} OUT references; as ml_privacy_meter, the missing ones count as 0", RuntimeWarning,
+                      stacklevel=2)
+
+    def pr(sig, member, used=None):   # get_out_ref_signals, its mean over the references, the offline Pr(·); [N, R]
+        out = sig * ~member
+        if k > 1:
+            if used is not None:      # unused references are never among the k largest; missing ones count as 0
+                out = np.where(used & ~member, sig, -np.inf)
+                out = -np.sort(-out, axis=1)[:, :k]
+                out = np.where(np.isfinite(out), out, 0.0)
+            else:
+                out = -np.sort(-out, axis=1)[:, :k]
+        elif a != 0:
+            out += ((sig + a - 1) / a) * member
+        else:
+            out += ((sig - 0.7) / 0.3) * member
+        mean = np.mean(out, axis=1) if used is None or k > 1 else (out * used).sum(1) / used.sum(1)
+        return (1 + a) / 2 * mean + (1 - a) / 2
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio_x = tx / pr(np.ascontiguousarray(rx.T), np.ascontiguousarray(keep.T),
+                          None if use is None else np.ascontiguousarray(use.T))   # C order as theirs: same sums
+        ratio_z = tz / pr(np.ascontiguousarray(rz.T), np.zeros(rz.T.shape, bool))
+        step = max(1, 2 ** 22 // max(len(ratio_z), 1))   # rows of the [N, P] comparison at a time
+        return np.concatenate([np.average(ratio_x[i:i + step, None] / ratio_z > gamma, axis=1)
+                               for i in range(0, len(ratio_x), step)]) if len(ratio_x) else np.zeros(0)
 
 
 def rmia_signal(logits: np.ndarray, y) -> np.ndarray:
@@ -232,17 +280,26 @@ def rmia_signal(logits: np.ndarray, y) -> np.ndarray:
     return np.take_along_axis(p, idx, -1)[..., 0].mean(-1)
 
 
-def metrics_row(scores: np.ndarray, truth: np.ndarray, fprs) -> dict:
-    """evaluate() plus binomial SEs of the TPRs over the members (the test-set floor of lib.attacks.verdicts) and
-    log10 TPR (floored at half a member, 0.5/N⁺) with its delta-method SE."""
+def metrics_row(scores: np.ndarray, truth: np.ndarray, fprs, *, groups=None, n_boot: int = 200,
+                seed: int = 0) -> dict:
+    """evaluate() plus each TPR's standard error by a stratified bootstrap (members and non-members resampled, so
+    the threshold estimated from the non-members moves too; the binomial SE over the members alone understates it
+    about twofold), within resampled `groups` (the target of each pooled prediction) when given; and log10 TPR
+    (floored at half a member, 0.5/N⁺) with the bootstrap SE of the log. NaN scores are dropped."""
     row = evaluate(scores, truth, fprs)
-    n_pos = max(row["n_members"], 1)
-    for col in [c for c in row if c.startswith("tpr_at_") and not c.endswith(("_status", "_chance"))]:
+    sc, y = np.asarray(scores, np.float64), np.asarray(truth).astype(np.int64)
+    ok = np.isfinite(sc)
+    g = None if groups is None else np.asarray(groups)[ok]
+    draws = M.bootstrap_tpr(y[ok], sc[ok], list(fprs), n_boot=n_boot, seed=seed, groups=g)
+    floor = 0.5 / max(row["n_members"], 1)
+    for j, f in enumerate(fprs):
+        col = f"tpr_at_{100 * f:g}pct".replace(".", "_")
         t = row[col]
-        row[f"{col}_se"] = float(np.sqrt(max(t, 0.5 / n_pos) * (1 - t) / n_pos)) if np.isfinite(t) else np.nan
-        lt = max(t, 0.5 / n_pos) if np.isfinite(t) else np.nan
+        d = draws[:, j]
+        row[f"{col}_se"] = float(np.nanstd(d, ddof=1)) if np.isfinite(t) else np.nan
+        lt = max(t, floor) if np.isfinite(t) else np.nan
         row[f"log10_{col}"] = float(np.log10(lt)) if np.isfinite(lt) else np.nan
-        row[f"log10_{col}_se"] = row[f"{col}_se"] / (lt * np.log(10)) if np.isfinite(lt) else np.nan
+        row[f"log10_{col}_se"] = float(np.nanstd(np.log10(np.maximum(d, floor)), ddof=1)) if np.isfinite(t) else np.nan
     return row
 
 
