@@ -135,12 +135,18 @@ def test_every_rung_finds_memorization_and_none_finds_what_is_not_there(signal, 
     p = LD.population(d, sec, "mnist")
     ents = LD.attack(_outputs(p, signal), p, sec, ATTACK)
     assert {e["attack"] for e in ents} == set(LD.LADDER)
-    per, pooled, roc = LD.tables(ents, {"dataset": "mnist", "setting": "x", "label": "x", "kind": "ann"},
-                                 _outputs(p, signal), LD.low_fpr(80))
+    per, pooled, roc, ex = LD.tables(ents, {"dataset": "mnist", "setting": "x", "label": "x", "kind": "ann"},
+                                     _outputs(p, signal), LD.low_fpr(80), p.y_test)
     for atk, g in per.groupby("attack"):
         assert lo < g.auc.mean() < hi, (atk, g.auc.mean())
     assert (pooled.n_nonmembers > per.groupby("attack").n_nonmembers.max().min()).all()   # pooled: M × N⁻
     assert set(roc.attack) == set(LD.LADDER)
+    # every per-target row's outcomes reproduce its AUC, on population positions shared by every setting
+    from sklearn.metrics import roc_auc_score
+    for r in per.itertuples():
+        e = ex[(ex.id == r.examples) & (ex.measure == "attack")]
+        assert roc_auc_score(e.member, e.score) == pytest.approx(r.auc) and e.example.between(0, len(p.index) - 1).all()
+        assert len(ex[(ex.id == r.examples) & (ex.measure == "eval")]) == len(p.y_test)   # correctness per test example
 
 
 def test_outputs_put_the_member_and_non_member_pools_back_in_population_order():
@@ -174,14 +180,32 @@ def _per(diff, n=8, datasets=("mnist", "iris")):
     return pd.DataFrame(rows)
 
 
+PRIMARY = {cid: {"attack": "LiRA online", "metric": "auc", "reason": "test"} for cid in CL.LADDER_CLAIMS}
+
+
 @pytest.mark.parametrize("diff, verdict", [(-0.1, V.SUPPORTED), (0.1, V.CONTRADICTED), (0.0, "not resolved")])
 def test_ladder_claims_on_planted_tables(diff, verdict):
-    cl = CL.ladder({"ann": ("mnist", "iris"), "snn": ("mnist", "iris", "fmnist"), "ann_snn_lr": ("mnist",)}, LD.LADDER)
-    ids = [c.id for c in cl]
-    assert len(ids) == 2 * len(LD.LADDER) * 2     # SNN < ANN and SNN < ANN at the SNN's lr, × rungs × 2 metrics
-    assert all(len(c.comparisons) == (2 if c.id.startswith("A: SNN < ANN ·") else 1) for c in cl)  # common datasets
-    summ, _ = V.evaluate(_per(diff), cl)
+    cl = CL.ladder({"ann": ("mnist", "iris"), "snn": ("mnist", "iris", "fmnist"), "ann_snn_lr": ("mnist",)}, LD.LADDER,
+                   PRIMARY, {"mnist": 0.05, "iris": 0.2})
+    assert [c.id for c in cl] == ["A: SNN < ANN", "A: SNN < ANN at the SNN's lr"]   # one claim each, not one per cell
+    n_cells = len(LD.LADDER) * 2
+    assert [len(c.comparisons) for c in cl] == [2 * n_cells, n_cells]               # × the common datasets
+    prim = [c for c in cl[0].comparisons if c.family == "primary"]
+    assert len(prim) == 2 and {c.metric for c in prim} == {"auc"} and all("LiRA online" in c.label for c in prim)
+    assert any(c.label.endswith("TPR at 20% FPR") for c in cl[0].comparisons)      # the FPR is named
+    summ, det = V.evaluate(_per(diff), cl)
     assert all(v.startswith(verdict) for v in summ["our verdict"]), summ["our verdict"].tolist()
+    grid = LD.verdict_grid(det)
+    assert grid.shape == (4, len(LD.LADDER))          # (2 claims × 2 metrics) × rungs
+    assert grid.loc[("A: SNN < ANN", "AUC"), "LiRA online"].endswith("[primary]")
+
+
+def test_ladder_primary_is_checked_before_anything_runs():
+    with pytest.raises(ValueError, match="08_attack_ladder.primary"):
+        CL.check_ladder_primary({**PRIMARY, "A: SNN < ANN": {"attack": "LiRA", "metric": "auc", "reason": "x"}},
+                                LD.LADDER)
+    with pytest.raises(ValueError, match="one entry per ladder claim"):
+        CL.check_ladder_primary({"A: SNN < ANN": PRIMARY["A: SNN < ANN"]}, LD.LADDER)
 
 
 def test_switch_table_reports_published_minus_default_per_switch():

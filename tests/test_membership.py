@@ -136,17 +136,26 @@ def test_run_gives_one_row_per_setting_and_seed(tmp_path):
     store = _iris_store(tmp_path, params, [])
     sec = {"datasets": ["iris"], "kinds": ["ann"], "bits": [4]}
     settings = membership.weight_quant_settings(sec)
-    results, scores, roc = membership.run(store, params, settings, progress=False)
+    results, examples, roc = membership.run(store, params, settings, progress=False)
     assert list(results.method) == ["full precision", "w=4"] and store.trained == 4   # target + shadow each
     for col in ("auc", "auc_ci_low", "auc_ci_high", "tpr_at_1pct", "tpr_at_0_1pct", "loss_auc", "train_acc",
-                "test_acc", "mode", "data_source", "scale"):
+                "test_acc", "mode", "data_source", "scale", "examples"):
         assert col in results.columns
     assert (results.auc_ci_low <= results.auc).all() and (results.auc <= results.auc_ci_high).all()
-    assert set(scores.attack) == {"svm", "loss"} and {"fpr", "tpr"} <= set(roc.columns)
-    # the per-example scores reproduce the reported AUC
+    assert set(examples.measure) == {"eval", "svm", "loss"} and {"fpr", "tpr"} <= set(roc.columns)
+    # the per-example outcomes reproduce the reported AUC and test accuracy
     from sklearn.metrics import roc_auc_score
-    s = scores[(scores.attack == "svm") & (scores.method == "w=4")]
-    assert roc_auc_score(s.membership, s.score) == pytest.approx(results.auc.iloc[1])
+    ex = examples[examples.id == results.examples.iloc[1]]
+    s = ex[ex.measure == "svm"]
+    assert roc_auc_score(s.member, s.score) == pytest.approx(results.auc.iloc[1])
+    assert 100 * ex[ex.measure == "eval"].correct.mean() == pytest.approx(results.test_acc.iloc[1])
+    # both configurations are scored on the same examples (dataset-wide ids), so they pair one to one
+    other = examples[(examples.id == results.examples.iloc[0]) & (examples.measure == "svm")]
+    assert sorted(other.example) == sorted(s.example)
+    # the engine uses them: the paired floor of FP vs w=4 comes from the examples, not from two independent SEs
+    cmp = membership.comparison_table(results, [("fp vs w4", {"method": "full precision"}, {"method": "w=4"},
+                                                 "higher")], "auc", examples=membership.examples_of(examples, params))
+    assert cmp["test-set floor"].iloc[0] == "paired examples"
 
 
 # ----------------------------------------------------------------------------- settings, comparisons, verdicts

@@ -14,6 +14,10 @@ from lib.report import summary as SU
     ("partly contradicted (1/2 beyond noise, none supported)", "partly contradicted"),
     ("mixed (1/3 supported, 1/3 contradicted)", "mixed"), ("not resolved: within noise", "not resolved"),
     ("not tested at this scale", "not tested"), ("not testable here: needs several calibration runs", "not tested"),
+    ("supported on 2 of 4 planned comparisons", "partly supported"),
+    ("scoped (CPU allocator, dense tensors): contradicted", "scoped"),
+    ("structural (max pooling …); the paper's magnitude: contradicted", "structural"),
+    (f"{V.SUPPORTED}; {V.ONE_SEED}", "supported"),
 ])
 def test_verdict_classes(text, cls):
     assert SU.verdict_class(text) == cls
@@ -78,15 +82,43 @@ def test_paper_a_numbers_are_keyed_by_stage_and_match_table_ii():
     assert "0.644" in paper.claim_number("04_surrogate_gradients", "STE: vulnerable on CIFAR-10")
 
 
-def test_reading_groups_claims_and_the_ladder_by_rung():
-    t = pd.DataFrame({"paper": ["A", "A", "A", "A"], "stage": ["03_weight_quantization", "03_weight_quantization",
-                                                                 "08_attack_ladder", "08_attack_ladder"],
-                      "claim": ["SNN < ANN", "X", "A: SNN < ANN · loss · AUC", "A: SNN < ANN · RMIA · AUC"],
-                      "scale": ["quick"] * 4,
-                      "verdict class": ["supported", "not resolved", "contradicted", "supported"]})
-    r = SU.reading(t)["A"]
-    assert r["holds"] == ["SNN < ANN (03)"] and r["open"] == ["X (03)"] and r["fails"] == []
-    assert r["ladder"] == {"A: SNN < ANN": {"AUC": [("loss", "contradicted"), ("RMIA", "supported")]}}
+def test_reading_counts_each_ladder_claim_once_and_grids_its_cells():
+    """Issue 21 item 7: a ladder claim is one claim (its primary cell); its cells are shown, not counted."""
+    t = pd.DataFrame({"paper": ["A", "A", "A"], "stage": ["03_weight_quantization", "03_weight_quantization",
+                                                        "08_attack_ladder"],
+                      "claim": ["SNN < ANN", "X", "A: SNN < ANN"], "scale": ["quick"] * 3,
+                      "verdict class": ["supported", "not resolved", "contradicted"]})
+    comps = pd.DataFrame([
+        {"stage": "08_attack_ladder", "claim": "A: SNN < ANN", "comparison": f"iris: snn vs ann · {atk} · AUC",
+         "metric": "auc", "family": fam, "verdict": v, "leans opposite": False, "pairs": 8}
+        for atk, fam, v in (("loss", "secondary", "contradicted"), ("LiRA online", "primary", "contradicted"),
+                            ("RMIA", "secondary", "supported"))])
+    r = SU.reading(t, comps)["A"]
+    assert r["holds"] == ["SNN < ANN (03)"] and r["open"] == ["X (03)"] and r["fails"] == ["A: SNN < ANN (08)"]
+    assert r["ladder"] == {"A: SNN < ANN": {"AUC": [("loss", "contradicted"), ("LiRA online", "contradicted"),
+                                                    ("RMIA", "supported")]}}
+    assert SU.counts(t.assign(**{"verdict class": t["verdict class"]})).loc["A"].sum() == 3   # claims, not cells
+    grid = SU.ladder_grid(comps)
+    assert grid.loc[("A: SNN < ANN", "AUC"), "LiRA online"].endswith("[primary]")
+
+
+def test_what_moved_matches_old_ladder_cells_to_the_primary_cell():
+    before = pd.DataFrame({"paper": ["A", "A", "C"], "stage": ["08_attack_ladder", "08_attack_ladder",
+                                                               "06_post_training_quantization"],
+                           "claim": ["A: SNN < ANN · LiRA online · AUC", "A: SNN < ANN · loss · AUC", "C1"],
+                           "our verdict": ["supported", "contradicted", "contradicted"],
+                           "verdict class": ["supported", "contradicted", "contradicted"]})
+    after = pd.DataFrame({"paper": ["A", "C"], "stage": ["08_attack_ladder", "06_post_training_quantization"],
+                          "claim": ["A: SNN < ANN", "C1"], "our verdict": ["not resolved: within noise",
+                                                                            "not resolved: interval wider than the "
+                                                                            "equivalence margin"]})
+    comps = pd.DataFrame([{"stage": "06_post_training_quantization", "claim": "C1", "expected": "|a − b| < 0.02",
+                           "metric": "tpr_at_1pct", "pairs": 4, "se test set": 0.004,
+                           "test-set floor": "paired examples"}])
+    m = SU.what_moved(before, after, comps, {"A: SNN < ANN": {"attack": "LiRA online", "metric": "auc"}})
+    assert list(m.claim) == ["A: SNN < ANN", "C1"] and m["class changed"].tolist() == [True, True]
+    assert m.iloc[0].before.startswith("supported") and "LiRA online · AUC" in m.iloc[0].before
+    assert m.iloc[1]["mends that touch it (issue 21 items)"] == "1, 2, 3, 5, 6, 10"
 
 
 def test_switches_gather_the_published_choices_of_06_07_08(tmp_path):

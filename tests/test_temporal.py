@@ -197,11 +197,11 @@ class _TraceRunner:
 def test_trace_attack_finds_a_member_signal_the_final_step_hides(params):
     rng = np.random.default_rng(0)
     target, shadow = _planted_record(rng, early_signal=2.0), _planted_record(rng, early_signal=2.0)
-    row = TD.attack(target, shadow, dict(params["attack"], n_boot=50), 0, _TraceRunner())
+    row, _ = TD.attack(target, shadow, dict(params["attack"], n_boot=50), 0, _TraceRunner())
     assert row["trace_auc"] > 0.8                                    # the whole trace sees the planted step
     assert abs(row["auc"] - 0.5) < 0.1                               # the final step carries nothing
     assert abs(row["loss_auc"] - 0.5) < 0.12
-    null = TD.attack(*(_planted_record(rng) for _ in range(2)), dict(params["attack"], n_boot=50), 0, _TraceRunner())
+    null, _ = TD.attack(*(_planted_record(rng) for _ in range(2)), dict(params["attack"], n_boot=50), 0, _TraceRunner())
     assert abs(null["trace_auc"] - 0.5) < 0.1                        # no signal planted: chance
 
 

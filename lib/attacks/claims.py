@@ -214,6 +214,7 @@ PAPER_B = {
     "B11": "The privacy ordering Poisson-Burst < Rate holds across τ and λ (paper's open question)",
 }
 TRANSFER_MARGIN = 1.0   # B9: "within 1%" of training from scratch, in accuracy points
+MEMORY_SCOPE = "CPU allocator, dense tensors"   # B7/B8 measured without a GPU (see paper_b)
 
 
 def paper_b(datasets, encodings, baseline: str, margins: dict, *, transfer_encodings=(), sweep=(),
@@ -247,11 +248,14 @@ def paper_b(datasets, encodings, baseline: str, margins: dict, *, transfer_encod
     out.append(Claim("B6", "B", PAPER_B["B6"], "gpu_mean_power_w",
                      per_ds(f"PB vs {rt}, GPU power", PB, rt, "lower") if gpu else (), pair_on=("seed", "role"),
                      table="efficiency", note="" if gpu else "not testable here: no GPU (recorded n/a)"))
+    # On a CPU every spiking encoding feeds the network a dense tensor of the same shape: the bytes a training step
+    # allocates cannot differ between encodings, whatever the paper's GPU memory does. The verdict is kept, scoped.
+    scope = "" if gpu else MEMORY_SCOPE
     out += [
         Claim("B7", "B", PAPER_B["B7"], memory_metric, per_ds(f"PB vs {rt}", PB, rt, "lower"), pair_on=("seed", "role"),
-              table="efficiency", shown_in="05: efficiency"),
+              table="efficiency", shown_in="05: efficiency", scope=scope),
         Claim("B8", "B", PAPER_B["B8"], memory_metric, per_ds(f"DB vs {rt}", DB, rt, "higher"),
-              pair_on=("seed", "role"), table="efficiency", shown_in="05: efficiency"),
+              pair_on=("seed", "role"), table="efficiency", shown_in="05: efficiency", scope=scope),
     ]
     tenc = set(transfer_encodings)
     out += [
@@ -373,14 +377,18 @@ PAPER_D = {
 }
 
 
-def paper_d(groups, margins: dict, *, masking_models=(), attacks=("FGSM", "PGD"), pair_on=("seed", "chunk"),
+def paper_d(groups, margins: dict, *, masking_models=(), attacks=("FGSM", "PGD"), pair_on=("seed",),
             worst_label: str = "worst case, spike space", image_worst: str = "worst case, image space",
-            reference: str = "PGD") -> list[Claim]:
+            reference: str = "PGD", stated_pool_drop: float | None = None) -> list[Claim]:
     """Claims D1–D6 for the nets that ran. `groups`: one dict per architecture with the names of its nets under
     the roles "sew" (max-pool), "sew_avg", "spiking", "ann" (missing roles drop their comparisons). Accuracy claims
-    read the per-chunk table ("chunks": model, seed, chunk, group, attack, test_acc, n_eval; group "paper" = the
-    authors' protocol on the attacked set, group "worst" = the masking subset), the sparsity claims the per-batch
-    table ("sparsity": input_zero_pct, pool_zero_pct), paired on (seed, chunk). D6 is a non-inferiority test within
+    read the per-entry table ("accuracy": model, seed, group, attack, test_acc, n_eval, examples; group "paper" = the
+    authors' protocol on the attacked set, group "worst" = the masking subset), paired on training seed and, within
+    it, on the same attacked images (its per-example outcomes); with one training seed the verdict says the noise
+    covers the test set only. The sparsity claims read one row per net ("sparsity": input_zero_pct, pool_zero_pct and
+    their SEs over batches of images). D5b is structural (max pooling passes the gradient to one input per window, so
+    the pool's zeros vanish with average pooling by construction): its comparison judges the paper's stated drop
+    `stated_pool_drop` (points, avg − max) within ±margins['pool_zero_pct']. D6 is a non-inferiority test within
     the authors' threat model: worst case over every spike-space attack − the authors' PGD > −margins['test_acc'] on
     the same examples. D1b compares SEW and ANN in the one threat model they share (the image), worst case against
     worst case, for architectures whose SEW and ANN both ran the masking checks."""
@@ -393,12 +401,15 @@ def paper_d(groups, margins: dict, *, masking_models=(), attacks=("FGSM", "PGD")
         return tuple(Comparison(f"{g[role_a]} vs {g[role_b]}, {atk}", row(g[role_a], atk), row(g[role_b], atk), expect)
                      for g in groups if g.get(role_a) and g.get(role_b) for atk in atks)
 
-    def sp(role_a, role_b, expect):
-        return tuple(Comparison(f"{g[role_a]} vs {g[role_b]}", {"model": g[role_a]}, {"model": g[role_b]}, expect)
+    def sp(role_a, role_b, expect, **kw):
+        return tuple(Comparison(f"{g[role_a]} vs {g[role_b]}" + (f" (paper: {kw['centre']:+g})" if "centre" in kw else ""),
+                                {"model": g[role_a]}, {"model": g[role_b]}, expect, **kw)
                      for g in groups if g.get(role_a) and g.get(role_b))
 
-    D = lambda id_, metric, cs, table="chunks", **kw: Claim(id_, "D", PAPER_D[id_], metric, cs,  # noqa: E731
-                                                            pair_on=tuple(pair_on), table=table, **kw)
+    D = lambda id_, metric, cs, table="accuracy", **kw: Claim(id_, "D", PAPER_D[id_], metric, cs,  # noqa: E731
+                                                              pair_on=tuple(pair_on), table=table, **kw)
+    d5b = sp("sew_avg", "sew", "equivalent", margin=float(margins["pool_zero_pct"]), centre=float(stated_pool_drop)) \
+        if stated_pool_drop is not None else ()
     return [
         D("D1", "test_acc", comps("sew", "ann", attacks, "higher"), source="Tables 1–2", shown_in="07: Tables 1–2"),
         D("D1b", "test_acc", tuple(Comparison(f"{g['sew']} vs {g['ann']}, {image_worst}", row(g["sew"], image_worst, "worst"),
@@ -409,9 +420,10 @@ def paper_d(groups, margins: dict, *, masking_models=(), attacks=("FGSM", "PGD")
         D("D3", "test_acc", comps("sew_avg", "sew", attacks, "lower"), source="Table 3", shown_in="07: Table 3"),
         D("D4", "test_acc", comps("sew_avg", "sew", ("clean",), "higher"), source="Table 3", shown_in="07: Table 3"),
         D("D5", "input_zero_pct", sp("sew_avg", "sew", "lower"), table="sparsity", source="Fig. 5",
-          shown_in="07: Fig. 5"),
-        D("D5b", "pool_zero_pct", sp("sew_avg", "sew", "lower"), table="sparsity", source="Fig. 5",
-          shown_in="07: Fig. 5"),
+          shown_in="07: Fig. 5", equal_text="no zeros in either (a = b = 0% of the input gradient)"),
+        D("D5b", "pool_zero_pct", d5b, table="sparsity", source="Fig. 5", shown_in="07: Fig. 5",
+          structural="max pooling passes the gradient to one input per window: average pooling removes those zeros "
+                     "by construction"),
         D("D6", "test_acc", tuple(Comparison(f"{name}: {worst_label} − {reference}", row(name, worst_label, "worst"),
                                              row(name, reference, "worst"), "above", -m_acc)
                                   for name in masking_models if any(name in (g.get("sew"), g.get("sew_avg"),
@@ -433,35 +445,62 @@ LADDER_CLAIMS = {
     "A: 2-bit < FP weights (SNN)": ("A", "snn_w2", "snn", "2-bit weight quantization lowers MIA AUC (SNN; §V-B)"),
     "B1: Poisson-Burst < Rate": ("B", "snn_pb", "snn_rate", "Poisson-Burst lowers MIA AUC vs Rate (paper B, abstract)"),
 }
-LADDER_METRICS = {"auc": "AUC", "tpr_low": "TPR at low FPR"}
-LADDER_SEP = " · "   # a ladder claim's id: "<claim> · <attack> · <metric label>"
+LADDER_METRICS = {"auc": "AUC", "tpr_low": "TPR"}   # the TPR's label names its FPR (ladder.fpr_label)
+LADDER_SEP = " · "   # a ladder comparison's label: "<dataset>: <a> vs <b> · <attack> · <metric label>"
 
 
-def ladder_parts(claim_id: str) -> tuple[str, str, str]:
-    """(claim, attack, metric label) of a ladder claim's id; ("<id>", "", "") for any other claim's."""
-    return tuple((str(claim_id).split(LADDER_SEP) + ["", ""])[:3])
+def ladder_parts(label: str) -> tuple[str, str, str]:
+    """(comparison, attack, metric label) of a ladder comparison's label; ("<label>", "", "") for any other."""
+    return tuple((str(label).split(LADDER_SEP) + ["", ""])[:3])
 
 
-def ladder(datasets_of: dict, attacks, metrics=tuple(LADDER_METRICS)) -> list[Claim]:
-    """LADDER_CLAIMS × attack × metric as claims on notebook 08's per-target table (columns dataset, setting,
-    attack, target, auc, auc_se_hanley, tpr_low, tpr_low_se), paired on target, one comparison per dataset on which
-    both settings ran. `datasets_of`: setting id → the datasets it was trained on (claims whose settings did not run
-    are left out). Claim id: "<claim> · <attack> · <metric label>"."""
+def metric_label(metric: str, fpr: float | None = None) -> str:
+    """"AUC", or "TPR at 10% FPR" (the FPR the TPR was actually read at)."""
+    if metric == "tpr_low":
+        return f"TPR at {100 * fpr:g}% FPR" if fpr is not None else "TPR (FPR unknown)"
+    return LADDER_METRICS.get(metric, metric)
+
+
+def check_ladder_primary(primary: dict, attacks, where: str = "08_attack_ladder.primary") -> None:
+    """The primary cell declared for every ladder claim (params.yaml): a known claim id, one of the ladder's
+    attacks, a metric of LADDER_METRICS and a reason. Raises ValueError naming the key."""
+    if not isinstance(primary, dict) or set(primary) != set(LADDER_CLAIMS):
+        raise ValueError(f"{where}: one entry per ladder claim {sorted(LADDER_CLAIMS)} is needed, got "
+                         f"{sorted(primary) if isinstance(primary, dict) else primary!r}")
+    for cid, p in primary.items():
+        if not isinstance(p, dict) or p.get("attack") not in tuple(attacks) or p.get("metric") not in LADDER_METRICS \
+                or not str(p.get("reason", "")).strip():
+            raise ValueError(f"{where}.{cid}: expected {{attack: one of {list(attacks)}, metric: one of "
+                             f"{list(LADDER_METRICS)}, reason: why, stated before looking}}, got {p!r}")
+
+
+def ladder(datasets_of: dict, attacks, primary: dict, fpr_of: dict | None = None,
+           metrics=tuple(LADDER_METRICS)) -> list[Claim]:
+    """One claim per LADDER_CLAIMS entry on notebook 08's per-target table (columns dataset, setting, attack,
+    target, auc, tpr_low, fpr_low; paired on target). Its comparisons are every cell (attack × metric) on every
+    dataset where both settings ran; the cell `primary[claim]` ({attack, metric}, params.yaml → 08_attack_ladder.
+    primary, declared before looking) is the claim's primary family and decides its verdict; every other cell is
+    secondary, Holm-corrected as one family (lib.attacks.verdicts). `datasets_of`: setting id → the datasets it was
+    trained on; `fpr_of`: dataset → the FPR its TPR is read at (named in the comparison's label)."""
+    check_ladder_primary(primary, attacks)
+    fpr_of = fpr_of or {}
     out = []
     for cid, (paper, a, b, text) in LADDER_CLAIMS.items():
         common = [ds for ds in datasets_of.get(a, ()) if ds in set(datasets_of.get(b, ()))]
         if not common:
             continue
-        for atk in attacks:
-            for metric in metrics:
-                comps = tuple(Comparison(f"{ds}: {a} vs {b}", {"dataset": ds, "setting": a, "attack": atk},
-                                         {"dataset": ds, "setting": b, "attack": atk}, "lower") for ds in common)
-                out.append(Claim(LADDER_SEP.join((cid, atk, LADDER_METRICS[metric])), paper, text, metric, comps,
-                                 pair_on=("target",), source="paper A" if paper == "A" else "paper B",
-                                 shown_in="08: ladder figure"))
+        p = primary[cid]
+        comps = tuple(Comparison(LADDER_SEP.join((f"{ds}: {a} vs {b}", atk, metric_label(metric, fpr_of.get(ds)))),
+                                 {"dataset": ds, "setting": a, "attack": atk},
+                                 {"dataset": ds, "setting": b, "attack": atk}, "lower", metric=metric,
+                                 family="primary" if (atk, metric) == (p["attack"], p["metric"]) else "secondary")
+                      for atk in attacks for metric in metrics for ds in common)
+        out.append(Claim(cid, paper, text, p["metric"], comps, pair_on=("target",),
+                         source="paper A" if paper == "A" else "paper B",
+                         shown_in=f"08: ladder (primary: {p['attack']}, {metric_label(p['metric'])})"))
     return out
 
 
 __all__ = ["FULL_PRECISION", "comparison", "paper_a_quantization", "paper_a_threshold_accuracy",
-           "paper_a_surrogates", "PAPER_B", "TRANSFER_MARGIN", "paper_b", "PAPER_C", "paper_c", "PAPER_D", "paper_d",
-           "LADDER_CLAIMS", "LADDER_METRICS", "LADDER_SEP", "ladder", "ladder_parts"]
+           "paper_a_surrogates", "PAPER_B", "TRANSFER_MARGIN", "MEMORY_SCOPE", "paper_b", "PAPER_C", "paper_c", "PAPER_D", "paper_d",
+           "LADDER_CLAIMS", "LADDER_METRICS", "LADDER_SEP", "check_ladder_primary", "ladder", "ladder_parts", "metric_label"]

@@ -29,6 +29,7 @@ from ..core import train as TR
 from ..core import executor as EX
 from ..core.train import atomic_save, unit_key
 from . import adversarial as A
+from . import verdicts as V
 
 SECTION = "07_gradient_sparsity"
 
@@ -346,20 +347,30 @@ def summary(entries: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def chunks(entries: list[dict], n_chunks: int) -> pd.DataFrame:
-    """Per-chunk accuracies for the verdicts: example i of an entry with n examples is in chunk ⌊i·c/n⌋, so entries
-    over the same prefix pair chunk by chunk on the same examples."""
-    rows = []
-    for e in entries:
-        ok = e["correct"]
-        n = len(ok)
-        c = min(n_chunks, n)
-        ids = np.arange(n) * c // n
-        for j in range(c):
-            sel = ok[ids == j]
-            rows.append({**{k: v for k, v in e.items() if k != "correct"}, "chunk": j, "n_eval": len(sel),
-                         "test_acc": 100 * sel.mean()})
-    return pd.DataFrame(rows)
+def claim_rows(entries: list[dict]) -> pd.DataFrame:
+    """The accuracy table the claims read: `summary`'s rows with `examples`, the id of each entry's per-example
+    outcomes (`outcomes`). Entries over the same prefix of the attacked images pair example by example."""
+    return summary(entries).assign(examples=[entry_id(e) for e in entries])
+
+
+def entry_id(e: dict) -> str:
+    return f"{e['model']}|{e['seed']}|{e['group']}|{e['attack']}|{e.get('check', '')}|{len(e['correct'])}"
+
+
+def outcomes(entries: list[dict]) -> pd.DataFrame:
+    """Per-example outcomes (lib.attacks.verdicts.Examples): measure "eval", example i = the i-th attacked image (the
+    same image in every entry), correct = the net still classifies it right under the entry's attack."""
+    return pd.concat([pd.DataFrame({"id": entry_id(e), "measure": "eval", "example": np.arange(len(e["correct"])),
+                                    "correct": np.asarray(e["correct"]).astype(np.int8)}) for e in entries],
+                     ignore_index=True).drop_duplicates(["id", "example"])
+
+
+OUTCOMES = {"test_acc": V.Outcome("eval", "accuracy", scale=100.0)}
+
+
+def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
+    b = params["verdicts"]["bootstrap"]
+    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
 
 
 WORST = {"spikes": "worst case, spike space", "image": "worst case, image space"}
@@ -400,14 +411,23 @@ def sparsity(study: Study, net: Net) -> pd.DataFrame:
                       seed=net.seed)
 
 
-def sparsity_chunks(sp: pd.DataFrame) -> pd.DataFrame:
-    """Per batch: % zeros of the input gradient and of the stem pool's input gradient (the verdicts' rows)."""
-    keys = ["model", "kind", "arch", "pool", "seed", "batch"]
-    inp = sp[sp.type == "input"].set_index(keys).grad_input_zero_pct.rename("input_zero_pct")
-    pool = sp[sp.name.str.endswith("maxpool")].set_index(keys).grad_input_zero_pct.rename("pool_zero_pct")
-    return pd.concat([inp, pool], axis=1).reset_index().rename(columns={"batch": "chunk"})
+def sparsity_rows(sp: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, seed): % zeros of the input gradient and of the stem pool's input gradient, averaged over the
+    batches, each with its test-set SE (`<metric>_se`: sd over the batches / √batches; the batches are disjoint sets
+    of the attacked images, so their spread is test-set noise, not training variance). The verdicts' rows."""
+    keys = ["model", "kind", "arch", "pool", "seed"]
+    inp = sp[sp.type == "input"].set_index(keys + ["batch"]).grad_input_zero_pct.rename("input_zero_pct")
+    pool = sp[sp.name.str.endswith("maxpool")].set_index(keys + ["batch"]).grad_input_zero_pct.rename("pool_zero_pct")
+    per_batch = pd.concat([inp, pool], axis=1).reset_index()
+    g = per_batch.groupby(keys, sort=False)
+    out = g[["input_zero_pct", "pool_zero_pct"]].mean()
+    n = g.size()
+    for c in ("input_zero_pct", "pool_zero_pct"):
+        out[f"{c}_se"] = g[c].std(ddof=1) / np.sqrt(n)
+    return out.assign(batches=n).reset_index()
 
 
 __all__ = ["SECTION", "Data", "load_data", "n_attacked", "spec_of", "build", "unit", "Net", "Study", "label",
            "attack_fn", "pgd_step", "WORST", "paper_attacks", "masking_attacks", "sweep_attacks", "wilson", "entry", "summary",
-           "chunks", "worst_case", "prefix", "sparsity", "sparsity_chunks"]
+           "claim_rows", "entry_id", "outcomes", "OUTCOMES", "examples_of", "worst_case", "prefix", "sparsity",
+           "sparsity_rows"]

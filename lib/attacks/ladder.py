@@ -16,9 +16,12 @@ The ladder, in the order the results list it (attack names as in the tables):
     loss                Yeom et al. 2018: −cross-entropy of the target's output (no shadow).
     LiRA offline        Carlini et al. 2022, fixed variance, the OUT references only.
     LiRA online         the same with IN and OUT references.
-    RMIA                Zarifzadeh et al. 2024, offline (ml_privacy_meter), the other models as references.
+    RMIA                Zarifzadeh et al. 2024, offline, ml_privacy_meter's computation (lira.rmia_member_scores),
+                        the other models as references, k = the balanced OUT count.
                         LiRA and RMIA use the same number of IN (and of OUT) references for every example
-                        (lira.balanced_references), so that a reference count never reveals the target's membership.
+                        (lira.balanced_references), so that a reference count never reveals the target's membership
+                        (ml_privacy_meter's own reference choice, the k largest OUT signals or with k = 1 all of
+                        them, leans on the target's membership in leave-one-out: lira.rmia_member_scores).
     SVM (as published)  (a switch row, not a rung) the SVM with the authors' earlier shadow: trained on a random
                         `00_data.shadow_member_fraction` of the TARGET's members and `shadow_nonmember_fraction` of
                         its non-members (lib.core.data.make_split's as_published mode, here within the population).
@@ -40,6 +43,7 @@ from ..core.config import ConfigError
 from . import lira as L
 from . import metrics as M
 from . import mia
+from . import verdicts as V
 
 LADDER = ("SVM (paper A)", "loss", "LiRA offline", "LiRA online", "RMIA")
 AS_PUBLISHED = "SVM (as published)"
@@ -227,14 +231,16 @@ def attack(out: Outputs, pop: Population, sec: dict, attack_params: dict, fracti
         res = mia.shadow_attack(out.logits[s][keep[s]], out.logits[s][~keep[s]], t_in, t_out,
                                 shadow_in_labels=y[keep[s]], shadow_out_labels=y[~keep[s]],
                                 target_in_labels=y[keep[m]], target_out_labels=y[~keep[m]], seed=pop.seed + m, **svm_kw)
-        entries.append({"target": m, "attack": "SVM (paper A)", "scores": res.scores, "truth": res.membership})
+        entries.append({"target": m, "attack": "SVM (paper A)", "scores": res.scores, "truth": res.membership,
+                        "example": _positions(res, keep[m])})
         if out.shadows is not None:
             a_in, a_out = _as_published_pools(pop, m, fractions)
             sh_in, sh_out = out.shadows[m]
             res = mia.shadow_attack(sh_in, sh_out, t_in, t_out, shadow_in_labels=y[a_in], shadow_out_labels=y[a_out],
                                     target_in_labels=y[keep[m]], target_out_labels=y[~keep[m]], seed=pop.seed + m,
                                     **svm_kw)
-            entries.append({"target": m, "attack": AS_PUBLISHED, "scores": res.scores, "truth": res.membership})
+            entries.append({"target": m, "attack": AS_PUBLISHED, "scores": res.scores, "truth": res.membership,
+                            "example": _positions(res, keep[m])})
         entries.append({"target": m, "attack": "loss", "scores": -losses[m], "truth": keep[m]})
         # the same number of IN and of OUT references for every example (lira.balanced_references: with few models,
         # leave-one-out otherwise gives members fewer IN references than non-members, a bias towards "OUT")
@@ -247,39 +253,81 @@ def attack(out: Outputs, pop: Population, sec: dict, attack_params: dict, fracti
         r = sec["rmia"]
         entries.append({"target": m, "attack": "RMIA", "truth": keep[m], "scores": L.rmia_member_scores(
             sig_x[m], sig_x[rest], keep[rest], sig_z[m], sig_z[rest], offline_a=r["offline_a"], gamma=r["gamma"],
-            max_refs=int((~keep[rest]).sum(0).min()))})
+            max_refs=int((~keep[rest]).sum(0).min()), ref_use=L.balanced_references(keep[rest]))})
+    for e in entries:
+        e.setdefault("example", np.arange(len(e["truth"])))   # population positions, the same for every setting
     return entries
 
 
-def row(scores, truth, fpr: float) -> dict:
-    """AUC (Hanley SE, normal 95% interval) and TPR at `fpr` (binomial SE, chance level) of one attack."""
-    r = L.metrics_row(scores, truth, [fpr])
+def _positions(res, keep_m: np.ndarray) -> np.ndarray:
+    """Population positions of an SVM's attack-test examples (its `pool` / `index` point into the target's IN and
+    OUT rows)."""
+    pos = np.empty(len(res.index), np.int64)
+    for side, rows in (("in", np.where(keep_m)[0]), ("out", np.where(~keep_m)[0])):
+        m = res.pool == side
+        pos[m] = rows[res.index[m]]
+    return pos
+
+
+def row(scores, truth, fpr: float, groups=None, boot: dict | None = None) -> dict:
+    """AUC (Hanley SE, normal 95% interval) and TPR at `fpr` (tie-aware; bootstrap SE over members and non-members,
+    and over `groups` (targets) when pooled; chance level; status, e.g. a tie that covers `fpr`) of one attack.
+    `boot`: params.yaml → verdicts.bootstrap."""
+    b = boot or {"n_boot": 200, "seed": 0}
+    r = L.metrics_row(scores, truth, [fpr], groups=groups, n_boot=b["n_boot"], seed=b["seed"])
     tag = f"tpr_at_{100 * fpr:g}pct".replace(".", "_")
     se = M.auc_se_hanley(r["auc"], r["n_members"], r["n_nonmembers"])
     return {"auc": r["auc"], "auc_se_hanley": se, "auc_ci_low": r["auc"] - 1.96 * se, "auc_ci_high": r["auc"] + 1.96 * se,
             "fpr_low": fpr, "tpr_low": r[tag], "tpr_low_se": r[f"{tag}_se"], "tpr_low_chance": r[f"{tag}_chance"],
+            "tpr_low_status": r[f"{tag}_status"], "tpr_low_below_chance": r[f"{tag}_below_chance"],
             "n_members": r["n_members"], "n_nonmembers": r["n_nonmembers"], "n_dropped": r["n_dropped"]}
 
 
-def tables(entries: list[dict], base: dict, out: Outputs, fpr: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(per-target rows, pooled rows, pooled ROC) of one setting on one dataset. `base`: the configuration columns.
-    Pooled = the member scores of every target concatenated (N⁻ × M non-members)."""
-    per, pooled, roc = [], [], []
+def fpr_label(fpr: float) -> str:
+    """How a TPR's FPR is named wherever it is shown: "TPR at 10% FPR"; "low FPR" is kept for ≤ 1%."""
+    return f"TPR at {100 * fpr:g}% FPR"
+
+
+def tables(entries: list[dict], base: dict, out: Outputs, fpr: float, y_test=None, boot: dict | None = None):
+    """(per-target rows, pooled rows, pooled ROC, per-example outcomes) of one setting on one dataset. `base`: the
+    configuration columns. Pooled = the member scores of every target concatenated (N⁻ × M non-members). The
+    outcomes (lib.attacks.verdicts.Examples): per per-target row (`examples` id) its attack's score and membership
+    of every attacked population position, with the row's FPR, and (with `y_test`) the target's correctness on
+    every test example."""
+    per, pooled, roc, ex = [], [], [], []
     for e in entries:
         m = e["target"]
+        ex_id = f"{base['dataset']}|{base['setting']}|{m}|{e['attack']}"
         per.append({**base, "target": m, "attack": e["attack"], "train_acc": out.train_acc[m],
                     "test_acc": out.test_acc[m], "gap": out.train_acc[m] - out.test_acc[m],
-                    **row(e["scores"], e["truth"], fpr), "key": out.keys[m]})
+                    **row(e["scores"], e["truth"], fpr, boot=boot), "key": out.keys[m], "examples": ex_id})
+        ex.append(pd.DataFrame({"id": ex_id, "measure": "attack", "example": e["example"],
+                                "member": np.asarray(e["truth"]).astype(np.int8), "score": e["scores"], "fpr": fpr}))
+        if y_test is not None:
+            ex.append(pd.DataFrame({"id": ex_id, "measure": "eval", "example": -(np.arange(len(y_test)) + 1),
+                                    "correct": (out.test_logits[m].argmax(1) == np.asarray(y_test)).astype(np.int8)}))
     for name in dict.fromkeys(e["attack"] for e in entries):
         es = [e for e in entries if e["attack"] == name]
         sc = np.concatenate([e["scores"] for e in es])
         tr = np.concatenate([e["truth"] for e in es])
+        who = np.concatenate([np.full(len(e["truth"]), e["target"]) for e in es])
         n_neg = int((~tr.astype(bool)).sum())
         pooled.append({**base, "attack": name, "targets": len(es), "train_acc": float(out.train_acc.mean()),
                        "test_acc": float(out.test_acc.mean()), "gap": float((out.train_acc - out.test_acc).mean()),
-                       **row(sc, tr, low_fpr(n_neg))})
+                       **row(sc, tr, low_fpr(n_neg), groups=who, boot=boot)})
         roc.append(L.roc_loglog(sc, tr, n_points=150).assign(**base, attack=name))
-    return pd.DataFrame(per), pd.DataFrame(pooled), pd.concat(roc, ignore_index=True)
+    return pd.DataFrame(per), pd.DataFrame(pooled), pd.concat(roc, ignore_index=True), pd.concat(ex, ignore_index=True)
+
+
+# the metric columns of the per-target table, from its per-example outcomes (lib.attacks.verdicts); tpr_low is read
+# at each row's own FPR (the examples' `fpr` column)
+OUTCOMES = {"auc": V.Outcome("attack", "auc"), "tpr_low": V.Outcome("attack", "tpr"),
+            "test_acc": V.Outcome("eval", "accuracy", scale=100.0)}
+
+
+def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
+    b = params["verdicts"]["bootstrap"]
+    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
 
 
 def summary(per: pd.DataFrame) -> pd.DataFrame:
@@ -299,6 +347,26 @@ def summary(per: pd.DataFrame) -> pd.DataFrame:
                  train_acc=float(g.train_acc.mean()), test_acc=float(g.test_acc.mean()), gap=float(g.gap.mean()))
         rows.append(r)
     return pd.DataFrame(rows)
+
+
+def verdict_grid(details: pd.DataFrame, attacks=LADDER) -> pd.DataFrame:
+    """The ladder claims' cells as a grid: rows (claim, metric), columns the attacks, each cell the verdict of its
+    comparisons (one per dataset; Holm-adjusted within the claim's family, lib.attacks.verdicts), the primary cell
+    marked "[primary]". `details`: the comparisons lib.attacks.verdicts.evaluate returns for claims.ladder."""
+    from .claims import ladder_parts
+    d = details.assign(attack=[ladder_parts(c)[1] for c in details.comparison],
+                       label=[ladder_parts(c)[2] for c in details.comparison])
+    rows = []
+    for (claim, metric), g in d.groupby(["claim", "metric"], sort=False):
+        labels = sorted(set(g.label))
+        name = labels[0] if len(labels) == 1 else f"{labels[0]} … {labels[-1]}"
+        r = {"claim": claim, "metric": name}
+        for atk, c in g.groupby("attack", sort=False):
+            v = V._tally(c)
+            r[atk] = v + (" [primary]" if (c.family == "primary").all() else "")
+        rows.append(r)
+    out = pd.DataFrame(rows).set_index(["claim", "metric"])
+    return out[[a for a in attacks if a in out.columns]]
 
 
 # ----------------------------------------------------------------------------- "as published" switches
@@ -379,9 +447,9 @@ def plan(params: dict, sec: dict, loader) -> tuple[dict, list[dict]]:
 
 def run(params: dict, sec: dict, store, pops: dict, jobs: list[dict], progress: bool = True):
     """Train (or load) every job's models, attack each target with every rung. Returns (per-target rows, pooled rows,
-    pooled ROC curves, one row per trained model)."""
+    pooled ROC curves, one row per trained model, per-example outcomes of every per-target row)."""
     from tqdm.auto import tqdm
-    per, pooled, rocs, models = [], [], [], []
+    per, pooled, rocs, models, exs = [], [], [], [], []
     bar = tqdm(jobs, desc="settings x datasets", disable=not progress)
     for job in bar:
         st, ds, pop = job["setting"], job["dataset"], pops[job["dataset"]]
@@ -393,8 +461,8 @@ def run(params: dict, sec: dict, store, pops: dict, jobs: list[dict], progress: 
         base = {"regime": sec["regime"], "scale": params["scale"], "dataset": ds, **st.columns(),
                 "data_source": recs[0]["data_source"], "epochs": recs[0]["unit"]["epochs"]}
         ents = attack(out, pop, sec, params["attack"], fractions(params) if shadows else None)
-        p, q, r = tables(ents, base, out, low_fpr(n_neg))
-        per.append(p), pooled.append(q), rocs.append(r)
+        p, q, r, x = tables(ents, base, out, low_fpr(n_neg), pop.y_test, params["verdicts"]["bootstrap"])
+        per.append(p), pooled.append(q), rocs.append(r), exs.append(x)
         for role, rs in (("model", recs), ("as-published shadow", shadows or [])):
             for m, rec in enumerate(rs):
                 models.append({**base, "role": role, "model": m, "n_members": len(rec["pools"]["in"]["labels"]),
@@ -402,9 +470,9 @@ def run(params: dict, sec: dict, store, pops: dict, jobs: list[dict], progress: 
                                "gap": 100 * (rec["train_acc"] - rec["test_acc"]), "train_seconds": rec["train_seconds"],
                                "key": rec["key"]})
     cat = lambda xs: pd.concat(xs, ignore_index=True)   # noqa: E731
-    return cat(per), cat(pooled), cat(rocs), pd.DataFrame(models)
+    return cat(per), cat(pooled), cat(rocs), pd.DataFrame(models), cat(exs)
 
 
 __all__ = ["AS_PUBLISHED", "FPR_GRID", "LADDER", "Outputs", "Population", "SWITCHES", "Setting",
-           "attack", "datasets", "fractions", "low_fpr", "outputs", "plan", "population", "row", "run", "settings",
-           "split", "splits_dir", "summary", "switch_table", "tables", "units", "write_splits"]
+           "OUTCOMES", "attack", "datasets", "examples_of", "fpr_label", "fractions", "low_fpr", "outputs", "plan", "population", "row", "run", "settings",
+           "split", "splits_dir", "summary", "switch_table", "tables", "units", "verdict_grid", "write_splits"]

@@ -182,10 +182,12 @@ def train_parallel(store, params: dict, settings: list[Setting], section: str, r
 def run(store, params: dict, settings: list[Setting], *, progress: bool = True):
     """Train (or load) target and shadow of every setting and seed, attack each pair.
 
-    Returns (results, scores, roc): one row per (setting, seed) with accuracies (in %) and every attack
-    metric; per-example attack scores (svm and loss); the svm ROC curve of every row."""
+    Returns (results, examples, roc): one row per (setting, seed) with accuracies (in %), every attack metric and
+    `examples` (the id of its per-example outcomes); the per-example outcomes (`outcomes`: the target's correctness
+    on every eval example, the svm and loss attacks' score of every attack-test example); the svm ROC curve of
+    every row."""
     jobs = [(st, seed) for st in settings for seed in C.seeds(params, st.dataset, st.section)]
-    rows, scores, rocs = [], [], []
+    rows, examples, rocs = [], [], []
     bar = tqdm(jobs, desc="configurations × seeds", disable=not progress)
     for st, seed in bar:
         bar.set_postfix_str(f"{st.dataset} {st.kind} {st.method} {st.act_threshold or ''} seed={seed}")
@@ -193,6 +195,7 @@ def run(store, params: dict, settings: list[Setting], *, progress: bool = True):
         shadow = store.get_or_train(C.unit(params, st.dataset, st.kind, "shadow", seed, **st.overrides))
         metrics, svm, loss = attack_pair(target, shadow, params["attack"], seed)
         cols = {**st.columns(), "seed": seed}
+        ex_id = f"{target['key']}/{shadow['key']}"
         rows.append({**cols, "train_acc": 100 * target["train_acc"], "test_acc": 100 * target["test_acc"],
                      "shadow_train_acc": 100 * shadow["train_acc"], "shadow_test_acc": 100 * shadow["test_acc"],
                      **metrics, "loss_auc_se_hanley": loss.to_row()["auc_se_hanley"],
@@ -200,23 +203,56 @@ def run(store, params: dict, settings: list[Setting], *, progress: bool = True):
                      "n_eval": len(target["pools"]["eval"]["labels"]), "split_mode": params["00_data"]["split_mode"],
                      "target_seconds": target["train_seconds"], "shadow_seconds": shadow["train_seconds"],
                      "data_source": target["data_source"], "scale": params["scale"],
-                     "target_key": target["key"], "shadow_key": shadow["key"]})
-        for name, res in (("svm", svm), ("loss", loss)):
-            f = res.scores_frame()
-            f.insert(0, "attack", name)
-            scores.append(f.assign(**cols))
+                     "target_key": target["key"], "shadow_key": shadow["key"], "examples": ex_id})
+        examples.append(outcomes(target, {"svm": svm, "loss": loss}, ex_id))
         rocs.append(roc_curve_table(svm.membership, svm.scores).assign(**cols))
-    return pd.DataFrame(rows), pd.concat(scores, ignore_index=True), pd.concat(rocs, ignore_index=True)
+    ex = pd.concat(examples, ignore_index=True).drop_duplicates(["id", "measure", "example"])
+    return pd.DataFrame(rows), ex, pd.concat(rocs, ignore_index=True)
 
 
-def write(results: pd.DataFrame, scores: pd.DataFrame, roc: pd.DataFrame, res_dir: str | Path,
+# what each metric column of the results is, computed from the per-example outcomes (lib.attacks.verdicts)
+OUTCOMES = {"test_acc": V.Outcome("eval", "accuracy", scale=100.0), "auc": V.Outcome("svm", "auc"),
+            "tpr_at_1pct": V.Outcome("svm", "tpr", 0.01), "tpr_at_0_1pct": V.Outcome("svm", "tpr", 0.001),
+            "loss_auc": V.Outcome("loss", "auc")}
+
+
+def outcomes(target: dict, attacks: dict, id_: str) -> pd.DataFrame:
+    """Per-example outcomes of one evaluated target (a lib.core.train record): measure "eval" = correct (0/1) on
+    every eval example; for each attack {name: mia.AttackResult} its score and membership on every attack-test
+    example. `example` is the dataset-wide id (lib.core.data.example_ids), so two models' outcomes pair on it."""
+    ev = target["pools"]["eval"]
+    parts = [pd.DataFrame({"id": id_, "measure": "eval", "example": _ids(ev),
+                           "correct": (np.asarray(ev["outputs"]).argmax(1) == np.asarray(ev["labels"])).astype(np.int8)})]
+    for name, res in attacks.items():
+        ids = np.empty(len(res.index), np.int64)
+        for side in ("in", "out"):
+            m = res.pool == side
+            ids[m] = _ids(target["pools"][side])[res.index[m]]
+        parts.append(pd.DataFrame({"id": id_, "measure": name, "example": ids, "member": res.membership.astype(np.int8),
+                                   "score": res.scores.astype(float)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _ids(pool: dict) -> np.ndarray:
+    """The pool's dataset-wide example ids (a record from before they were stored: its positions)."""
+    return np.asarray(pool["example"]) if "example" in pool else np.arange(len(pool["labels"]))
+
+
+def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
+    """The results' per-example outcomes (examples.csv.gz) as lib.attacks.verdicts.Examples, with this module's
+    OUTCOMES; the paired TPR bootstrap takes params.yaml → verdicts.bootstrap."""
+    b = params["verdicts"]["bootstrap"]
+    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
+
+
+def write(results: pd.DataFrame, examples: pd.DataFrame, roc: pd.DataFrame, res_dir: str | Path,
           roc_plots: list[tuple[str, str, str]] = ()) -> None:
-    """results.csv, scores.csv.gz, roc_curves.csv, and roc/<dataset>_<kind>_<method>.csv (first seed; the
-    files `dvc plots` shows) for each (dataset, kind, method) in `roc_plots`."""
+    """results.csv, examples.csv.gz (per-example outcomes), roc_curves.csv, and roc/<dataset>_<kind>_<method>.csv
+    (first seed; the files `dvc plots` shows) for each (dataset, kind, method) in `roc_plots`."""
     res_dir = Path(res_dir)
     res_dir.mkdir(parents=True, exist_ok=True)
     results.to_csv(res_dir / "results.csv", index=False)
-    scores.to_csv(res_dir / "scores.csv.gz", index=False)
+    write_examples(examples, res_dir / "examples.csv.gz")
     roc.to_csv(res_dir / "roc_curves.csv", index=False)
     (res_dir / "roc").mkdir(exist_ok=True)
     for f in (res_dir / "roc").glob("*.csv"):
@@ -228,6 +264,12 @@ def write(results: pd.DataFrame, scores: pd.DataFrame, roc: pd.DataFrame, res_di
                 sub = sub[sub.act_threshold.isna()]
             sub = sub[sub.seed == sub.seed.min()][["fpr", "tpr"]]
             sub.to_csv(res_dir / "roc" / f"{ds}_{kind}_{method.replace(' ', '_').replace('=', '')}.csv", index=False)
+
+
+def write_examples(frame: pd.DataFrame, path: str | Path) -> None:
+    """Per-example outcomes as a gzip CSV, scores to 7 significant digits (the file is committed with the run;
+    float32 precision, enough for ranks and tied blocks alike)."""
+    frame.to_csv(path, index=False, float_format="%.7g")
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -311,11 +353,12 @@ def paper_side_by_side(summ: pd.DataFrame, paper: pd.DataFrame, *, method_col: s
 # ----------------------------------------------------------------------------- comparisons
 
 def comparison_table(df: pd.DataFrame, pairs: list[tuple[str, dict, dict, str]], metric: str = "auc",
-                     margins: dict | None = None) -> pd.DataFrame:
-    """One row per (label, a, b, expected direction), judged as one family (Holm) by lib.attacks.verdicts.
-    expect "similar" is an equivalence test within `margins[metric]` (lib.attacks.claims.comparison)."""
+                     margins: dict | None = None, examples: V.Examples | None = None) -> pd.DataFrame:
+    """One row per (label, a, b, expected direction), judged as one family (Holm) by lib.attacks.verdicts, paired
+    on the same examples with `examples`. expect "similar" is an equivalence test within `margins[metric]`
+    (lib.attacks.claims.comparison)."""
     comps = tuple(CL.comparison(label, a, b, e, metric, margins) for label, a, b, e in pairs)
-    return V.compare_claim(df, V.Claim("comparisons", "A", "", metric, comps))
+    return V.compare_claim(df, V.Claim("comparisons", "A", "", metric, comps), examples)
 
 
 def distinct_outputs_of(results: pd.DataFrame, claims: list[V.Claim]) -> pd.DataFrame:
@@ -371,5 +414,5 @@ def headline_metrics(results: pd.DataFrame) -> dict:
 
 
 __all__ = ["Setting", "train_parallel", "units_of", "FULL_PRECISION", "weight_quant_settings", "act_quant_settings", "surrogate_settings",
-           "attack_pair", "run", "write", "summary", "paper_side_by_side", "comparison_table",
+           "attack_pair", "run", "write", "write_examples", "outcomes", "examples_of", "OUTCOMES", "summary", "paper_side_by_side", "comparison_table",
            "low_fpr_table", "distinct_outputs_of", "noise_floor", "noise_table", "headline_metrics", "mean_std"]

@@ -292,11 +292,19 @@ def delong_paired_var(y_true, scores_a, scores_b) -> float:
 
 
 def paired_accuracy_var(correct_a, correct_b=None) -> float:
-    """Variance of the accuracy difference p_a − p_b (as fractions) on the SAME N examples, McNemar's:
-    var(c_a − c_b)/N with ddof = 0, i.e. [(n10 + n01)/N − ((n10 − n01)/N)²]/N. Without b: p(1 − p)/N."""
-    a = np.asarray(correct_a, float)
-    d = a if correct_b is None else a - np.asarray(correct_b, float)
-    return float(np.var(d) / len(d)) if len(d) else float("nan")
+    """Variance of the accuracy difference p_a − p_b (as fractions) on the SAME N examples, McNemar's Wald variance
+    [(n10 + n01)/N − ((n10 − n01)/N)²]/N with ½ added to each discordant count (Agresti & Min 2005), so that zero
+    or few discordant examples do not read as zero noise. Without b: p̃(1 − p̃)/N, p̃ = (k + 1)/(N + 2)."""
+    a = np.asarray(correct_a, bool)
+    n = len(a)
+    if not n:
+        return float("nan")
+    if correct_b is None:
+        p = (a.sum() + 1) / (n + 2)
+        return float(p * (1 - p) / n)
+    b = np.asarray(correct_b, bool)
+    n10, n01 = (a & ~b).sum() + 0.5, (~a & b).sum() + 0.5
+    return float(((n10 + n01) / n - ((n10 - n01) / n) ** 2) / n)
 
 
 def mcnemar_p(correct_a, correct_b) -> float:

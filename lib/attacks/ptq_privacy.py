@@ -33,6 +33,7 @@ from ..core import ptq as Q
 from ..core import resnet as R
 from ..core.train import atomic_save, unit_key
 from . import lira as L
+from . import verdicts as V
 from .lira import metrics_row, rmia_signal  # noqa: F401  (re-exported: 06's notebook and tests use them here)
 
 FULL_PRECISION = "full precision"
@@ -296,11 +297,16 @@ class Study:
         keep = self.pool.keep
         rest = np.array([i for i in (range(len(keep)) if shadows is None else shadows) if i != m])
         lr = self.sec["lira"]
+        # the same number of IN and of OUT shadows for every example (lira.balanced_references, as stage 08): in
+        # leave-one-out a target's members otherwise have one IN shadow fewer than its non-members
+        k = keep[rest]
+        use = L.balanced_references(k) if min(k.sum(0).min(), (~k).sum(0).min()) >= 1 else np.ones_like(k)
+        sh = np.where(use.reshape(use.shape + (1,) * (np.ndim(shadow_scores) - 2)), shadow_scores[rest], np.nan)
         out = []
         for name, online in (("LiRA online", True), ("LiRA offline", False)):
             atk = L.LiRA(online=online, fix_variance=lr["fix_variance"], variant=lr["variant"])
             out.append({"attack": name, "n_shadows": len(rest), "scores": atk.member_scores(
-                shadow_scores[rest], keep[rest], target_scores), "truth": keep[m]})
+                sh, keep[rest], target_scores), "truth": keep[m]})
         return out
 
     def rmia(self, target_pool_logits, target_test_logits, m: int, fp: dict, refs: int) -> dict:
@@ -314,7 +320,8 @@ class Study:
         sig = lambda z, yy: rmia_signal(z[..., v, :], yy)   # noqa: E731
         sc = L.rmia_member_scores(sig(target_pool_logits, y), sig(fp["pool"][rest], y), keep[rest],
                                   sig(target_test_logits[:n_pop], yt), sig(fp["test"][rest, :n_pop], yt),
-                                  offline_a=r["offline_a"], gamma=r["gamma"], max_refs=refs)
+                                  offline_a=r["offline_a"], gamma=r["gamma"], max_refs=refs,
+                                  ref_use=L.balanced_references(keep[rest], k_in=0, k_out=refs))   # `refs` OUT models
         return {"attack": f"RMIA ({refs} ref{'s' if refs > 1 else ''})", "n_shadows": refs, "scores": sc,
                 "truth": keep[m]}
 
@@ -324,20 +331,61 @@ class Study:
 CONFIG = ["method", "bits", "last_bits", "bn_source", "shadows"]
 
 
-def attack_table(entries: list[dict], fprs, keys=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+ARRAYS = ("scores", "truth", "correct")   # an entry's per-example arrays (not table columns)
+
+
+def attack_table(entries: list[dict], fprs, keys=None, boot: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-target table, pooled table). `entries`: dicts with the configuration columns, target, run,
-    test_acc, train_acc, attack, scores, truth. Pooled = the member scores of every target of one
-    (configuration, run, attack) — or `keys` — concatenated: N⁻ grows with the number of targets (leave-one-out
-    pooling)."""
-    per = [{**{k: v for k, v in e.items() if k not in ("scores", "truth")}, **metrics_row(e["scores"], e["truth"], fprs)}
+    test_acc, train_acc, attack, scores, truth (and `correct`, the test images the target gets right). Pooled =
+    the member scores of every target of one (configuration, run, attack) — or `keys` — concatenated: N⁻ grows with
+    the number of targets (leave-one-out pooling); its TPR's bootstrap resamples the targets too. Each per-target
+    row's `examples` is the id of its per-example outcomes (`outcomes`). `boot`: params.yaml → verdicts.bootstrap."""
+    b = boot or {"n_boot": 200, "seed": 0}
+    per = [{**{k: v for k, v in e.items() if k not in ARRAYS},
+            **metrics_row(e["scores"], e["truth"], fprs, n_boot=b["n_boot"], seed=b["seed"]), "examples": entry_id(e)}
            for e in entries]
     per = pd.DataFrame(per)
     keys = [*CONFIG, "run", "attack"] if keys is None else list(keys)
     pooled = []
     for cfg, g, sc, tr in _pooled(entries, keys):
+        who = np.concatenate([np.full(len(e["truth"]), e["target"]) for e in g])
         pooled.append({**cfg, "targets": len(g), "test_acc": float(np.mean([e["test_acc"] for e in g])),
-                       "train_acc": float(np.mean([e["train_acc"] for e in g])), **metrics_row(sc, tr, fprs)})
+                       "train_acc": float(np.mean([e["train_acc"] for e in g])),
+                       **metrics_row(sc, tr, fprs, groups=who, n_boot=b["n_boot"], seed=b["seed"])})
     return per, pd.DataFrame(pooled)
+
+
+def entry_id(e: dict) -> str:
+    """The id of an attack entry's per-example outcomes: its configuration, target, run and attack."""
+    return "|".join(str(e.get(k, "")) for k in (*CONFIG, "target", "run", "attack"))
+
+
+def outcomes(entries: list[dict]) -> pd.DataFrame:
+    """Per-example outcomes of attack entries (lib.attacks.verdicts.Examples): measure "lira" = the attack's member
+    score and the truth of every pool example (example = pool position), "eval" = the target's correctness on
+    every test image (example = −(j + 1))."""
+    parts = []
+    for e in entries:
+        i = entry_id(e)
+        parts.append(pd.DataFrame({"id": i, "measure": "lira", "example": np.arange(len(e["truth"])),
+                                   "member": np.asarray(e["truth"]).astype(np.int8), "score": e["scores"]}))
+        if "correct" in e:
+            parts.append(pd.DataFrame({"id": i, "measure": "eval", "example": -(np.arange(len(e["correct"])) + 1),
+                                       "correct": np.asarray(e["correct"]).astype(np.int8)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+# the metric columns of the per-target table (and claims_table's acc_over_chance), from the per-example outcomes
+OUTCOMES = {"test_acc": V.Outcome("eval", "accuracy", scale=100.0),
+            "acc_over_chance": V.Outcome("eval", "accuracy", scale=100.0),
+            "auc": V.Outcome("lira", "auc"),
+            **{f"{p}tpr_at_{t}": V.Outcome("lira", "log10_tpr" if p else "tpr", f)
+               for f, t in ((0.01, "1pct"), (0.001, "0_1pct")) for p in ("", "log10_")}}
+
+
+def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
+    b = params["verdicts"]["bootstrap"]
+    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
 
 
 def _groups(entries, keys):
@@ -373,9 +421,11 @@ JOB = ("method", "bits", "last_bits", "bn_source", "target", "run")
 
 
 def _accs(study: Study, pool_logits: np.ndarray, test_logits: np.ndarray, m: int) -> dict:
-    """Test accuracy (%) and accuracy on model m's members (the train accuracy), both on the un-augmented view."""
+    """Test accuracy (%) and accuracy on model m's members (the train accuracy), both on the un-augmented view, and
+    which test images it gets right (`correct`, for the paired tests)."""
     members = study.pool.members(m)
     return {"test_acc": accuracy(test_logits[:, 0], study.pool.y_test.numpy()),
+            "correct": np.asarray(test_logits[:, 0]).argmax(-1) == study.pool.y_test.numpy(),
             "train_acc": accuracy(pool_logits[members, 0], study.pool.y.numpy()[members]),
             "n_eval": len(study.pool.y_test), "n_members_trained": len(members)}
 

@@ -26,7 +26,9 @@ from ..core import config as C
 from ..core import data as D
 from .mia import loss_threshold_attack, shadow_attack
 from .efficiency import ALLOC_METHOD, Meter, spike_counts, train_step
-from .verdicts import accuracy_se
+from . import verdicts as V
+from .membership import OUTCOMES as _OUTCOMES, outcomes
+from .metrics import paired_accuracy_var
 from ..core.train import ModelStore, predict
 
 
@@ -140,30 +142,49 @@ class Runner:
         tmp.replace(path)
 
 
+# the metric columns of the grid and sweep tables, from the per-example outcomes (lib.attacks.verdicts)
+OUTCOMES = {**_OUTCOMES, "trace_auc": V.Outcome("trace", "auc")}
+
+
+def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
+    """Per-example outcomes (examples.csv.gz / sweep_examples.csv.gz) as lib.attacks.verdicts.Examples."""
+    b = params["verdicts"]["bootstrap"]
+    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
+
+
+def _correct(rec: dict) -> np.ndarray:
+    ev = rec["pools"]["eval"]
+    return (np.asarray(ev["outputs"]).argmax(1) == np.asarray(ev["labels"])).astype(float)
+
+
 def trace_features(trace: np.ndarray) -> np.ndarray:
     """[T, N, C] output-membrane trace → [N, T·C] attack features (step-major: U[1], ..., U[T])."""
     T, N, Cc = trace.shape
     return np.ascontiguousarray(np.transpose(trace, (1, 0, 2)).reshape(N, T * Cc))
 
 
-def attack(target: dict, shadow: dict, attack_params: dict, seed: int, runner: Runner | None = None) -> dict:
-    """Final-step shadow attack (paper A), loss threshold, and (when `runner` is given) the trace attack."""
+def attack(target: dict, shadow: dict, attack_params: dict, seed: int, runner: Runner | None = None):
+    """Final-step shadow attack (paper A), loss threshold, and (when `runner` is given) the trace attack.
+    Returns (row of metrics, {"svm" | "loss" | "trace": mia.AttackResult}) — the results for per-example outcomes."""
     t, s = target["pools"], shadow["pools"]
     kw = dict(mode=attack_params["mode"], max_train=attack_params["max_train"],
               standardize=attack_params["standardize"], seed=seed, n_boot=attack_params["n_boot"],
               shadow_in_labels=s["in"]["labels"], shadow_out_labels=s["out"]["labels"],
               target_in_labels=t["in"]["labels"], target_out_labels=t["out"]["labels"])
-    row = shadow_attack(s["in"]["outputs"], s["out"]["outputs"], t["in"]["outputs"], t["out"]["outputs"], **kw).to_row()
+    svm = shadow_attack(s["in"]["outputs"], s["out"]["outputs"], t["in"]["outputs"], t["out"]["outputs"], **kw)
+    row = svm.to_row()
     loss = loss_threshold_attack(t["in"]["loss"], t["out"]["loss"], seed=seed, n_boot=attack_params["n_boot"])
+    results = {"svm": svm, "loss": loss}
     row["loss_auc"] = loss.auc
     row["loss_auc_se_hanley"] = loss.to_row()["auc_se_hanley"]
     if runner is not None:
         tt, ts = runner.traces(target), runner.traces(shadow)
-        tr = shadow_attack(trace_features(ts["in"]), trace_features(ts["out"]), trace_features(tt["in"]),
-                           trace_features(tt["out"]), **kw).to_row()
+        results["trace"] = shadow_attack(trace_features(ts["in"]), trace_features(ts["out"]), trace_features(tt["in"]),
+                                         trace_features(tt["out"]), **kw)
+        tr = results["trace"].to_row()
         row.update({f"trace_{k}": tr[k] for k in ("auc", "auc_ci_low", "auc_ci_high", "auc_se_hanley", "tpr_at_1pct",
                                                    "tpr_at_0_1pct", "tpr_at_1pct_status")})
-    return row
+    return row, results
 
 
 def _base_cols(rec: dict, params: dict) -> dict:
@@ -176,23 +197,26 @@ def _base_cols(rec: dict, params: dict) -> dict:
 
 def run_grid(runner: Runner, params: dict, sec: dict, *, progress: bool = True):
     """Every dataset × encoding × seed: target and shadow, both attacks, efficiency of both models.
-    Returns (results: one row per dataset/encoding/seed, efficiency: one row per model)."""
+    Returns (results: one row per dataset/encoding/seed, efficiency: one row per model, examples: the per-example
+    outcomes of every row, lib.attacks.membership.outcomes)."""
     jobs = [(ds, enc, seed) for ds in sec["datasets"] for enc in sec["encodings"]
             for seed in C.effective(params, sec, ds)["seeds"]]
     for ds in sec["datasets"]:   # load data first, so that no run's memory increase includes it
         runner.store.data_loader(ds)
-    rows, eff = [], []
+    rows, eff, ex = [], [], []
     for ds, enc, seed in tqdm(jobs, desc="encodings × datasets × seeds", disable=not progress):
         recs = {role: runner.get(unit(params, sec, ds, enc, role, seed)) for role in ("target", "shadow")}
         t = recs["target"]
+        metrics, atks = attack(t, recs["shadow"], params["attack"], seed, runner if sec["trace_attack"] else None)
+        ex_id = f"{t['key']}/{recs['shadow']['key']}"
         row = {**_base_cols(t, params), "train_acc": 100 * t["train_acc"], "test_acc": 100 * t["test_acc"],
-               "shadow_test_acc": 100 * recs["shadow"]["test_acc"],
-               **attack(t, recs["shadow"], params["attack"], seed, runner if sec["trace_attack"] else None),
-               "target_key": t["key"], "shadow_key": recs["shadow"]["key"]}
+               "shadow_test_acc": 100 * recs["shadow"]["test_acc"], **metrics,
+               "target_key": t["key"], "shadow_key": recs["shadow"]["key"], "examples": ex_id}
         rows.append(row)
+        ex.append(outcomes(t, atks, ex_id))
         for role, r in recs.items():
             eff.append({**_base_cols(r, params), "role": role, **runner.efficiency(r)})
-    return pd.DataFrame(rows), pd.DataFrame(eff)
+    return pd.DataFrame(rows), pd.DataFrame(eff), pd.concat(ex, ignore_index=True)
 
 
 def run_transfer(runner: Runner, params: dict, sec: dict, *, progress: bool = True) -> pd.DataFrame:
@@ -212,9 +236,8 @@ def run_transfer(runner: Runner, params: dict, sec: dict, *, progress: bool = Tr
                      "source_test_acc": 100 * pre["test_acc"], "scratch_test_acc": 100 * scratch["test_acc"],
                      "transfer_test_acc": 100 * ft["test_acc"], "transfer_train_acc": 100 * ft["train_acc"],
                      "drop": 100 * (scratch["test_acc"] - ft["test_acc"]),
-                     # test-set SE of that difference (binomial SEs of both accuracies on the eval pool, independent)
-                     "drop_se": float(np.hypot(*accuracy_se([100 * scratch["test_acc"], 100 * ft["test_acc"]],
-                                                            len(scratch["pools"]["eval"]["labels"])))),
+                     # test-set SE of that difference, paired on the same eval examples (McNemar's variance)
+                     "drop_se": 100 * float(np.sqrt(paired_accuracy_var(_correct(scratch), _correct(ft)))),
                      "transfer_seconds_per_epoch": ft["train_seconds"] / ft["unit"]["epochs"],
                      "scratch_seconds_per_epoch": scratch["train_seconds"] / scratch["unit"]["epochs"],
                      "transfer_key": ft["key"], "scratch_key": scratch["key"], "source_key": pre["key"]})
@@ -238,8 +261,9 @@ def sweep_points(params: dict, sec: dict) -> list[tuple[str, str, float, dict]]:
 
 def run_sweep(runner: Runner, params: dict, sec: dict, *, progress: bool = True) -> pd.DataFrame:
     """Accuracy and final-step attack AUC at every sweep point and seed (points equal to params.yaml's
-    constants are the main grid's models), plus the baseline encoding's rows for reference."""
-    rows = []
+    constants are the main grid's models), plus the baseline encoding's rows for reference.
+    Returns (rows, examples: their per-example outcomes)."""
+    rows, ex = [], []
     jobs = [(ds, p, seed) for ds in sec["sweep"]["datasets"] for p in sweep_points(params, sec)
             for seed in C.effective(params, sec, ds)["seeds"]]
     base = sec["baseline"]
@@ -251,10 +275,13 @@ def run_sweep(runner: Runner, params: dict, sec: dict, *, progress: bool = True)
                 for role in ("target", "shadow")}
         t = recs["target"]
         default = name != "none" and (params["encoders"].get(enc) or {}).get(name) == value
+        metrics, atks = attack(t, recs["shadow"], params["attack"], seed)
+        ex_id = f"{t['key']}/{recs['shadow']['key']}"
         rows.append({**_base_cols(t, params), "constant": name, "value": value, "is_default": default,
                      "train_acc": 100 * t["train_acc"], "test_acc": 100 * t["test_acc"],
-                     **attack(t, recs["shadow"], params["attack"], seed), "target_key": t["key"]})
-    return pd.DataFrame(rows)
+                     **metrics, "target_key": t["key"], "examples": ex_id})
+        ex.append(outcomes(t, atks, ex_id))
+    return pd.DataFrame(rows), pd.concat(ex, ignore_index=True).drop_duplicates(["id", "measure", "example"])
 
 
 # ----------------------------------------------------------------------------- summaries (claims: lib.attacks.claims)

@@ -423,10 +423,10 @@ def comparison_verdict(r: dict, c: Comparison, p_claim: float, p_contra: float, 
     if r["n"] == 0 or np.isnan(r["diff"]):
         return "no data"
     if np.isnan(p_claim):
-        if r["n"] < 2:
-            return "1 seed: no test"
         if r.get("equal") is True:
             return "not resolved: " + (equal_text or f"a = b = {r['equal_value']:g} in every pair")
+        if r["n"] < 2:
+            return "1 seed: no test"
         return "not resolved: no measurable noise (identical differences, no test-set floor)"
     if p_claim < ALPHA:
         return SUPPORTED

@@ -109,6 +109,10 @@ def validate(params: dict) -> dict:
         _check(isinstance(v, dict) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
                                                  for x in v.values()), "verdicts.margins", v,
                "a mapping {metric: positive margin}")
+        _positive_int(params, "verdicts.bootstrap.n_boot")
+        v = _get(params, "verdicts.bootstrap.seed")
+        _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, "verdicts.bootstrap.seed", v,
+               "an integer >= 0")
     _validate_encoders(params)
     for name in SECTIONS:
         if name in params:
@@ -421,7 +425,7 @@ def _grad_entries(sec: dict, where: str) -> None:
         "blocks": lambda v: v is None or (isinstance(v, list) and len(v) == 4 and all(_is_pos_int(b) for b in v)),
         "T": lambda v: _num(v, 1, None, True), "K": lambda v: _num(v, 1, 8, True),
         "n_train": lambda v: v is None or _num(v, 16, 50000, True), "n_test": lambda v: v is None or _num(v, 16, 10000, True),
-        "attacked": lambda v: v is None or _num(v, 1, 10000, True), "chunks": lambda v: _num(v, 2, None, True),
+        "attacked": lambda v: v is None or _num(v, 1, 10000, True),
         "seeds": lambda v: isinstance(v, list) and v and all(_num(x, 0, None, True) for x in v) and len(set(v)) == len(v),
         "seed": lambda v: _num(v, 0, None, True),
         "training": lambda v: isinstance(v, dict) and set(v) == {"epochs", "batch_size", "lr", "weight_decay", "flip"}
@@ -450,7 +454,7 @@ def _grad_entries(sec: dict, where: str) -> None:
                   "pool: max|avg}}",
         "blocks": "null or 4 positive integers", "stem": "imagenet or cifar", "K": "an integer in [1, 8]",
         "n_train": "null or an integer in [16, 50000]", "n_test": "null or an integer in [16, 10000]",
-        "attacked": "null or an integer in [1, 10000]", "chunks": "an integer >= 2",
+        "attacked": "null or an integer in [1, 10000]",
         "seeds": "a non-empty list of distinct non-negative integers", "seed": "a non-negative integer",
         "training": "{epochs, batch_size >= 2, lr > 0, weight_decay >= 0, flip: bool}",
         "attack": "{eps_255 in (0, 255], step > 0, iters, random_start: bool, bn_mode: train|eval, batch_size}",
@@ -466,7 +470,7 @@ def _grad_entries(sec: dict, where: str) -> None:
 def _validate_grad(params: dict) -> None:
     name = GRAD_SECTION
     act, by = _own_schema(params, name, _grad_entries, (
-        "dataset", "models", "width", "blocks", "stem", "T", "K", "n_train", "n_test", "attacked", "chunks", "seeds",
+        "dataset", "models", "width", "blocks", "stem", "T", "K", "n_train", "n_test", "attacked", "seeds",
         "seed", "training", "attack", "sweep", "sparsity", "masking"))
 
     def where(k):
@@ -524,6 +528,9 @@ def _ladder_entries(sec: dict, where: str) -> None:
         and v["variant"] in LIRA_VARIANTS and isinstance(v["fix_variance"], bool),
         "rmia": lambda v: isinstance(v, dict) and set(v) == {"offline_a", "gamma"} and _num(v["offline_a"], 0, 1)
         and _num(v["gamma"], 0) and v["gamma"] > 0,
+        "primary": lambda v: isinstance(v, dict) and v and all(
+            isinstance(x, dict) and set(x) == {"attack", "metric", "reason"} and x["metric"] in ("auc", "tpr_low")
+            and all(isinstance(x[k], str) and x[k].strip() for k in x) for x in v.values()),
     }
     fam = "{image: ..., tabular: ...}"
     expected = {
@@ -537,7 +544,9 @@ def _ladder_entries(sec: dict, where: str) -> None:
                     "surrogate (SNN): a key of `surrogates`}",
         "as_published": "{settings: [setting ids], datasets: [datasets]}",
         "lira": f"{{variant: {'|'.join(LIRA_VARIANTS)}, fix_variance: true|false}}",
-        "rmia": "{offline_a in [0, 1], gamma > 0}"}
+        "rmia": "{offline_a in [0, 1], gamma > 0}",
+        "primary": "a mapping ladder claim → {attack: a rung, metric: auc|tpr_low, reason: why (stated before looking)} "
+                   "(lib.attacks.claims.check_ladder_primary checks the claim ids and attacks)"}
     _schema_entries(sec, where, checks, expected)
 
 
@@ -545,7 +554,7 @@ def _validate_ladder(params: dict) -> None:
     name = LADDER_SECTION
     act, by = _own_schema(params, name, _ladder_entries, (
         "regime", "members", "epochs", "batch_size", "models", "population_test", "curve_eval_size", "seed", "settings",
-        "as_published", "lira", "rmia", "workers"))
+        "as_published", "lira", "rmia", "workers", "primary"))
 
     def where(k):
         return f"{name}.by_scale.{params['scale']}.{k}" if k in (by.get(params["scale"]) or {}) else f"{name}.{k}"
@@ -574,8 +583,10 @@ CLAIM_STAGES = ("02_activation_quantization", "03_weight_quantization", "04_surr
 
 def _claims_entries(sec: dict, where: str) -> None:
     _schema_entries(sec, where, {"stages": lambda v: isinstance(v, list) and v and set(v) <= set(CLAIM_STAGES)
-                                 and len(set(v)) == len(v)},
-                    {"stages": f"a non-empty list of distinct stages from {list(CLAIM_STAGES)}"})
+                                 and len(set(v)) == len(v),
+                                 "before": lambda v: v is None or (isinstance(v, str) and v.endswith(".csv"))},
+                    {"stages": f"a non-empty list of distinct stages from {list(CLAIM_STAGES)}",
+                     "before": "null or the path of a claims_all.csv (the verdicts before a change of the engine)"})
 
 
 def _validate_claims(params: dict) -> None:

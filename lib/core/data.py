@@ -308,6 +308,13 @@ def pool(data: Tensors, split: dict, name: str) -> tuple[torch.Tensor, torch.Ten
     return data.x_test[idx], data.y_test[idx]
 
 
+def example_ids(split: dict, name: str) -> np.ndarray:
+    """Dataset-wide ids of the examples of pool `name`, the same in every split of a dataset: a training-set index
+    i is i, a test-set index j is −(j + 1). Per-example outcomes of two models are paired on these ids."""
+    idx = np.asarray(split["pools"][name], dtype=np.int64)
+    return idx if split["source"][name] == "train" else -(idx + 1)
+
+
 def mirror_from_env(var: str) -> str | None:
     value = os.environ.get(var)
     return value or None

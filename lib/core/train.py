@@ -152,7 +152,8 @@ def evaluate(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch
         else:
             logits = predict(model, x, seed=seed, dev=dev, batch_size=batch_size)
         out[key] = {"outputs": logits.numpy(), "labels": y.numpy(),
-                    "loss": F.cross_entropy(logits.double(), y, reduction="none").numpy()}
+                    "loss": F.cross_entropy(logits.double(), y, reduction="none").numpy(),
+                    "example": D.example_ids(split, name)}
     result = {"train_acc": accuracy(torch.from_numpy(out["in"]["outputs"]), torch.from_numpy(out["in"]["labels"])),
               "test_acc": accuracy(torch.from_numpy(out["eval"]["outputs"]), torch.from_numpy(out["eval"]["labels"])),
               "pools": out}

@@ -46,7 +46,7 @@ THEME = {
         "reference": "0.5",          # chance lines, zero lines
         "verdict": {"supported": "#1a9641", "partly supported": "#a6d96a", "mixed": "#ffffbf",
                     "partly contradicted": "#fdae61", "contradicted": "#d7191c", "not resolved": "#bdbdbd",
-                    "not tested": "#f0f0f0"},
+                    "scoped": "#c2a5cf", "structural": "#92c5de", "not tested": "#f0f0f0"},
         "net": {"sew": "#1b9e77", "sew_avg": "#66a61e", "spiking": "#7570b3", "ann": "#d95f02"},   # paper D's nets
     },
 }
@@ -698,7 +698,9 @@ def ladder_panels(summ: pd.DataFrame, metric: str = "auc", settings=None, title:
         sub = f" (TPR at FPR {100 * g0.fpr_low.iloc[0]:g}%)" if metric == "tpr_low" else ""
         src = g0.data_source.iloc[0] if "data_source" in g0 else None
         ax.set_title(f"{label(ds, src)}{sub}", fontsize=FONT["title"])
-    axes[0, 0].set_ylabel({"auc": "attack AUC", "tpr_low": "TPR at low FPR"}.get(metric, metric))
+    fprs = sorted(set(d.fpr_low)) if "fpr_low" in d else []
+    at = "/".join(f"{100 * f:g}%" for f in fprs)
+    axes[0, 0].set_ylabel({"auc": "attack AUC", "tpr_low": f"TPR at {at} FPR" if at else "TPR"}.get(metric, metric))
     return _legend_below(fig, axes[0, 0], title, y=-0.12, ncol=3)
 
 

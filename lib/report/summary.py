@@ -12,12 +12,24 @@ from ..attacks.claims import ladder_parts
 
 DETAIL_FILES = ("claims_comparisons.csv", "claims_detail.csv")   # 05–07 / 02–04 name it differently
 CLASSES = ("supported", "partly supported", "mixed", "partly contradicted", "contradicted", "not resolved",
-           "not tested")
+           "scoped", "structural", "not tested")
+LADDER_STAGE = "08_attack_ladder"
 
 
 def verdict_class(verdict: str) -> str:
-    """The category of a verdict text of lib.attacks.verdicts.claim_verdict (or a claim's fixed note)."""
+    """The category of a verdict text of lib.attacks.verdicts.claim_verdict (or a claim's fixed note). "supported
+    on k of n planned comparisons" (some had no data) is "partly supported"; a scoped claim (measured where it cannot
+    show what the paper claims, e.g. B7/B8's CPU allocator) is "scoped", a structural one (true by construction)
+    "structural", whatever their comparisons say: neither counts as a finding for or against the paper."""
     v = str(verdict)
+    if v.startswith("scoped ("):
+        return "scoped"
+    if v.startswith("structural ("):
+        return "structural"
+    if v.startswith("supported on "):
+        return "partly supported"
+    if v.startswith("contradicted on "):
+        return "partly contradicted"
     for c in ("partly supported", "partly contradicted", "supported", "contradicted", "mixed", "not resolved"):
         if v.startswith(c):
             return c
@@ -78,27 +90,122 @@ def counts(claims: pd.DataFrame) -> pd.DataFrame:
     return t.reindex(columns=[c for c in CLASSES if c in t.columns])
 
 
-def reading(claims: pd.DataFrame) -> dict:
+def reading(claims: pd.DataFrame, comps: pd.DataFrame | None = None) -> dict:
     """Per paper, the claim ids by outcome, from the table `collect` builds (with its `verdict class`): holds
     (supported, partly supported), fails (contradicted, partly contradicted, mixed), open (not resolved, not tested),
-    each as "claim (stage)"; and `ladder`: stage 08's claims (ids "<claim> · <attack> · <metric>") as
-    {claim: {metric: [(attack, verdict class)]}} in the ladder's order."""
+    aside (scoped, structural), each as "claim (stage)" — stage 08's claims among them, once each (their primary
+    cell); and `ladder`: from stage 08's comparisons (`comps`), {claim: {metric: [(attack, verdict class)]}} per
+    cell in the ladder's order (secondary cells, Holm-corrected as one family)."""
     out = {}
     groups = {"holds": ("supported", "partly supported"), "fails": ("contradicted", "partly contradicted", "mixed"),
-              "open": ("not resolved", "not tested")}
+              "open": ("not resolved", "not tested"), "aside": ("scoped", "structural")}
+    grid = ladder_grid(comps) if comps is not None else pd.DataFrame()
     for paper, g in claims.groupby("paper", sort=True):
-        main, lad = g[g.stage != "08_attack_ladder"], g[g.stage == "08_attack_ladder"]
-        r = {k: [f"{c} ({st[:2]})" for c, st, v in zip(main.claim, main.stage, main["verdict class"]) if v in cls]
+        r = {k: [f"{c} ({st[:2]})" for c, st, v in zip(g.claim, g.stage, g["verdict class"]) if v in cls]
              for k, cls in groups.items()}
         r["stages"] = sorted(set(g.stage))
         r["scales"] = sorted(set(g.scale.astype(str)))
         ladder: dict = {}
-        for c, v in zip(lad.claim, lad["verdict class"]):
-            base, atk, metric = ladder_parts(c)
-            ladder.setdefault(base, {}).setdefault(metric, []).append((atk, v))
+        for cid in g[g.stage == LADDER_STAGE].claim:
+            if cid in grid.index.get_level_values(0):
+                for metric, row in grid.loc[cid].iterrows():
+                    ladder.setdefault(cid, {})[metric] = [(atk, verdict_class(v)) for atk, v in row.dropna().items()]
         r["ladder"] = ladder
         out[paper] = r
     return out
+
+
+def ladder_grid(comps: pd.DataFrame) -> pd.DataFrame:
+    """Stage 08's cells (claim × metric rows, attacks as columns), each cell's verdict from its comparisons
+    (lib.attacks.ladder.verdict_grid), read from the comparisons `collect` gathered."""
+    from ..attacks.ladder import verdict_grid
+    d = comps[comps.stage == LADDER_STAGE] if "stage" in comps else comps
+    if not len(d):
+        return pd.DataFrame()
+    return verdict_grid(d.drop(columns=["stage"], errors="ignore"))
+
+
+# ----------------------------------------------------------------------------- what the mended engine moved
+
+# The mends of issue 21 (the verdict engine), by item, and how a claim shows that a mend touches it. A claim's
+# "mends that touch it" lists every item whose condition holds for its comparisons: the candidates for why its
+# verdict moved, not a proof of which one did.
+MENDS = {
+    1: "equivalence is contradicted only beyond the margin",
+    2: "one rule for the noise: seeds (t, n − 1) and test set (normal), both must be beaten",
+    3: "the same examples compared paired (McNemar, DeLong, paired bootstrap)",
+    4: "one training seed: tested on test-set noise only, and said so (no chunks as seeds)",
+    5: "TPR at an FPR with tied scores: randomised threshold, ties covering the FPR not resolvable",
+    6: "TPR noise by a bootstrap over members and non-members",
+    7: "one primary cell per ladder claim, the other cells one secondary family",
+    9: "structural claims judged on the stated magnitude; 'supported on k of n planned'; zero-effect wording",
+    10: "LiRA / RMIA references balanced per example (RMIA: ml_privacy_meter's computation)",
+    11: "measurements that cannot differ between encodings shown as scoped",
+}
+
+
+def mends_touching(stage: str, claim: str, verdict: str, comps: pd.DataFrame) -> list[int]:
+    """The issue-21 items (MENDS) whose condition holds for one claim, from its verdict and comparisons."""
+    c = comps[(comps.stage == stage) & (comps.claim == claim)] if len(comps) else comps
+    items = []
+    expected = c.get("expected", pd.Series(dtype=str)).astype(str)
+    metric = c.get("metric", pd.Series(dtype=str)).astype(str)
+    if expected.str.startswith("|a − b").any():
+        items.append(1)
+    if (pd.to_numeric(c.get("pairs"), errors="coerce") >= 2).any() and (pd.to_numeric(c.get("se test set"),
+                                                                                        errors="coerce") > 0).any():
+        items.append(2)
+    if c.get("test-set floor", pd.Series(dtype=str)).astype(str).eq("paired examples").any():
+        items.append(3)
+    if (pd.to_numeric(c.get("pairs"), errors="coerce") == 1).any():
+        items.append(4)
+    if metric.str.contains("tpr").any():
+        items += [5, 6]
+    if stage == LADDER_STAGE:
+        items.append(7)
+    v = str(verdict)
+    if v.startswith("structural") or "planned comparisons" in v or "no zeros" in v:
+        items.append(9)
+    if stage in ("06_post_training_quantization", LADDER_STAGE):
+        items.append(10)
+    if v.startswith("scoped"):
+        items.append(11)
+    return items
+
+
+OLD_LADDER_METRICS = {"auc": "AUC", "tpr_low": "TPR at low FPR"}   # stage 08's metric labels before issue 21
+
+
+def what_moved(before: pd.DataFrame, after: pd.DataFrame, comps: pd.DataFrame,
+               ladder_primary: dict | None = None) -> pd.DataFrame:
+    """Every claim whose verdict changed between `before` (claims_all.csv of the run judged by the old engine) and
+    `after` (this run's), before → after, with the issue-21 items that touch it (`mends_touching`). Stage 08's old
+    per-cell claims ("<claim> · <attack> · <metric>") are matched to the claim's primary cell (`ladder_primary`:
+    params.yaml → 08_attack_ladder.primary); its other old cells are now secondary comparisons of the claim."""
+    b = before.copy()
+    parts = [ladder_parts(c) for c in b.claim]
+    b["base"], b["atk"], b["met"] = [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
+    rows = []
+    for _, r in after.iterrows():
+        old = b[(b.stage == r.stage) & (b.base == r.claim)]
+        if r.stage == LADDER_STAGE:
+            p = (ladder_primary or {}).get(r.claim)
+            old = old[(old.atk == p["attack"]) & (old.met == OLD_LADDER_METRICS[p["metric"]])] if p else old.iloc[0:0]
+        if not len(old) or str(old.iloc[0]["our verdict"]) == str(r["our verdict"]):
+            continue
+        o = old.iloc[0]
+        rows.append({"paper": r.paper, "stage": r.stage, "claim": r.claim,
+                     "before": str(o["our verdict"]) + (f"  [old cell: {o.atk} · {o.met}]" if o.atk else ""),
+                     "after": r["our verdict"], "class before": o["verdict class"],
+                     "class after": verdict_class(r["our verdict"]),
+                     "mends that touch it (issue 21 items)": ", ".join(
+                         str(i) for i in mends_touching(r.stage, r.claim, r["our verdict"], comps))})
+    cols = ["paper", "stage", "claim", "before", "after", "class before", "class after", "class changed",
+            "mends that touch it (issue 21 items)"]
+    out = pd.DataFrame(rows, columns=[c for c in cols if c != "class changed"])
+    out.insert(7, "class changed", out["class before"] != out["class after"])
+    # the claims whose class changed first (a finding gained or lost), then those whose wording alone changed
+    return out.sort_values("class changed", ascending=False, kind="stable").reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- "as published" switches
@@ -157,5 +264,6 @@ def switches(root: str | Path, stages) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[SWITCH_COLUMNS]
 
 
-__all__ = ["DETAIL_FILES", "CLASSES", "SWITCH_COLUMNS", "verdict_class", "collect", "evidence", "counts", "reading", "switches",
+__all__ = ["DETAIL_FILES", "CLASSES", "LADDER_STAGE", "MENDS", "SWITCH_COLUMNS", "verdict_class", "collect", "evidence",
+           "counts", "reading", "ladder_grid", "mends_touching", "what_moved", "switches",
            "ladder_parts"]   # re-exported for notebook 99 (defined with the ladder claims in lib.attacks.claims)
