@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_ensemble.py
 	$(PY) bench/bench_sew.py
 
-# Derived files only: `make repro` brings them back (checkpoints are kept: delete checkpoints/ to retrain).
+# Derived files only: `make repro` brings them back (checkpoints are kept: delete checkpoints/ to retrain;
+# results/history holds frozen inputs of 99_claims and is kept too).
 clean-results:
-	rm -rf results figures
+	find results -mindepth 1 -maxdepth 1 ! -name history -exec rm -rf {} +
+	rm -rf figures
