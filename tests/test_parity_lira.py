@@ -437,9 +437,9 @@ def _null_leave_one_out(n_models, n=2000, p=500, seed=0):
         k = int((~keep[rest]).sum(0).min())
         new.append(L.rmia_member_scores(sx[m], sx[rest], keep[rest], sz[m], sz[rest], max_refs=k))
         old.append(_first_k(sx[m], sx[rest], keep[rest], sz[m], sz[rest], 0.3, k))
-        bal.append(L.rmia_member_scores(sx[m], sx[rest], keep[rest], sz[m], sz[rest], max_refs=k,
-                                        ref_use=L.balanced_references(keep[rest])))
-    return np.concatenate(new), np.concatenate(old), keep.reshape(-1), np.concatenate(bal)
+        bal.append([L.rmia_member_scores(sx[m], sx[rest], keep[rest], sz[m], sz[rest], max_refs=k,
+                                         ref_use=L.balanced_references(keep[rest], k_in=k_in)) for k_in in (None, 0)])
+    return np.concatenate(new), np.concatenate(old), keep.reshape(-1), [np.concatenate(b) for b in zip(*bal)]
 
 
 @pytest.mark.parametrize("n_models, lo, hi", [(4, 0.56, 0.62), (10, 0.47, 0.495)])
@@ -450,5 +450,7 @@ def test_rmia_reference_choice_leans_on_the_targets_membership_in_leave_one_out(
     new, old, truth, bal = _null_leave_one_out(n_models)
     assert lo < L.evaluate(new, truth)["auc"] < hi
     assert abs(L.evaluate(old, truth)["auc"] - 0.5) < 0.01
-    # balanced references (what the ladder and stage 06 pass): the same IN/OUT counts for every candidate → chance
-    assert abs(L.evaluate(bal, truth)["auc"] - 0.5) < 0.01
+    # balanced references: the same IN/OUT counts for every candidate (and OUT references only, what the ladder and
+    # stage 06 pass) → chance
+    for b in bal:
+        assert abs(L.evaluate(b, truth)["auc"] - 0.5) < 0.01

@@ -224,7 +224,14 @@ def rmia_member_scores(target_x, ref_x, ref_keep_x, target_z, ref_z, *, offline_
     fewer) than its non-members, so both rules above depend on the target's membership: simulated models with no
     membership signal at all (keep_matrix, k = the smallest OUT count, pooled over the M targets) gave AUC 0.59 at
     M = 4 (k = 1) and 0.486 at M = 10 (k = 4), against 0.500 for the first k OUT references in model order
-    (tests/test_parity_lira.py, test_rmia_reference_choice_leans_on_the_targets_membership_in_leave_one_out)."""
+    (tests/test_parity_lira.py, test_rmia_reference_choice_leans_on_the_targets_membership_in_leave_one_out).
+
+    `ref_use` [R, N] bool (None: every reference) restricts each candidate to the references marked True (an unused
+    reference is never among the k largest, nor in the k = 1 mean). This repository's leave-one-out callers pass
+    `balanced_references(keep, k_in=0)`: every candidate has the same number of OUT references and no IN reference,
+    whatever the target's membership, as ml_privacy_meter's paired models have (and as the RMIA paper's offline
+    attack uses). With k = that count the k-largest rule keeps all k (their mean) and the k = 1 rule the one OUT
+    signal; the no-signal AUC is then 0.5 (same test; also with the balanced IN references kept)."""
     tx, tz = np.asarray(target_x, np.float64), np.asarray(target_z, np.float64)
     rx, rz = np.asarray(ref_x, np.float64), np.asarray(ref_z, np.float64)
     keep = np.asarray(ref_keep_x, bool)
