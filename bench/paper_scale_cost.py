@@ -5,9 +5,9 @@ training times that the committed `quick` run recorded on this 2-core CPU. Train
         [--gpu-seconds-per-unit STAGE=SECONDS ...] [--gpu-results DIR] [--gpu-speedup X]
 
 1. Units. Every stage's models are enumerated with the functions its notebook calls (lib.core.config.unit,
-   lib.attacks.membership *_settings + units_of, lib.attacks.temporal.unit / sweep_points, lib.attacks.ladder
-   settings / population / units, the keep matrix of lib.attacks.ptq_privacy, the nets × seeds of
-   lib.attacks.grad_obf), at `quick` and at `paper`. Units of 01-05 and 08 share one key space
+   lib.stages.membership *_settings + units_of, lib.stages.temporal.unit / sweep_points, lib.stages.ladder
+   settings / population / units, the keep matrix of lib.stages.ptq_privacy, the nets × seeds of
+   lib.stages.grad_obf), at `quick` and at `paper`. Units of 01-05 and 08 share one key space
    (lib.core.train.unit_key): a stage trains a unit unless it (or a stage it reads, as its notebook's
    `read_sections`) already has it. 06 and 07 have their own nets. The quick counts are checked against the
    committed run (the "trained now" line of each executed notebook, and the keys in results/<stage>/*.csv).
@@ -50,11 +50,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
-from lib.attacks import ladder as LD            # noqa: E402
+from lib.stages import ladder as LD            # noqa: E402
 from lib.attacks import lira as L               # noqa: E402
-from lib.attacks import membership as MB        # noqa: E402
-from lib.attacks import ptq_privacy as PP       # noqa: E402
-from lib.attacks import temporal as TD          # noqa: E402
+from lib.stages import membership as MB        # noqa: E402
+from lib.stages import ptq_privacy as PP       # noqa: E402
+from lib.stages import temporal as TD          # noqa: E402
 from lib.core import config as C                # noqa: E402
 from lib.core import data as D                  # noqa: E402
 from lib.core.train import unit_key             # noqa: E402
@@ -244,7 +244,7 @@ class Enum:
             "members": int(u["n_in"]) if u["n_in"] is not None else self.half(u["dataset"], u["role"]),
             "epochs": int(u["epochs"]), "T": int(u["steps"]) if snn else 1, "flops": 1.0, "net": u["kind"]})
 
-    # -- 01-04: lib.core.config.unit / lib.attacks.membership
+    # -- 01-04: lib.core.config.unit / lib.stages.membership
     def s01(self):
         p = self.params
         sec = C.section(p, "01_models")
@@ -259,7 +259,7 @@ class Enum:
         for u in MB.units_of(p, settings_fn(sec, p)):
             self.add_unit(stage, "target + shadow", u)
 
-    # -- 05: lib.attacks.temporal (run_grid, run_transfer, run_sweep)
+    # -- 05: lib.stages.temporal (run_grid, run_transfer, run_sweep)
     def s05(self):
         p, st = self.params, "05_temporal_dynamics"
         sec = C.section(p, st)
@@ -287,7 +287,7 @@ class Enum:
                     for role in ("target", "shadow"):
                         self.add_unit(st, "sweep", TD.unit(p, sec, ds, enc, role, seed, encoding_kwargs=kw))
 
-    # -- 08: lib.attacks.ladder (plan() without writing its split files)
+    # -- 08: lib.stages.ladder (plan() without writing its split files)
     def s08(self):
         p, st = self.params, "08_attack_ladder"
         sec = C.section(p, st)
@@ -307,7 +307,7 @@ class Enum:
                     for u in LD.units(p, sec, s, pops[ds], LD.fractions(p)):
                         self.add_unit(st, "as-published shadows", u)
 
-    # -- 06: lib.attacks.ptq_privacy (the keep matrix of build_pool; nets are ResNets of sec['arch'])
+    # -- 06: lib.stages.ptq_privacy (the keep matrix of build_pool; nets are ResNets of sec['arch'])
     def s06(self):
         p, st = self.params, "06_post_training_quantization"
         sec = C.section(p, st)
@@ -325,7 +325,7 @@ class Enum:
                                                                                   "bits": ad["bits"]}}, runs=1, grid=False)
         self.ptq_iters = dict(sec["ptq"]["iters"])
 
-    # -- 07: lib.attacks.grad_obf (Study.train: every net x seed)
+    # -- 07: lib.stages.grad_obf (Study.train: every net x seed)
     def s07(self):
         p, st = self.params, "07_gradient_sparsity"
         sec = C.section(p, st)
@@ -371,7 +371,7 @@ def net_flops(scale: str) -> dict:
     Only their ratio quick → paper is used."""
     import torch
     from torch import nn
-    from lib.attacks import grad_obf as G
+    from lib.stages import grad_obf as G
     from lib.core import resnet as R
 
     def count(make) -> float:

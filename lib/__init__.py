@@ -1,17 +1,21 @@
-"""The companion's library, in three layers (each a subpackage):
+"""The companion's library, in five rooms (each a subpackage). Lower rooms never import higher ones:
 
-    lib.core     config, data, encoders, neurons, quant, models, train, pipeline — datasets, networks, training
-    lib.attacks  mia (shadow SVM, loss threshold), metrics, verdicts, membership, temporal, efficiency — attacks,
-                 measurements and the statistics that turn them into verdicts
-    lib.report   plots, paper — figures from results files, the papers' published numbers
+    lib.core     config (scales, the top-level validator), data, encoders, neurons, quant, models, train, executor,
+                 resnet, sew, ptq, efficiency: datasets, networks, training, quantization, cost measurements
+    lib.claims   metrics (ROC, AUC, TPR at FPR, paired statistics), verdicts (the engine), registry (the papers'
+                 claims as data), published (the papers' transcribed numbers)
+    lib.attacks  mia (shadow SVM, loss threshold), lira (LiRA, RMIA), adversarial (FGSM, PGD, Square, masking checks)
+    lib.stages   one module per pipeline stage: base (open_stage, loaders, stores, tidy tables), membership (02-04),
+                 temporal (05), ptq_privacy (06), grad_obf (07), ladder (08), summary (99)
+    lib.report   plots: figures drawn from results files
 
 A notebook starts with `stage = lib.open_stage("<stage name>", params_file, scale)`.
 """
 
 
 def open_stage(name: str, params_file: str = "params.yaml", scale: str | None = None):
-    """See lib.core.pipeline.open_stage (imported lazily so that `import lib` stays cheap)."""
-    from .core.pipeline import open_stage as _open
+    """See lib.stages.base.open_stage (imported lazily so that `import lib` stays cheap)."""
+    from .stages.base import open_stage as _open
     return _open(name, params_file, scale)
 
 

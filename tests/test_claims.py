@@ -1,5 +1,5 @@
-"""lib.attacks.claims: papers A's and B's claims as data, judged by lib.attacks.verdicts on planted results; paper A's
-comparisons are those its claims had before they moved out of lib.attacks.membership (tests/paper_a_claims_golden.json,
+"""lib.claims.registry: papers A's and B's claims as data, judged by lib.claims.verdicts on planted results; paper A's
+comparisons are those its claims had before they moved out of lib.stages.membership (tests/paper_a_claims_golden.json,
 written by the code of commit 5f90922)."""
 import json
 from pathlib import Path
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.attacks import claims as CL
-from lib.attacks import verdicts as V
-from lib.attacks.metrics import auc_se_hanley
+from lib.claims import registry as CL
+from lib.claims import verdicts as V
+from lib.claims.metrics import auc_se_hanley
 
 MARGINS = {"auc": 0.03, "test_acc": 2.0}
 

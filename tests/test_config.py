@@ -189,7 +189,7 @@ def test_by_scale_wins_over_section_which_wins_over_scale():
 def test_sections_take_their_own_values_into_units():
     """A 02-04 section's per-family values enter its units (and its seeds), but a section that sets none keeps
     01_models' units."""
-    from lib.attacks import membership
+    from lib.stages import membership
     p = config.load(ROOT / "params.yaml", "quick")
     sec = {"datasets": ["mnist", "iris"], "kinds": ["ann"], "bits": [4],
            "members": {"image": [300, 200]}, "batch_size": {"image": 64}, "seeds": {"tabular": 1}}

@@ -14,7 +14,8 @@ import pytest
 import torch
 import yaml
 
-from lib.core import config, executor as EX, pipeline
+from lib.core import config, executor as EX
+from lib.stages import base as pipeline
 from lib.core.train import ModelStore, unit_key
 
 from test_train import _store
@@ -161,9 +162,10 @@ import sys
 sys.modules["ray"] = None          # any `import ray` now raises ImportError
 sys.path.insert(0, {str(ROOT / 'tests')!r})
 from pathlib import Path
-import lib, lib.core.pipeline, lib.attacks.membership, lib.attacks.ladder, lib.attacks.ptq_privacy
-import lib.attacks.grad_obf, lib.attacks.temporal
-from lib.core import config, executor as EX, pipeline
+import lib, lib.stages.base, lib.stages.membership, lib.stages.ladder, lib.stages.ptq_privacy
+import lib.stages.grad_obf, lib.stages.temporal
+from lib.core import config, executor as EX
+from lib.stages import base as pipeline
 from test_train import _store
 params = config.load({str(ROOT / 'params.yaml')!r}, "smoke")
 EX.configure(params)
@@ -279,7 +281,7 @@ def test_paper_c_and_d_units_run_as_ray_tasks(tmp_path, ray_cluster):
     """Notebook 06's ResNets and 07's nets go through the executor too, to the local bits."""
     import copy
 
-    from lib.attacks import grad_obf as G, ptq_privacy as PP
+    from lib.stages import grad_obf as G, ptq_privacy as PP
     from test_grad_obf import SEC as SEC_D, _data as data_d
     from test_ptq_privacy import SEC as SEC_C, _data as data_c
     prev = EX.configure(RAY)

@@ -1,4 +1,4 @@
-"""Paper D's study (lib.attacks.grad_obf) and the pieces it adds to lib.core.sew: the BPDA encoder, the surrogate swap,
+"""Paper D's study (lib.stages.grad_obf) and the pieces it adds to lib.core.sew: the BPDA encoder, the surrogate swap,
 the cache, the masking checks' bookkeeping (worst case, chunks) and the claims D1–D6 on planted tables."""
 import copy
 
@@ -9,9 +9,11 @@ import torch
 from conftest import FakeTensors
 from torch import nn
 
-from lib.attacks import adversarial as A, claims as CL, grad_obf as G, verdicts as V
+from lib.attacks import adversarial as A
+from lib.claims import registry as CL, verdicts as V
+from lib.stages import grad_obf as G
 from lib.core import config, sew as S
-from lib.report import paper
+from lib.claims import published as paper
 
 
 def _data(n_train=48, n_test=40, seed=0):

@@ -1,5 +1,5 @@
-"""The leakage regime and the attack ladder (lib.attacks.ladder), the balanced LiRA references it needs
-(lib.attacks.lira.balanced_references) and the ladder's claims (lib.attacks.claims.ladder)."""
+"""The leakage regime and the attack ladder (lib.stages.ladder), the balanced LiRA references it needs
+(lib.attacks.lira.balanced_references) and the ladder's claims (lib.claims.registry.ladder)."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +7,9 @@ import torch
 from conftest import FakeTensors
 from sklearn.metrics import roc_auc_score
 
-from lib.attacks import claims as CL, ladder as LD, lira as L, verdicts as V
+from lib.claims import registry as CL, verdicts as V
+from lib.stages import ladder as LD
+from lib.attacks import lira as L
 from lib.core import config
 from lib.core.train import unit_key
 

@@ -1,4 +1,4 @@
-"""lib.attacks.membership and the attack on real trained models: an overfit FCNet is attacked successfully, a model
+"""lib.stages.membership and the attack on real trained models: an overfit FCNet is attacked successfully, a model
 whose IN and OUT come from the same unseen distribution is not; Net's quantized membranes take at most 2^b
 values; the model cache trains a configuration once; comparisons and verdicts."""
 import numpy as np
@@ -10,9 +10,9 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
 from lib.core import config
-from lib.attacks import claims as CL
-from lib.attacks import membership
-from lib.attacks import verdicts as V
+from lib.claims import registry as CL
+from lib.stages import membership
+from lib.claims import verdicts as V
 from lib.core import data as D
 from lib.attacks.mia import shadow_attack
 from lib.core.models import Net, SNNConfig
@@ -197,7 +197,7 @@ def _fake_results(diff, noise, seeds=5):
 
 
 def test_paired_verdicts():
-    """Ad-hoc (label, a, b, expect) pairs go through lib.attacks.verdicts ("similar" = equivalence within a margin)."""
+    """Ad-hoc (label, a, b, expect) pairs go through lib.claims.verdicts ("similar" = equivalence within a margin)."""
     claim = [("d w=4 vs FP", dict(dataset="d", method="w=4"), dict(dataset="d", method="full precision"), "lower")]
     t = membership.comparison_table(_fake_results(-0.05, 0.005), claim)
     assert t.verdict.iloc[0] == "supported" and V.claim_verdict(t) == "supported"
@@ -283,7 +283,7 @@ def test_claim_filters_pick_the_right_rows():
     """With FP SNNs at every θ and the output-unquantized variant in the results, the paper's comparisons still
     use the single FP model and the output-quantized SNNs; same-θ comparisons pick one row per seed on each side;
     the variant's claims use only output_quant False rows."""
-    from lib.attacks import verdicts as V
+    from lib.claims import verdicts as V
     sec = {"datasets": ["d"], "kinds": ["ann", "snn"], "bits": [8, 2], "thresholds": [0.5, 1.0, 1.5],
            "output_layer_variant": True}
     df = _settings_frame(membership.act_quant_settings(sec))

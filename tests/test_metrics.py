@@ -1,12 +1,12 @@
-"""lib.attacks.metrics: TPR at low FPR, ROC table, AUC uncertainty, and seed-paired comparisons."""
+"""lib.claims.metrics: TPR at low FPR, ROC table, AUC uncertainty, and seed-paired comparisons."""
 import numpy as np
 import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from lib.attacks import metrics as M
+from lib.claims import metrics as M
 
-from lib.attacks.metrics import (auc_ci, auc_se_hanley, bootstrap_aucs, mean_std, paired_comparison, roc_curve_table,
+from lib.claims.metrics import (auc_ci, auc_se_hanley, bootstrap_aucs, mean_std, paired_comparison, roc_curve_table,
                          tpr_at_fpr)
 
 # Hand-built ranking (scores descending): IN IN OUT IN OUT OUT IN OUT, 4 IN and 4 OUT.

@@ -180,7 +180,7 @@ def test_paper_d_attacks_on_a_sew_snn_match_torchattacks_in_bn_train_mode():
     """grad_obf.attack_fn's FGSM and PGD (default sum reduction, bn_mode "train", ε = 6/255, step 0.01, 7 steps,
     random start) on phase-coded spikes [T, B, C, H, W] of a tiny SEW-ResNet vs torchattacks with the whole model
     in train mode (BatchNorm on batch statistics): bit-identical. B = 4, a power of two."""
-    from lib.attacks import grad_obf as G
+    from lib.stages import grad_obf as G
     from lib.core import sew as S
 
     def snn():

@@ -1,4 +1,4 @@
-"""Paper C's study plumbing (lib.attacks.ptq_privacy) on a tiny synthetic data set: every model and every quantized
+"""Paper C's study plumbing (lib.stages.ptq_privacy) on a tiny synthetic data set: every model and every quantized
 copy is a cache unit, quantized copies are attacked against the full-precision shadows, calibration stays inside the
 target's members, and the tables pool targets the way the notebook says."""
 import copy
@@ -8,7 +8,8 @@ import pytest
 import torch
 from conftest import FakeTensors
 
-from lib.attacks import claims as CL, ptq_privacy as PP, verdicts as V
+from lib.claims import registry as CL, verdicts as V
+from lib.stages import ptq_privacy as PP
 from lib.core import ptq as Q
 
 

@@ -1,11 +1,11 @@
-"""lib.report.summary (notebook 99): verdict classes, collecting the stages' claims tables, the clearest evidence."""
+"""lib.stages.summary (notebook 99): verdict classes, collecting the stages' claims tables, the clearest evidence."""
 import json
 
 import pandas as pd
 import pytest
 
-from lib.attacks import verdicts as V
-from lib.report import summary as SU
+from lib.claims import verdicts as V
+from lib.stages import summary as SU
 
 
 @pytest.mark.parametrize("text, cls", [
@@ -56,7 +56,7 @@ def test_collect_and_evidence(tmp_path):
 
 
 def test_paper_numbers_come_from_the_transcribed_tables():
-    from lib.report import paper
+    from lib.claims import published as paper
     nums = paper.claim_numbers()
     d = paper.paper_d()
     t2 = d[(d.table == 2) & (d.dataset == "cifar10") & (d.model == "SEW-ResNet18")].iloc[0]
@@ -70,7 +70,7 @@ def test_paper_numbers_come_from_the_transcribed_tables():
 
 
 def test_paper_a_numbers_are_keyed_by_stage_and_match_table_ii():
-    from lib.report import paper
+    from lib.claims import published as paper
     t2 = paper.table_ii().set_index(["dataset", "method", "kind"])
     snn_ann = paper.claim_number("03_weight_quantization", "SNN < ANN")
     assert f"SNN {t2.loc[('cifar10', 'full precision', 'snn'), 'auc']:.3f} vs ANN " \

@@ -10,8 +10,8 @@ import yaml
 
 from lib.core import config as C
 from lib.core import data as D
-from lib.attacks import efficiency as E
-from lib.attacks import temporal as TD
+from lib.core import efficiency as E
+from lib.stages import temporal as TD
 from lib.core.models import Net, SNNConfig
 from lib.core.train import ModelStore, predict
 

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lib.core import config, data as D, pipeline
+from lib.core import config, data as D
+from lib.stages import base as pipeline
 from lib.core.train import ModelStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.attacks import temporal as TD
+from lib.stages import temporal as TD
 from lib.core import config as C
 from lib.core.train import unit_key
 

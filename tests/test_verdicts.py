@@ -1,4 +1,4 @@
-"""lib.attacks.verdicts: one rule for every paper. Each test below failed on the code before the module existed
+"""lib.claims.verdicts: one rule for every paper. Each test below failed on the code before the module existed
 (membership.compare / temporal.verdict): a zero-width interval from one-example accuracy steps read as
 "supported", "similar" claims read as confirmed whenever an interval held 0, no multiplicity adjustment, and a
 TPR reported as a number where the non-member count could not resolve it."""
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.attacks import metrics as M
-from lib.attacks import verdicts as V
+from lib.claims import metrics as M
+from lib.claims import verdicts as V
 from lib.attacks.mia import shadow_attack
 
 

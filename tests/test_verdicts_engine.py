@@ -1,13 +1,13 @@
 """The mended verdict engine (issue 21): planted cases with known answers, one per item of the issue, and
 property-based tests (Hypothesis) of the engine's invariants. Each planted case names the item it pins; the ones
-marked "old engine" failed on lib/attacks/verdicts.py before the mend (see the issue's closing note)."""
+marked "old engine" failed on lib/claims/verdicts.py before the mend (see the issue's closing note)."""
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from lib.attacks import metrics as M
-from lib.attacks import verdicts as V
+from lib.claims import metrics as M
+from lib.claims import verdicts as V
 
 
 def _rows(values_a, values_b, metric="auc", se=None, **extra):

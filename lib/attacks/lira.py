@@ -20,7 +20,7 @@ Notation: M shadow models, N candidate examples, A augmented queries per example
 `variant="paper"` or `"authors"` picks those three choices at once; each can also be set alone. Per-example
 statistics use every shadow with the example IN (or OUT), not a truncated common count as the authors' code does.
 
-A higher member score means "more likely a member" (lib.attacks.metrics conventions). TPR at FPR α is resolvable
+A higher member score means "more likely a member" (lib.claims.metrics conventions). TPR at FPR α is resolvable
 only when the non-member count N⁻ allows at least metrics.MIN_FALSE_POSITIVES false positives (α·N⁻ ≥ 10); pooling
 the targets of a keep matrix (leave_one_out) multiplies N⁻ by the number of targets.
 """
@@ -35,7 +35,7 @@ from scipy import stats
 from scipy.special import logsumexp
 from sklearn.metrics import roc_auc_score
 
-from . import metrics as M
+from ..claims import metrics as M
 
 VARIANTS = {"paper": {"center": "mean", "fixed_from": "each", "offline_sides": 1},
             "authors": {"center": "median", "fixed_from": "in", "offline_sides": 2}}

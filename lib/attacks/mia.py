@@ -25,8 +25,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from .metrics import auc_ci as _auc_ci
-from .metrics import auc_se_hanley, low_fpr_row, tpr_at_fpr_detail
+from ..claims.metrics import auc_ci as _auc_ci
+from ..claims.metrics import auc_se_hanley, low_fpr_row, tpr_at_fpr_detail
 
 MODES = ("single", "per_class")
 MIN_PER_SIDE = 2   # an SVM trained on fewer than 2 IN or 2 OUT examples is not a model of anything
@@ -54,7 +54,7 @@ class AttackResult:
     labels: np.ndarray | None = None
     per_class_auc: dict = field(default_factory=dict)
     fallback_classes: list = field(default_factory=list)
-    tpr_details: dict = field(default_factory=dict)   # FPR → lib.attacks.metrics.tpr_at_fpr_detail (ties)
+    tpr_details: dict = field(default_factory=dict)   # FPR → lib.claims.metrics.tpr_at_fpr_detail (ties)
 
     def to_row(self) -> dict:
         """Scalar metrics as a flat dict: one row of a tidy results CSV."""
@@ -64,7 +64,7 @@ class AttackResult:
             "auc_ci_low": self.auc_ci[0],
             "auc_ci_high": self.auc_ci[1],
             "auc_se_hanley": auc_se_hanley(self.auc, self.n_test_in, self.n_test_out),
-            # a TPR the non-member count cannot resolve is not a number (lib.attacks.metrics.low_fpr_row);
+            # a TPR the non-member count cannot resolve is not a number (lib.claims.metrics.low_fpr_row);
             # chance = what a random score reaches at the operating point this N⁻ allows
             **low_fpr_row({f: self.tpr_details.get(f, t) for f, t in ((0.01, self.tpr_at_1pct),
                                                                        (0.001, self.tpr_at_0_1pct))}, self.n_test_out),

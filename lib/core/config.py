@@ -546,7 +546,7 @@ def _ladder_entries(sec: dict, where: str) -> None:
         "lira": f"{{variant: {'|'.join(LIRA_VARIANTS)}, fix_variance: true|false}}",
         "rmia": "{offline_a in [0, 1], gamma > 0}",
         "primary": "a mapping ladder claim → {attack: a rung, metric: auc|tpr_low, reason: why (stated before looking)} "
-                   "(lib.attacks.claims.check_ladder_primary checks the claim ids and attacks)"}
+                   "(lib.claims.registry.check_ladder_primary checks the claim ids and attacks)"}
     _schema_entries(sec, where, checks, expected)
 
 

@@ -74,7 +74,7 @@ _ACTIVE = Settings()
 
 
 def configure(settings: Settings | dict) -> Settings:
-    """Set the process's executor (lib.core.pipeline.open_stage does, from params.yaml). Returns the previous one."""
+    """Set the process's executor (lib.stages.base.open_stage does, from params.yaml). Returns the previous one."""
     global _ACTIVE
     new = settings if isinstance(settings, Settings) else Settings.from_params(settings)
     if new.ray:   # said now, before any stage starts training

@@ -657,7 +657,7 @@ def masking_checks(summ: pd.DataFrame, chance: float, title: str = ""):
 # ---------------------------------------------------------------- every paper's verdicts (notebook 99)
 
 def verdict_counts(counts: pd.DataFrame, title: str = ""):
-    """Claims per paper (rows) stacked by verdict class (lib.report.summary.counts)."""
+    """Claims per paper (rows) stacked by verdict class (lib.stages.summary.counts)."""
     pal = THEME["palette"]["verdict"]
     fig, ax = plt.subplots(figsize=(THEME["width"]["one_and_half"], 0.8 + 0.45 * len(counts)))
     left = pd.Series(0, index=counts.index, dtype=float)

@@ -170,7 +170,7 @@ def paired_comparison(a, b, *, level: float = 0.95) -> dict:
     t-test (scipy.stats.ttest_rel, two-sided); exceeds_noise = the CI excludes 0.
     n < 2 gives a nan interval and p-value (no spread to compare against) and exceeds_noise=False.
     If all differences are equal (sd ≈ 0) the seeds carry no spread to test against: the interval collapses to
-    mean_diff, p is NaN and exceeds_noise False (no shortcut to p = 0; lib.attacks.verdicts adds the test
+    mean_diff, p is NaN and exceeds_noise False (no shortcut to p = 0; lib.claims.verdicts adds the test
     set's own noise floor, which is what can decide such a case).
     """
     if not 0.0 < level < 1.0:

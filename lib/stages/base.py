@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from . import config as C
-from . import data as D
-from . import executor as EX
-from .train import ModelStore
+from ..core import config as C
+from ..core import data as D
+from ..core import executor as EX
+from ..core.train import ModelStore
 
 
 class Loader:
@@ -219,7 +219,7 @@ class Stage:
         return self.params["scale"]
 
     def store(self, read_sections=()) -> ModelStore:
-        """The stage's model cache (lib.core.pipeline.store_for), reading the checkpoints of `read_sections` too."""
+        """The stage's model cache (lib.stages.base.store_for), reading the checkpoints of `read_sections` too."""
         return store_for(self.params, self.name, read_sections, loader=self.loader)
 
 

@@ -1,8 +1,8 @@
-"""The papers' quantitative claims as data (lib.attacks.verdicts.Claim): wording, the metric, and the comparisons
+"""The papers' quantitative claims as data (lib.claims.verdicts.Claim): wording, the metric, and the comparisons
 that test each one. Notebooks build the claims for the grid they ran and judge them with
-lib.attacks.verdicts.evaluate; the rules of judgement live only there.
+lib.claims.verdicts.evaluate; the rules of judgement live only there.
 
-Paper A (notebooks 02–04, §V): comparisons pick rows of lib.attacks.membership's results by dataset, kind, method
+Paper A (notebooks 02–04, §V): comparisons pick rows of lib.stages.membership's results by dataset, kind, method
 (and θ, output_quant); paired by seed. A claim that two configurations are "similar" is an equivalence test within
 params.yaml → verdicts.margins[metric].
 Paper B (notebook 05): every comparison is paired by seed (efficiency: by seed and model role), per dataset.
@@ -13,13 +13,13 @@ from .verdicts import Claim, Comparison
 
 # ============================================================================= paper A (arXiv 2502.18623, §V)
 
-FULL_PRECISION = "full precision"   # the `method` of unquantized models in paper A's results (lib.attacks.membership)
+FULL_PRECISION = "full precision"   # the `method` of unquantized models in paper A's results (lib.stages.membership)
 
 
 def comparison(label: str, a: dict, b: dict | None, expect: str, metric: str, margins: dict | None = None,
                claim: str = "comparisons") -> Comparison:
     """One comparison written as paper A's sentences put it: expect "similar" becomes an equivalence test within
-    `margins[metric]` (params.yaml → verdicts.margins); lower/higher (and the other lib.attacks.verdicts
+    `margins[metric]` (params.yaml → verdicts.margins); lower/higher (and the other lib.claims.verdicts
     expectations) pass through."""
     if expect != "similar":
         return Comparison(label, a, b, expect)
@@ -294,7 +294,7 @@ PAPER_C = {
 def paper_c(methods, bits, decoupled_bits, tpr_metric: str, margins: dict, *, attacks=("LiRA online", "LiRA offline"),
             bn_source: str = "members", last_bits: float = 8, n_classes: int = 10,
             variance_note: str = "", magnitude_note: str = "") -> list[Claim]:
-    """Claims C1–C11 for the grid that ran, on a per-target table (lib.attacks.ptq_privacy: one row per target ×
+    """Claims C1–C11 for the grid that ran, on a per-target table (lib.stages.ptq_privacy: one row per target ×
     configuration × attack, runs averaged), paired by target. `tpr_metric` is the TPR column the privacy claims
     are judged on (tpr_at_0_1pct when the per-target non-member count resolves it, else tpr_at_1pct); C5's "order
     of magnitude" is log10 of it below −1 (a one-sided test of a − b < −1). C7 tests test_acc − chance for
@@ -435,7 +435,7 @@ def paper_d(groups, margins: dict, *, masking_models=(), attacks=("FGSM", "PGD")
 # ============================================================================= papers A and B under the attack ladder
 
 # Claims of papers A and B that are about leakage, judged in the leakage regime (notebook 08) under every rung of the
-# attack ladder (lib.attacks.ladder.LADDER) and on two metrics. id → (paper, a setting, b setting, what the paper says);
+# attack ladder (lib.stages.ladder.LADDER) and on two metrics. id → (paper, a setting, b setting, what the paper says);
 # every one expects a < b (a leaks less). Setting ids are params.yaml → 08_attack_ladder.settings keys.
 LADDER_CLAIMS = {
     "A: SNN < ANN": ("A", "snn", "ann", "SNNs are less vulnerable to membership inference than ANNs (abstract, §V)"),
@@ -480,7 +480,7 @@ def ladder(datasets_of: dict, attacks, primary: dict, fpr_of: dict | None = None
     target, auc, tpr_low, fpr_low; paired on target). Its comparisons are every cell (attack × metric) on every
     dataset where both settings ran; the cell `primary[claim]` ({attack, metric}, params.yaml → 08_attack_ladder.
     primary, declared before looking) is the claim's primary family and decides its verdict; every other cell is
-    secondary, Holm-corrected as one family (lib.attacks.verdicts). `datasets_of`: setting id → the datasets it was
+    secondary, Holm-corrected as one family (lib.claims.verdicts). `datasets_of`: setting id → the datasets it was
     trained on; `fpr_of`: dataset → the FPR its TPR is read at (named in the comparison's label)."""
     check_ladder_primary(primary, attacks)
     fpr_of = fpr_of or {}

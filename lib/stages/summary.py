@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..attacks.claims import ladder_parts
+from ..claims.registry import ladder_parts
 
 DETAIL_FILES = ("claims_comparisons.csv", "claims_detail.csv")   # 05–07 / 02–04 name it differently
 CLASSES = ("supported", "partly supported", "mixed", "partly contradicted", "contradicted", "not resolved",
@@ -17,7 +17,7 @@ LADDER_STAGE = "08_attack_ladder"
 
 
 def verdict_class(verdict: str) -> str:
-    """The category of a verdict text of lib.attacks.verdicts.claim_verdict (or a claim's fixed note). "supported
+    """The category of a verdict text of lib.claims.verdicts.claim_verdict (or a claim's fixed note). "supported
     on k of n planned comparisons" (some had no data) is "partly supported"; a scoped claim (measured where it cannot
     show what the paper claims, e.g. B7/B8's CPU allocator) is "scoped", a structural one (true by construction)
     "structural", whatever their comparisons say: neither counts as a finding for or against the paper."""
@@ -117,8 +117,8 @@ def reading(claims: pd.DataFrame, comps: pd.DataFrame | None = None) -> dict:
 
 def ladder_grid(comps: pd.DataFrame) -> pd.DataFrame:
     """Stage 08's cells (claim × metric rows, attacks as columns), each cell's verdict from its comparisons
-    (lib.attacks.ladder.verdict_grid), read from the comparisons `collect` gathered."""
-    from ..attacks.ladder import verdict_grid
+    (lib.stages.ladder.verdict_grid), read from the comparisons `collect` gathered."""
+    from .ladder import verdict_grid
     d = comps[comps.stage == LADDER_STAGE] if "stage" in comps else comps
     if not len(d):
         return pd.DataFrame()
@@ -220,7 +220,7 @@ def switches(root: str | Path, stages) -> pd.DataFrame:
     re-estimation on the whole training set, non-members included, vs the target's members: per_target.csv, paired
     on target) and 07 (PGD crafted with BN in train mode, the authors', vs eval mode: masking.csv; two samples,
     each value with its Wilson interval). Stages not in `stages` or without the file are skipped."""
-    from ..attacks.verdicts import paired
+    from ..claims.verdicts import paired
     root, out = Path(root), []
     f = root / "08_attack_ladder" / "switches.csv"
     if "08_attack_ladder" in stages and f.is_file():
@@ -266,4 +266,4 @@ def switches(root: str | Path, stages) -> pd.DataFrame:
 
 __all__ = ["DETAIL_FILES", "CLASSES", "LADDER_STAGE", "MENDS", "SWITCH_COLUMNS", "verdict_class", "collect", "evidence",
            "counts", "reading", "ladder_grid", "mends_touching", "what_moved", "switches",
-           "ladder_parts"]   # re-exported for notebook 99 (defined with the ladder claims in lib.attacks.claims)
+           "ladder_parts"]   # re-exported for notebook 99 (defined with the ladder claims in lib.claims.registry)

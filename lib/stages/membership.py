@@ -1,6 +1,6 @@
 """Membership-inference experiments of paper A §V: configurations → trained (target, shadow) pairs → one
 tidy row per (configuration, seed); seed-level summaries and ad-hoc paired comparisons (paper A's claims
-are data in lib.attacks.claims, judged by lib.attacks.verdicts).
+are data in lib.claims.registry, judged by lib.claims.verdicts).
 
 A *configuration* is a dataset, a kind (ann / snn) and the model settings that §V varies (weight bits,
 activation bits and threshold θ, surrogate). For every seed the target and the shadow model of that
@@ -21,10 +21,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..core import config as C
-from .mia import loss_threshold_attack, shadow_attack
-from . import claims as CL, verdicts as V
-from .claims import FULL_PRECISION
-from .metrics import auc_se_hanley, chance_tpr, mean_std, roc_curve_table, tpr_resolvable, tpr_status
+from ..attacks.mia import loss_threshold_attack, shadow_attack
+from ..claims import registry as CL, verdicts as V
+from ..claims.registry import FULL_PRECISION
+from ..claims.metrics import auc_se_hanley, chance_tpr, mean_std, roc_curve_table, tpr_resolvable, tpr_status
 
 
 @dataclass
@@ -210,7 +210,7 @@ def run(store, params: dict, settings: list[Setting], *, progress: bool = True):
     return pd.DataFrame(rows), ex, pd.concat(rocs, ignore_index=True)
 
 
-# what each metric column of the results is, computed from the per-example outcomes (lib.attacks.verdicts)
+# what each metric column of the results is, computed from the per-example outcomes (lib.claims.verdicts)
 OUTCOMES = {"test_acc": V.Outcome("eval", "accuracy", scale=100.0), "auc": V.Outcome("svm", "auc"),
             "tpr_at_1pct": V.Outcome("svm", "tpr", 0.01), "tpr_at_0_1pct": V.Outcome("svm", "tpr", 0.001),
             "loss_auc": V.Outcome("loss", "auc")}
@@ -239,7 +239,7 @@ def _ids(pool: dict) -> np.ndarray:
 
 
 def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
-    """The results' per-example outcomes (examples.csv.gz) as lib.attacks.verdicts.Examples, with this module's
+    """The results' per-example outcomes (examples.csv.gz) as lib.claims.verdicts.Examples, with this module's
     OUTCOMES; the paired TPR bootstrap takes params.yaml → verdicts.bootstrap."""
     b = params["verdicts"]["bootstrap"]
     return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
@@ -354,9 +354,9 @@ def paper_side_by_side(summ: pd.DataFrame, paper: pd.DataFrame, *, method_col: s
 
 def comparison_table(df: pd.DataFrame, pairs: list[tuple[str, dict, dict, str]], metric: str = "auc",
                      margins: dict | None = None, examples: V.Examples | None = None) -> pd.DataFrame:
-    """One row per (label, a, b, expected direction), judged as one family (Holm) by lib.attacks.verdicts, paired
+    """One row per (label, a, b, expected direction), judged as one family (Holm) by lib.claims.verdicts, paired
     on the same examples with `examples`. expect "similar" is an equivalence test within `margins[metric]`
-    (lib.attacks.claims.comparison)."""
+    (lib.claims.registry.comparison)."""
     comps = tuple(CL.comparison(label, a, b, e, metric, margins) for label, a, b, e in pairs)
     return V.compare_claim(df, V.Claim("comparisons", "A", "", metric, comps), examples)
 

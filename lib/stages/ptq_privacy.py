@@ -32,9 +32,9 @@ from ..core import executor as EX
 from ..core import ptq as Q
 from ..core import resnet as R
 from ..core.train import atomic_save, unit_key
-from . import lira as L
-from . import verdicts as V
-from .lira import metrics_row, rmia_signal  # noqa: F401  (re-exported: 06's notebook and tests use them here)
+from ..attacks import lira as L
+from ..claims import verdicts as V
+from ..attacks.lira import metrics_row, rmia_signal  # noqa: F401  (re-exported: 06's notebook and tests use them here)
 
 FULL_PRECISION = "full precision"
 FP_BITS = 32
@@ -361,7 +361,7 @@ def entry_id(e: dict) -> str:
 
 
 def outcomes(entries: list[dict]) -> pd.DataFrame:
-    """Per-example outcomes of attack entries (lib.attacks.verdicts.Examples): measure "lira" = the attack's member
+    """Per-example outcomes of attack entries (lib.claims.verdicts.Examples): measure "lira" = the attack's member
     score and the truth of every pool example (example = pool position), "eval" = the target's correctness on
     every test image (example = −(j + 1))."""
     parts = []

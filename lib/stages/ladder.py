@@ -31,7 +31,7 @@ The ladder, in the order the results list it (attack names as in the tables):
                         its non-members (lib.core.data.make_split's as_published mode, here within the population).
 
 Per target and attack: AUC with its Hanley SE, and the TPR at the lowest FPR the non-member count resolves
-(lib.attacks.metrics: ≥ 10 false positives allowed) with its binomial SE; the train−test gap of the target beside.
+(lib.claims.metrics: ≥ 10 false positives allowed) with its binomial SE; the train−test gap of the target beside.
 """
 from __future__ import annotations
 
@@ -44,10 +44,10 @@ import pandas as pd
 from ..core import config as C
 from ..core import data as D
 from ..core.config import ConfigError
-from . import lira as L
-from . import metrics as M
-from . import mia
-from . import verdicts as V
+from ..attacks import lira as L
+from ..claims import metrics as M
+from ..attacks import mia
+from ..claims import verdicts as V
 
 LADDER = ("SVM (paper A)", "loss", "LiRA offline", "LiRA online", "RMIA")
 AS_PUBLISHED = "SVM (as published)"
@@ -210,7 +210,7 @@ def outputs(records: list[dict], pop: Population, shadow_records: list[dict] | N
 
 def low_fpr(n_nonmembers: int, grid=FPR_GRID) -> float:
     """The lowest FPR of `grid` that n non-members resolve (≥ metrics.MIN_FALSE_POSITIVES false positives); the
-    largest of the grid when none is resolvable (its TPR is then NaN, lib.attacks.metrics.low_fpr_row)."""
+    largest of the grid when none is resolvable (its TPR is then NaN, lib.claims.metrics.low_fpr_row)."""
     ok = [f for f in grid if M.tpr_resolvable(f, n_nonmembers)]
     return min(ok) if ok else max(grid)
 
@@ -295,7 +295,7 @@ def fpr_label(fpr: float) -> str:
 def tables(entries: list[dict], base: dict, out: Outputs, fpr: float, y_test=None, boot: dict | None = None):
     """(per-target rows, pooled rows, pooled ROC, per-example outcomes) of one setting on one dataset. `base`: the
     configuration columns. Pooled = the member scores of every target concatenated (N⁻ × M non-members). The
-    outcomes (lib.attacks.verdicts.Examples): per per-target row (`examples` id) its attack's score and membership
+    outcomes (lib.claims.verdicts.Examples): per per-target row (`examples` id) its attack's score and membership
     of every attacked population position, with the row's FPR, and (with `y_test`) the target's correctness on
     every test example."""
     per, pooled, roc, ex = [], [], [], []
@@ -323,7 +323,7 @@ def tables(entries: list[dict], base: dict, out: Outputs, fpr: float, y_test=Non
     return pd.DataFrame(per), pd.DataFrame(pooled), pd.concat(roc, ignore_index=True), pd.concat(ex, ignore_index=True)
 
 
-# the metric columns of the per-target table, from its per-example outcomes (lib.attacks.verdicts); tpr_low is read
+# the metric columns of the per-target table, from its per-example outcomes (lib.claims.verdicts); tpr_low is read
 # at each row's own FPR (the examples' `fpr` column)
 OUTCOMES = {"auc": V.Outcome("attack", "auc"), "tpr_low": V.Outcome("attack", "tpr"),
             "test_acc": V.Outcome("eval", "accuracy", scale=100.0)}
@@ -355,9 +355,9 @@ def summary(per: pd.DataFrame) -> pd.DataFrame:
 
 def verdict_grid(details: pd.DataFrame, attacks=LADDER) -> pd.DataFrame:
     """The ladder claims' cells as a grid: rows (claim, metric), columns the attacks, each cell the verdict of its
-    comparisons (one per dataset; Holm-adjusted within the claim's family, lib.attacks.verdicts), the primary cell
-    marked "[primary]". `details`: the comparisons lib.attacks.verdicts.evaluate returns for claims.ladder."""
-    from .claims import ladder_parts
+    comparisons (one per dataset; Holm-adjusted within the claim's family, lib.claims.verdicts), the primary cell
+    marked "[primary]". `details`: the comparisons lib.claims.verdicts.evaluate returns for claims.ladder."""
+    from ..claims.registry import ladder_parts
     d = details.assign(attack=[ladder_parts(c)[1] for c in details.comparison],
                        label=[ladder_parts(c)[2] for c in details.comparison])
     rows = []
@@ -391,7 +391,7 @@ SWITCHES = (
 def switch_table(per: pd.DataFrame, attacks=LADDER, metrics=("auc", "tpr_low", "test_acc")) -> pd.DataFrame:
     """Each switch of SWITCHES as rows: a (as published) − b (corrected), paired on target, per dataset (and setting
     for split_mode; per attack for the surrogate switches), with the verdict module's interval and noise source."""
-    from .verdicts import paired
+    from ..claims.verdicts import paired
     rows = []
     for name, was, now, a, b in SWITCHES:
         if name == "split_mode":

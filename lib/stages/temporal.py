@@ -24,11 +24,11 @@ from tqdm import tqdm
 
 from ..core import config as C
 from ..core import data as D
-from .mia import loss_threshold_attack, shadow_attack
-from .efficiency import ALLOC_METHOD, Meter, spike_counts, train_step
-from . import verdicts as V
+from ..attacks.mia import loss_threshold_attack, shadow_attack
+from ..core.efficiency import ALLOC_METHOD, Meter, spike_counts, train_step
+from ..claims import verdicts as V
 from .membership import OUTCOMES as _OUTCOMES, outcomes
-from .metrics import paired_accuracy_var
+from ..claims.metrics import paired_accuracy_var
 from ..core.train import ModelStore, predict
 
 
@@ -37,7 +37,7 @@ from ..core.train import ModelStore, predict
 def unit(params: dict, sec: dict, dataset: str, encoding: str, role: str, seed: int, **extra) -> dict:
     """The SNN unit of `dataset` under `encoding` in this section (extra: encoding_kwargs, init_from, frozen).
     Members per model, epochs and batch size are the section's at the active scale (lib.core.config.effective);
-    its reduced member pools come from lib.core.pipeline.store_for (subset_splits)."""
+    its reduced member pools come from lib.stages.base.store_for (subset_splits)."""
     st = C.effective(params, sec, dataset)
     return C.unit(params, dataset, "snn", role, seed, encoding=encoding, n_in=st["n_in"], n_out=st["n_out"],
                   epochs=st["epochs"], batch_size=st["batch_size"], **extra)
@@ -142,12 +142,12 @@ class Runner:
         tmp.replace(path)
 
 
-# the metric columns of the grid and sweep tables, from the per-example outcomes (lib.attacks.verdicts)
+# the metric columns of the grid and sweep tables, from the per-example outcomes (lib.claims.verdicts)
 OUTCOMES = {**_OUTCOMES, "trace_auc": V.Outcome("trace", "auc")}
 
 
 def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
-    """Per-example outcomes (examples.csv.gz / sweep_examples.csv.gz) as lib.attacks.verdicts.Examples."""
+    """Per-example outcomes (examples.csv.gz / sweep_examples.csv.gz) as lib.claims.verdicts.Examples."""
     b = params["verdicts"]["bootstrap"]
     return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
 
@@ -198,7 +198,7 @@ def _base_cols(rec: dict, params: dict) -> dict:
 def run_grid(runner: Runner, params: dict, sec: dict, *, progress: bool = True):
     """Every dataset × encoding × seed: target and shadow, both attacks, efficiency of both models.
     Returns (results: one row per dataset/encoding/seed, efficiency: one row per model, examples: the per-example
-    outcomes of every row, lib.attacks.membership.outcomes)."""
+    outcomes of every row, lib.stages.membership.outcomes)."""
     jobs = [(ds, enc, seed) for ds in sec["datasets"] for enc in sec["encodings"]
             for seed in C.effective(params, sec, ds)["seeds"]]
     for ds in sec["datasets"]:   # load data first, so that no run's memory increase includes it
@@ -284,7 +284,7 @@ def run_sweep(runner: Runner, params: dict, sec: dict, *, progress: bool = True)
     return pd.DataFrame(rows), pd.concat(ex, ignore_index=True).drop_duplicates(["id", "measure", "example"])
 
 
-# ----------------------------------------------------------------------------- summaries (claims: lib.attacks.claims)
+# ----------------------------------------------------------------------------- summaries (claims: lib.claims.registry)
 
 def summary(df: pd.DataFrame, keys, metrics) -> pd.DataFrame:
     """Mean and std over seeds of each metric per `keys` group (plus n_seeds and data_source)."""

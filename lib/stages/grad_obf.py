@@ -28,8 +28,8 @@ from ..core import sew as S
 from ..core import train as TR
 from ..core import executor as EX
 from ..core.train import atomic_save, unit_key
-from . import adversarial as A
-from . import verdicts as V
+from ..attacks import adversarial as A
+from ..claims import verdicts as V
 
 SECTION = "07_gradient_sparsity"
 
@@ -358,7 +358,7 @@ def entry_id(e: dict) -> str:
 
 
 def outcomes(entries: list[dict]) -> pd.DataFrame:
-    """Per-example outcomes (lib.attacks.verdicts.Examples): measure "eval", example i = the i-th attacked image (the
+    """Per-example outcomes (lib.claims.verdicts.Examples): measure "eval", example i = the i-th attacked image (the
     same image in every entry), correct = the net still classifies it right under the entry's attack."""
     return pd.concat([pd.DataFrame({"id": entry_id(e), "measure": "eval", "example": np.arange(len(e["correct"])),
                                     "correct": np.asarray(e["correct"]).astype(np.int8)}) for e in entries],

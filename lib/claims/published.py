@@ -302,7 +302,7 @@ def claim_number(stage: str, claim: str) -> str:
     02-04), 08's ladder claims by the claim before " · <attack> · <metric>", the others by id; "—" when the paper
     gives none (or only in a figure)."""
     a, other = _numbers()
-    # the claim of a ladder id (lib.attacks.claims.LADDER_SEP; not imported: 01-07 use this module without lib/attacks
+    # the claim of a ladder id (lib.claims.registry.LADDER_SEP; not imported: 01-07 use this module without lib/attacks
     # among their dvc deps)
     base = str(claim).split(" · ")[0]
     return a.get((stage, claim)) or a.get((stage, base)) or other.get(base, "—")
