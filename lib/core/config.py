@@ -117,15 +117,30 @@ def validate(params: dict) -> dict:
     for name in SECTIONS:
         if name in params:
             _validate_section(params, name)
-    if PTQ_SECTION in params:
-        _validate_ptq(params)
-    if GRAD_SECTION in params:
-        _validate_grad(params)
-    if LADDER_SECTION in params:
-        _validate_ladder(params)
-    if CLAIMS_SECTION in params:
-        _validate_claims(params)
+    for name, where in STAGE_SCHEMAS.items():
+        if name in params:
+            _stage_schema(where)(params)
     return params
+
+
+# Sections whose schema lives with their stage: section → "module:callable" (params → raises ConfigError), imported
+# only when that section is validated. A stage module's callable is its Params.from_params (a frozen dataclass
+# validated in __post_init__, every error naming its key).
+STAGE_SCHEMAS = {
+    "06_post_training_quantization": "lib.core.config:_validate_ptq",
+    "07_gradient_sparsity": "lib.core.config:_validate_grad",
+    "08_attack_ladder": "lib.core.config:_validate_ladder",
+    "99_claims": "lib.core.config:_validate_claims",
+}
+
+
+def _stage_schema(where: str):
+    import importlib
+    mod, _, attr = where.partition(":")
+    obj = importlib.import_module(mod)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 # ---------------------------------------------------------------- stage sections: keys, validation, resolution
