@@ -290,8 +290,8 @@ class Enum:
     # -- 08: lib.stages.ladder (plan() without writing its split files)
     def s08(self):
         p, st = self.params, "08_attack_ladder"
-        sec = C.section(p, st)
-        sets, ap = LD.settings(p, sec), sec["as_published"]
+        sec = LD.Params.from_params(p)
+        sets, ap = LD.settings(p, sec), sec.as_published
         pops = {}
         for ds in LD.datasets(sets):
             # population() needs labels only to stratify; a unit depends on the sizes alone, so balanced stand-in labels
@@ -303,7 +303,7 @@ class Enum:
             for ds in s.datasets:
                 for u in LD.units(p, sec, s, pops[ds]):
                     self.add_unit(st, "models", u)
-                if s.id in ap["settings"] and ds in ap["datasets"]:
+                if s.id in ap.settings and ds in ap.datasets:
                     for u in LD.units(p, sec, s, pops[ds], LD.fractions(p)):
                         self.add_unit(st, "as-published shadows", u)
 
@@ -394,8 +394,9 @@ def net_flops(scale: str) -> dict:
     p = C.load(ROOT / "params.yaml", scale)
     s6, s7 = C.section(p, "06_post_training_quantization"), C.section(p, "07_gradient_sparsity")
     out = {(scale, "06", "resnet"): count(lambda: R.ResNet(**{**s6["arch"], "n_classes": 10}))}
-    for spec in s7["models"]:
-        out[(scale, "07", spec["name"])] = count(lambda spec=spec: G.build(s7, spec, 10, 0))
+    s7 = G.Params.from_params(p)   # build reads the section's attributes
+    for spec in s7.models:
+        out[(scale, "07", spec.name)] = count(lambda spec=spec: G.build(s7, spec, 10, 0))
     return out
 
 
@@ -609,7 +610,7 @@ def main():
     est = extrapolate(pp[pp.new], idx)
     est["same"] = (est.basis <= 1) & (est.flops == 1.0)          # same configuration, same net
     est["scaled_net"] = est.flops != 1.0                          # 06/07: another (wider, deeper) net, FLOP-scaled
-    workers = {st: int(C.section(enum["paper"].params, st).get("workers") or 1) for st in
+    workers = {st: int((enum["paper"].params.get("execution") or {}).get("workers") or 1) for st in
                ("02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients", "08_attack_ladder")}
     gpu_stage = {}
     for item in args.gpu_seconds_per_unit:

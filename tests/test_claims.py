@@ -103,7 +103,8 @@ def test_planted_paper_a_results_are_judged():
                              "auc_se_hanley": auc_se_hanley(auc, 5000, 5000), "test_acc": 90.0, "n_eval": 20000})
     cl = CL.paper_a_quantization("weight", ["iris"], [8, 2], {"auc": 0.03, "test_acc": 2.0})
     s, d = V.evaluate(pd.DataFrame(rows), cl)
-    assert list(s.columns) == ["paper", "paper says", "metric", "comparisons", "our verdict", "secondary", "shown in"]
+    assert list(s.columns) == ["paper", "paper says", "metric", "comparisons", "our verdict", "verdict class",
+                              "secondary", "shown in"]
     assert s.loc["ANN: quantized < FP", "our verdict"] == s.loc["SNN: quantized < FP", "our verdict"] == "supported"
     assert s.loc["SNN: bit widths alike", "our verdict"] == "supported"
     assert s.loc["SNN < ANN", "our verdict"] == "supported"

@@ -186,20 +186,6 @@ def test_by_scale_wins_over_section_which_wins_over_scale():
         p["scale"] = "quick"
 
 
-def test_sections_take_their_own_values_into_units():
-    """A 02-04 section's per-family values enter its units (and its seeds), but a section that sets none keeps
-    01_models' units."""
-    from lib.stages import membership
-    p = config.load(ROOT / "params.yaml", "quick")
-    sec = {"datasets": ["mnist", "iris"], "kinds": ["ann"], "bits": [4],
-           "members": {"image": [300, 200]}, "batch_size": {"image": 64}, "seeds": {"tabular": 1}}
-    us = membership.units_of(p, membership.weight_quant_settings(sec))
-    mn = [u for u in us if u["dataset"] == "mnist"]
-    assert {(u["n_in"], u["n_out"], u["batch_size"]) for u in mn} == {(300, 200, 64)} and len(mn) == 2 * 2 * 2
-    ir = [u for u in us if u["dataset"] == "iris"]
-    assert len(ir) == 2 * 2 and ir[0] == config.unit(p, "iris", "ann", "target", 0)
-
-
 @pytest.mark.parametrize("name", ["02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
                                   "05_temporal_dynamics"])
 @pytest.mark.parametrize("where,fam_key,value", [
@@ -229,6 +215,7 @@ def test_invalid_per_family_value_names_its_full_key(tmp_path, name, where, fam_
     ("01_models.epochs", lambda p: p["01_models"].__setitem__("epochs", {"image": 2})),   # 01 = the scale's recipe
     ("03_weight_quantization.by_scale.quick.workers", lambda p: p["03_weight_quantization"]["by_scale"]["quick"]
      .__setitem__("workers", 4)),
+    ("02_activation_quantization.workers", lambda p: p["02_activation_quantization"].__setitem__("workers", 2)),
     ("04_surrogate_gradients.by_scale.huge", lambda p: p["04_surrogate_gradients"]["by_scale"].__setitem__("huge", {})),
     ("02_activation_quantization.members.image", lambda p: p["02_activation_quantization"].__setitem__(
         "members", {"image": [5000, 100]})),   # more members than the quick scale's pools
@@ -241,3 +228,30 @@ def test_invalid_per_family_value_names_its_full_key(tmp_path, name, where, fam_
 def test_section_keys_are_checked_alike(tmp_path, key, edit):
     with pytest.raises(config.ConfigError, match=f"`{key}`"):
         config.load(_write(tmp_path, lambda p: (p.__setitem__("scale", "quick"), edit(p))))
+
+
+def test_loading_params_imports_no_model_library():
+    """Validation reads names from lib.core.vocab, and the stage modules whose schemas it imports build no model at
+    import: loading params.yaml pulls in none of brevitas, snntorch, spikingjelly. (torch comes with
+    lib.core.encoders, whose dataclasses check the encoder constants, and with the stage modules.)"""
+    import subprocess
+    import sys
+    code = ("import sys, lib.core.config as c; c.load('params.yaml'); "
+            "print(sorted(m for m in ('brevitas', 'snntorch', 'spikingjelly') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_each_name_is_written_once_in_the_vocabulary():
+    """The modules that implement the names use the vocabulary's tuples, or are keyed by exactly its names."""
+    from lib.core import data, encoders, models, neurons, ptq, sew, vocab
+    assert config.KINDS is vocab.KINDS is models.KINDS and config.READOUTS is models.READOUTS
+    assert config.DATASETS is vocab.DATASETS is data.DATASETS and data.IMAGE_DATASETS is vocab.IMAGE_DATASETS
+    assert config.SPLIT_MODES is data.SPLIT_MODES and config.CIFAR10_SOURCES is data.CIFAR10_SOURCES
+    assert config.ENCODINGS is vocab.ENCODINGS and set(encoders.ENCODERS) == set(vocab.ENCODINGS)
+    assert set(neurons.SURROGATES) == set(vocab.SURROGATES) == set(config.SURROGATES)
+    assert set(sew.ARCHS) == set(vocab.SEW_ARCHS) and set(sew.SURROGATES) == set(vocab.SEW_SURROGATES)
+    assert set(ptq.LEVELS) == set(vocab.PTQ_BITS) and ptq.METHODS is vocab.PTQ_METHODS
+    with pytest.raises(AssertionError, match="differ"):
+        vocab.same_names({"ann": 1}, vocab.KINDS, "x")

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from lib.core import config, executor as EX
 from lib.stages import base as pipeline
 from lib.core.train import ModelStore, unit_key
 
-from test_train import _store
+from conftest import make_store as _store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,25 +133,31 @@ def test_executor_settings_come_from_params_and_bad_values_are_named():
     params = _smoke()
     s = EX.Settings.from_params(params)
     assert s.executor == "local" and not s.ray and s.ray_address is None
-    for key, bad in (("executor", "slurm"), ("ray_cpus_per_unit", 0), ("ray_gpus_per_unit", -1),
-                     ("ray_address", ""), ("claim_stale_seconds", 0)):
+    assert s.workers == params["execution"]["workers"] and set(params["execution"]) == set(EX.EXECUTION_KEYS)
+    assert EX.Settings.from_params({"train": {}}) == EX.Settings()   # no `execution` section: this process, 1 worker
+    for key, bad in (("executor", "slurm"), ("workers", 0), ("ray_cpus_per_unit", 0), ("ray_gpus_per_unit", -1),
+                     ("ray_address", ""), ("ray_max_retries", -1), ("claim_stale_seconds", 0), ("colour", 1)):
         p = _smoke()
-        p["train"][key] = bad
-        with pytest.raises(config.ConfigError, match=f"train.{key}"):
+        p["execution"][key] = bad
+        with pytest.raises(config.ConfigError, match=f"`execution.{key}`"):
             config.validate(p)
 
 
-def test_dvc_stages_depend_on_every_train_key_but_where_units_run():
-    """Switching the executor reruns nothing, and no key that changes a model is left out of a stage's deps."""
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    train_keys = set(yaml.safe_load((ROOT / "params.yaml").read_text())["train"])
-    assert set(EX.EXECUTION_KEYS) <= train_keys
-    for name, st in stages.items():
-        listed = {p.split(".", 1)[1] for p in st.get("params", []) if isinstance(p, str) and p.startswith("train.")}
-        assert "train" not in st.get("params", []), name
-        if name.startswith(("01", "02", "03", "04", "05", "08")):
-            assert listed == train_keys - set(EX.EXECUTION_KEYS), (name, listed ^ (train_keys - set(EX.EXECUTION_KEYS)))
-        assert not listed & set(EX.EXECUTION_KEYS), name
+def test_where_units_run_is_not_part_of_training():
+    """The execution keys live in `execution`, not in `train` (so a stage depends on `train` whole, and switching
+    the executor reruns nothing): an old params.yaml that still sets one in `train` is told where it moved, and no
+    unit carries one."""
+    params = _smoke()
+    assert not set(params["train"]) & set(EX.EXECUTION_KEYS)
+    p = _smoke()
+    p["train"]["executor"] = "ray"
+    with pytest.raises(config.ConfigError, match="`train.executor` moved to `execution.executor`"):
+        config.validate(p)
+    p = _smoke()
+    p["execution"].update(executor="ray", workers=7, claim_stale_seconds=5)
+    for kind in ("ann", "snn"):
+        u = config.unit(params, "iris", kind, "target", 0)
+        assert not set(u) & set(EX.EXECUTION_KEYS) and u == config.unit(p, "iris", kind, "target", 0)
 
 
 def test_local_executor_runs_without_ray_importable(tmp_path):
@@ -166,7 +171,7 @@ import lib, lib.stages.base, lib.stages.membership, lib.stages.ladder, lib.stage
 import lib.stages.grad_obf, lib.stages.temporal
 from lib.core import config, executor as EX
 from lib.stages import base as pipeline
-from test_train import _store
+from conftest import make_store as _store
 params = config.load({str(ROOT / 'params.yaml')!r}, "smoke")
 EX.configure(params)
 store = _store(Path({str(tmp_path)!r}), params)
@@ -178,7 +183,7 @@ try:                                # asking for Ray here fails at once, naming 
     EX.configure(EX.Settings(executor="ray"))
     raise SystemExit("configure(ray) did not fail")
 except ImportError as e:
-    assert "train.executor" in str(e), e
+    assert "execution.executor" in str(e), e
 print("ok", EX.active().executor)
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -282,8 +287,8 @@ def test_paper_c_and_d_units_run_as_ray_tasks(tmp_path, ray_cluster):
     import copy
 
     from lib.stages import grad_obf as G, ptq_privacy as PP
-    from test_grad_obf import SEC as SEC_D, _data as data_d
-    from test_ptq_privacy import SEC as SEC_C, _data as data_c
+    from conftest import GRAD_OBF_SEC as SEC_D, PTQ_PRIVACY_SEC as SEC_C, grad_obf_data as data_d
+    from conftest import ptq_privacy_data as data_c
     prev = EX.configure(RAY)
     try:
         threads = torch.get_num_threads()

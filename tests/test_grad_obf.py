@@ -1,40 +1,32 @@
-"""Paper D's study (lib.stages.grad_obf) and the pieces it adds to lib.core.sew: the BPDA encoder, the surrogate swap,
-the cache, the masking checks' bookkeeping (worst case, chunks) and the claims D1–D6 on planted tables."""
+"""Paper D's study (lib.stages.grad_obf, its section lib.stages.grad_obf_params, its tables
+lib.stages.grad_obf_tables) and the pieces it adds to lib.core.sew: the BPDA encoder, the surrogate swap, the cache,
+the masking checks' bookkeeping (worst case, chunks) and the claims D1–D6 on planted tables."""
 import copy
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import FakeTensors
+import yaml
+from conftest import GRAD_OBF_SEC, grad_obf_data as _data
 from torch import nn
 
 from lib.attacks import adversarial as A
 from lib.claims import registry as CL, verdicts as V
-from lib.stages import grad_obf as G
+from lib.stages import grad_obf as G, grad_obf_params as GP, grad_obf_tables as GT
 from lib.core import config, sew as S
 from lib.claims import published as paper
 
 
-def _data(n_train=48, n_test=40, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 3, (n_train + n_test,), generator=g)
-    x = torch.rand(n_train + n_test, 3, 32, 32, generator=g) * 0.4 + 0.3 * y.view(-1, 1, 1, 1) / 2 - 0.5
-    order = torch.argsort(y[n_train:], stable=True) + n_train
-    return FakeTensors(x[:n_train], y[:n_train], x[order], y[order], n_classes=3)
+SEC = GRAD_OBF_SEC
 
 
-SEC = {"dataset": "cifar10", "seed": 1, "seeds": [5], "width": 2, "blocks": [1, 1, 1, 1], "stem": "imagenet",
-       "T": 2, "K": 8, "n_train": 40, "n_test": 32, "attacked": 16,
-       "models": [{"name": "SEW", "kind": "sew", "arch": "resnet18", "pool": "max"},
-                  {"name": "SEW avg", "kind": "sew", "arch": "resnet18", "pool": "avg"},
-                  {"name": "ANN", "kind": "ann", "arch": "resnet18", "pool": "max"}],
-       "training": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 1e-3, "flip": True},
-       "attack": {"eps_255": 6, "step": 0.01, "iters": 2, "random_start": True, "bn_mode": "train", "batch_size": 8},
-       "sweep": {"eps_255": [2, 64], "n": 8}, "sparsity": {"n": 16, "batch_size": 8},
-       "masking": {"models": ["SEW", "ANN"], "n": 8, "iters": 2, "restarts": 2,
-                   "surrogate": {"name": "sigmoid", "alpha": 1.0}, "transfer_from": "ANN",
-                   "square": {"queries": 5, "n": 8, "p_init": 0.05}}}
+def _params(sec=SEC, scale="quick"):
+    return G.Params.from_params({G.SECTION: copy.deepcopy(sec), "scale": scale})
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +77,6 @@ def test_surrogate_swap_changes_gradients_not_outputs_or_the_original():
         S.swap_surrogate(enc.net, "triangle", 1.0)
 
 
-def test_config_literals_match_the_library():
-    assert set(config.GRAD_SURROGATES) == set(S.SURROGATES)
-    assert set(config.GRAD_ARCHS) == set(S.ARCHS)
-
-
 def test_gradient_sparsity_sees_only_this_modules_share_of_a_shared_input():
     class Two(nn.Module):
         def __init__(self):
@@ -131,7 +118,7 @@ def test_data_subsets_are_seeded_random_and_in_pixels(study):
     assert len(d.y_train) == SEC["n_train"] and len(d.y_test) == SEC["n_test"]
     assert d.x_train.min() >= 0 and d.x_train.max() <= 1
     assert len(set(d.y_test[:SEC["attacked"]].tolist())) > 1     # not the first (class-sorted) test images
-    again = G.load_data(_data(), SEC)
+    again = G.load_data(_data(), s.sec)
     assert torch.equal(again.x_test, d.x_test) and again.sha == d.sha
 
 
@@ -176,7 +163,8 @@ def test_masking_checks_apply_where_they_can(study):
 
 
 def test_pgd_step_reaches_large_balls():
-    sec = {"attack": {"step": 0.01}}
+    sec = _params()
+    assert sec.attack.step == 0.01
     assert G.pgd_step(sec, 6, 7) == 0.01                      # the authors' step where it suffices
     assert G.pgd_step(sec, 64, 7) == pytest.approx(2.5 * 64 / 255 / 7)
 
@@ -185,26 +173,26 @@ def test_worst_case_is_below_every_attack_and_outcomes_pair_on_examples(study):
     s, _, _ = study
     net = s.nets[("SEW", 5)]
     es = [G.entry(net, sp, s.run(net, sp, 16), "paper") for sp in G.paper_attacks(s.sec)]
-    w = G.worst_case(net, es, 16, "spikes")
-    assert w["attack"] == G.WORST["spikes"] and w["check"] == "min over 2 attacks"
+    w = GT.worst_case(net, es, 16, "spikes")
+    assert w["attack"] == GT.WORST["spikes"] and w["check"] == "min over 2 attacks"
     with pytest.raises(ValueError, match="image"):
-        G.worst_case(net, es, 16, "image")
+        GT.worst_case(net, es, 16, "image")
     for e in es[1:]:
         assert w["correct"].sum() <= e["correct"].sum()
         assert not (w["correct"] & ~e["correct"]).any()
-    rows = G.claim_rows(es)
-    ex = G.outcomes(es)
+    rows = GT.claim_rows(es)
+    ex = GT.outcomes(es)
     assert len(rows) == 3 and set(rows.examples) == set(ex.id) and (ex.groupby("id").size() == 16).all()
     back = ex.groupby("id").correct.mean() * 100                  # the outcomes reproduce each entry's accuracy
     assert np.allclose(back[rows.examples].to_numpy(), rows.test_acc.to_numpy())
-    lo, hi = G.wilson(5, 20)
+    lo, hi = GT.wilson(5, 20)
     assert lo < 25 < hi
 
 
 def test_sparsity_tables_have_input_and_pool_rows(study):
     s, _, _ = study
     sp = pd.concat([G.sparsity(s, s.nets[(n, 5)]) for n in ("SEW", "SEW avg")])
-    rows = G.sparsity_rows(sp)
+    rows = GT.sparsity_rows(sp)
     assert len(rows) == 2 and (rows.batches == 2).all()          # 16 images in batches of 8, two nets
     # average pooling spreads its gradient over every element of each window: no zeros of its own
     assert (rows[rows.model == "SEW avg"].pool_zero_pct == 0).all()
@@ -235,7 +223,7 @@ def _planted(sew_pgd=0.5, avg_pgd=0.2, ann_pgd=0.02, worst=0.45, n=400, seed=0, 
                        dict(model="SEW avg", seed=0, input_zero_pct=10.0, input_zero_pct_se=0.2, pool_zero_pct=0.0,
                             pool_zero_pct_se=0.0)])
     return {"accuracy": pd.DataFrame(rows), "sparsity": sp}, \
-        {"accuracy": V.Examples(pd.concat(ex), G.OUTCOMES)}
+        {"accuracy": V.Examples(pd.concat(ex), GT.OUTCOMES)}
 
 
 def _verdicts(planted, stated=-37.88):
@@ -282,3 +270,165 @@ def test_paper_tables_transcribed_with_their_own_inconsistency():
     assert np.allclose(m.pgd - m.pgd_max, m.pgd_delta) and np.allclose(m.clean - m.clean_max, m.clean_delta)
     bad = m[~np.isclose(m.fgsm - m.fgsm_max, m.fgsm_delta)]
     assert sorted(bad.model) == ["SEW-ResNet34", "SEW-ResNet50"] and set(bad.dataset) == {"cifar100"}
+
+
+# ----------------------------------------------------------------------------- the section (Params)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _repo_params(scale):
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    p["scale"] = scale
+    return p
+
+
+def test_params_read_the_section_at_its_scale_frozen_and_typed():
+    quick, smoke = (G.Params.from_params(_repo_params(sc)) for sc in ("quick", "smoke"))
+    assert quick.scale == "quick" and quick.width == 16 and quick.blocks == (1, 1, 1, 1) and quick.T == 8
+    assert quick.K == 8 and quick.attack.eps_255 == 6 and quick.masking.surrogate == GP.Surrogate("sigmoid", 1.0)
+    assert [m.kind for m in quick.models] == ["sew", "sew", "spiking", "ann"]
+    assert set(quick.replaced) <= {"models", "width", "blocks", "T", "n_train", "n_test", "attacked", "sweep",
+                                   "sparsity", "training", "masking"} and "width" in quick.replaced
+    assert smoke.width == 4 and smoke.masking.models == ("SEW", "ANN")
+    assert G.Params.from_params(_repo_params("quick"), "smoke") == smoke        # `scale` overrides params' scale
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.width = 3
+    assert "07_gradient_sparsity" in config.STAGE_SCHEMAS
+    assert config.STAGE_SCHEMAS["07_gradient_sparsity"] == "lib.stages.grad_obf_params:Params.from_params"
+    assert G.Params is GP.Params and set(GP.SEW_ARCHS) == set(S.ARCHS) and set(GP.SEW_SURROGATES) == set(S.SURROGATES)
+
+
+def test_checkpoint_and_attack_keys_of_the_committed_quick_run_are_unchanged():
+    """The keys the committed quick checkpoints were filed under (computed before the section became a dataclass;
+    the data's sha stubbed): a change here would retrain every net and rerun every attack."""
+    class Data:
+        sha = "data-sha"
+    sec = G.Params.from_params(_repo_params("quick"))
+    keys = {m.name: G.unit_key(G.unit(sec, m, Data, 3407)) for m in sec.models}
+    assert keys == {"SEW-ResNet10-w16": "a5e6f6dac8cce175", "SEW-ResNet10-w16 avg-pool": "5e9eb5e6bdc2e82b",
+                    "Spiking-ResNet10-w16": "5f81ea9c925ad4c5", "ANN-ResNet10-w16": "9399f63f48a570ee"}
+    u = G.unit(sec, sec.models[0], Data, 3407)
+    assert u["blocks"] == [1, 1, 1, 1] and u["training"] == _repo_params("quick")[G.SECTION]["by_scale"]["quick"][
+        "training"]                                         # params.yaml's own form, as stored in the checkpoints
+
+    class Net:
+        def __init__(self, name, spiking):
+            self.name, self.spiking = name, spiking
+    for name, spiking, digest in (("SEW-ResNet10-w16", True, "f8504e5359a21772"),
+                                  ("ANN-ResNet10-w16", False, "ad933fea48266728")):
+        specs = G.paper_attacks(sec) + G.masking_attacks(sec, Net(name, spiking)) + G.sweep_attacks(sec)
+        got = hashlib.sha1(json.dumps([G.unit_key(sp) for sp in specs]).encode()).hexdigest()[:16]
+        assert got == digest, name
+
+
+@pytest.mark.parametrize("key,edit", [
+    ("07_gradient_sparsity.masking", lambda s: s["masking"]["square"].__setitem__("p_init", 2)),     # nested value
+    ("07_gradient_sparsity.training", lambda s: s["training"].__setitem__("momentum", 0.9)),        # nested key
+    ("07_gradient_sparsity.colour", lambda s: s.__setitem__("colour", 1)),                          # unknown key
+    ("07_gradient_sparsity.T", lambda s: s.pop("T")),                                               # missing key
+    ("07_gradient_sparsity.blocks", lambda s: s.__setitem__("blocks", [1, 1, 1])),
+    ("07_gradient_sparsity.seeds", lambda s: s.__setitem__("seeds", [1, 1])),
+    ("07_gradient_sparsity.width", lambda s: s.__setitem__("width", 2.0)),                          # not an integer
+    ("07_gradient_sparsity.masking.transfer_from", lambda s: s["masking"].__setitem__("transfer_from", "SEW")),
+    ("07_gradient_sparsity.attacked", lambda s: s.__setitem__("attacked", 40)),                     # > n_test
+    ("07_gradient_sparsity.sparsity", lambda s: s["sparsity"].__setitem__("n", 17)),                # > attacked
+    ("07_gradient_sparsity.by_scale.smoke.width", lambda s: s.__setitem__("by_scale", {"smoke": {"width": 0}})),
+    ("07_gradient_sparsity.by_scale", lambda s: s.__setitem__("by_scale", {"huge": {}})),
+])
+def test_an_invalid_entry_names_its_key(key, edit):
+    sec = copy.deepcopy(SEC)
+    edit(sec)
+    with pytest.raises(config.ConfigError, match=f"`{key}`"):          # at quick: another scale's grid is checked too
+        _params(sec)
+
+
+def test_groups_pair_the_nets_of_each_architecture():
+    sec = copy.deepcopy(SEC)
+    sec["models"] = [{"name": "a", "kind": "sew", "arch": "resnet18", "pool": "max"},
+                     {"name": "b", "kind": "ann", "arch": "resnet34", "pool": "max"},
+                     {"name": "c", "kind": "sew", "arch": "resnet18", "pool": "avg"},
+                     {"name": "d", "kind": "spiking", "arch": "resnet18", "pool": "avg"},   # no role: skipped
+                     {"name": "e", "kind": "spiking", "arch": "resnet18", "pool": "max"},
+                     {"name": "f", "kind": "sew", "arch": "resnet18", "pool": "max"},       # a second SEW: not used
+                     {"name": "g", "kind": "ann", "arch": "resnet18", "pool": "max"}]
+    sec["masking"] = dict(sec["masking"], models=["a"], transfer_from="g")
+    assert G.groups(_params(sec)) == [{"sew": "a", "sew_avg": "c", "spiking": "e", "ann": "g"}, {"ann": "b"}]
+
+
+# ----------------------------------------------------------------------------- the notebook's tables
+
+def test_worst_entries_and_the_masking_table(study):
+    s, _, _ = study
+    paper_e, sweep_e, mask_e = s.paper_entries(), s.sweep_entries(), s.masking_entries()
+    assert len(paper_e) == 3 * 3 and all(len(e["correct"]) == 16 for e in paper_e)
+    assert len(sweep_e) == 3 * (1 + 2 * 2) and all(len(e["correct"]) == 8 for e in sweep_e)
+    assert [e["check"] for e in mask_e if e["model"] == "ANN"] == ["BN mode", "many steps + restarts", "gradient-free"]
+    worst = GT.worst_entries(s, paper_e + mask_e)
+    n = GT.n_worst(s.sec)
+    assert n == 8 and all(len(w["correct"]) == n and w["group"] == "worst" for w in worst)
+    labels = {(w["model"], w["attack"]) for w in worst}
+    assert ("SEW", GT.WORST["spikes"]) in labels and ("SEW", GT.WORST["image"]) in labels
+    assert ("ANN", GT.WORST["image"]) in labels and ("ANN", GT.WORST["spikes"]) not in labels   # no spike attacks
+    assert {a for m, a in labels if m == "ANN"} == {"clean", "FGSM", "PGD", GT.WORST["image"]}
+    w = next(w for w in worst if w["model"] == "SEW" and w["attack"] == GT.WORST["image"])
+    image_sew = [e for e in paper_e + mask_e if e["model"] == "SEW" and e["space"] == "image"]
+    assert w["check"] == f"min over {len(image_sew)} attacks"
+    for e in image_sew:                                        # never above any attack it takes the minimum of
+        assert not (w["correct"] & ~e["correct"][:n]).any()
+    t = GT.masking_table(s.sec, paper_e, mask_e, sweep_e, worst)
+    assert set(t.model) == {"SEW", "ANN"} and not ((t.group == "paper") & (t.attack == "clean")).any()
+    large = t[t.check == "large ε"]
+    assert list(large.attack) == ["PGD-2, ε = 64/255"] * 2 and (large.n_eval == 8).all()
+    assert (t[t.group == "paper"].n_eval == 16).all() and set(t[t.group == "worst"].attack) == set(GT.WORST.values())
+    m = GT.metrics(GT.summary(paper_e), t)
+    assert m["SEW/seed5/PGD"] == round(float(GT.summary(paper_e).set_index(["model", "attack"]).test_acc[
+        ("SEW", "PGD")]), 2) and "ANN/seed5/worst case, image space" in m and len(m) == 9 + 3
+
+
+def test_table3_and_cells_from_planted_accuracies():
+    rows = [dict(model=m, seed=5, attack=a, test_acc=acc, ci_low=acc - 1, ci_high=acc + 1)
+            for m, accs in (("SEW", (60.0, 30.0, 20.0)), ("SEW avg", (70.0, 25.0, 10.0)))
+            for a, acc in zip(("clean", "FGSM", "PGD"), accs)]
+    attacks = pd.DataFrame(rows)
+    t3 = GT.table3(attacks, [{"sew": "SEW", "sew_avg": "SEW avg"}, {"ann": "ANN"}], 5)
+    assert t3.loc["SEW avg"].tolist() == ["25.0 (-5.0)", "10.0 (-10.0)", "70.0 (+10.0)"]
+    assert GT.table3(attacks, [{"sew": "SEW"}], 5).empty
+    c = GT.cells(attacks)
+    assert list(c.columns) == ["FGSM (ours, %)", "PGD (ours, %)", "clean (ours, %)"]
+    assert c.loc[("SEW", 5), "PGD (ours, %)"] == "20.0 [19.0, 21.0]"
+
+
+def test_brackets_find_the_papers_own_inconsistency():
+    table, text = GT.brackets(paper.paper_d())
+    assert len(table) == 9 and (~table["brackets agree"]).sum() == 2
+    assert "**2 of 9 Table 3 rows disagree with Table 2**" in text and "SEW-ResNet34" in text
+    assert "FGSM" in GT.paper_table3_range(paper.paper_d())
+
+
+def test_zeros_read_the_named_modules():
+    layers = pd.DataFrame({"model": "m", "seed": 0, "grad_input_zero_pct": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
+                           "name": ["input", "net.sn1", "net.maxpool", "net.layer2.0.downsample.0",
+                                    "net.layer2.0.downsample.1", "net.conv1"],
+                           "type": ["input", "IFNode", "MaxPool2d", "Conv2d", "BatchNorm2d", "Conv2d"]})
+    assert [GT.zeros(layers, "m", 0, w) for w in ("input", "stem neurons", "stem pool", "downsample")] == [
+        10.0, 20.0, 30.0, 40.0]
+    assert np.isnan(GT.zeros(layers, "other", 0, "input"))
+    with pytest.raises(ValueError, match="module group"):
+        GT.module_rows(layers, "stem")
+
+
+def test_reading_is_computed_from_the_tables(study):
+    s, models, _ = study
+    paper_e, sweep_e, mask_e = s.paper_entries(), s.sweep_entries(), s.masking_entries()
+    worst = GT.worst_entries(s, paper_e + mask_e)
+    attacks, sweep = GT.summary(paper_e), GT.summary(sweep_e)
+    msumm = GT.masking_table(s.sec, paper_e, mask_e, sweep_e, worst)
+    layers = GT.layer_means(pd.concat([G.sparsity(s, s.nets[(n, 5)]) for n in ("SEW", "SEW avg")]))
+    text = GT.reading(s.sec, attacks=attacks, masking=msumm, layers=layers, sweep=sweep, models=models,
+                      verdicts=pd.Series({"D1": "supported"}), pap=paper.paper_d(), seed=5, n_attacked=16,
+                      chance=100 / 3, scale="smoke")
+    sew_pgd = attacks[(attacks.model == "SEW") & (attacks.attack == "PGD")].test_acc.iloc[0]
+    assert f"PGD {sew_pgd:.1f}%" in text and "**SEW avg**" in text and "**ANN**" in text
+    assert "of 8 and the worst case" in text and "7×7 window" in text and "D1: supported" in text
+    assert text.count("\n* ") == len(text.splitlines()) - 1

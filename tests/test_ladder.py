@@ -1,9 +1,13 @@
 """The leakage regime and the attack ladder (lib.stages.ladder), the balanced LiRA references it needs
 (lib.attacks.lira.balanced_references) and the ladder's claims (lib.claims.registry.ladder)."""
+from dataclasses import FrozenInstanceError
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from conftest import FakeTensors
 from sklearn.metrics import roc_auc_score
 
@@ -13,11 +17,22 @@ from lib.attacks import lira as L
 from lib.core import config
 from lib.core.train import unit_key
 
-SEC = {"regime": "leakage", "seed": 3, "members": {"image": 20, "tabular": None},
-       "models": {"image": 4, "tabular": 6}, "population_test": {"image": 30, "tabular": None},
-       "epochs": {"image": 1, "tabular": 2}, "batch_size": {"image": 8, "tabular": 8},
-       "lira": {"variant": "paper", "fix_variance": True}, "rmia": {"offline_a": 0.3, "gamma": 1.0},
-       "as_published": {"settings": [], "datasets": []}}
+_SMALL = {"regime": "leakage", "seed": 3, "members": {"image": 20, "tabular": None},
+          "models": {"image": 4, "tabular": 6}, "population_test": {"image": 30, "tabular": None},
+          "epochs": {"image": 1, "tabular": 2}, "batch_size": {"image": 8, "tabular": 8},
+          "lira": {"variant": "paper", "fix_variance": True}, "rmia": {"offline_a": 0.3, "gamma": 1.0},
+          "as_published": {"settings": [], "datasets": []}}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _sec(**over) -> LD.Params:
+    """params.yaml's 08_attack_ladder (paper grid) with the small values above and `over` (a Params)."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())["08_attack_ladder"]
+    base = {k: v for k, v in raw.items() if k != "by_scale"}
+    return LD.Params.from_section({**base, **_SMALL, **over}, "paper")
+
+
+SEC = _sec()
 ATTACK = {"mode": "single", "max_train": 2000, "standardize": True, "n_boot": 0}
 
 
@@ -83,7 +98,7 @@ def test_population_is_stratified_seeded_and_every_example_in_half_the_models():
 
 def test_too_many_members_is_an_error_naming_the_key():
     with pytest.raises(config.ConfigError, match="08_attack_ladder.members.image"):
-        LD.population(_data(), {**SEC, "members": {"image": 500, "tabular": None}}, "mnist")
+        LD.population(_data(), _sec(members={"image": 500, "tabular": None}), "mnist")
 
 
 def test_splits_partition_the_population_and_the_as_published_shadow_lies_inside_the_target():
@@ -103,7 +118,7 @@ def test_units_pair_settings_on_members_and_differ_per_model():
     params = config.load("params.yaml", "smoke")
     d = _data()
     p = LD.population(d, SEC, "mnist")
-    sets = {s.id: s for s in LD.settings(params, config.section(params, "08_attack_ladder"))}
+    sets = {s.id: s for s in LD.settings(params, LD.Params.from_params(params))}
     ua = LD.units(params, SEC, sets["ann"], p)
     us = LD.units(params, SEC, sets["snn"], p)
     assert len({unit_key(u) for u in ua + us}) == 8
@@ -132,7 +147,7 @@ def _outputs(p, signal, seed=0, classes=3):
 
 @pytest.mark.parametrize("signal, lo, hi", [(3.0, 0.75, 1.01), (0.0, 0.35, 0.65)])
 def test_every_rung_finds_memorization_and_none_finds_what_is_not_there(signal, lo, hi):
-    sec = {**SEC, "members": {"image": 100, "tabular": None}, "models": {"image": 6, "tabular": 6}}
+    sec = _sec(members={"image": 100, "tabular": None}, models={"image": 6, "tabular": 6})
     d = _data(n_train=600)
     p = LD.population(d, sec, "mnist")
     ents = LD.attack(_outputs(p, signal), p, sec, ATTACK)
@@ -226,3 +241,40 @@ def test_switch_table_reports_published_minus_default_per_switch():
     assert len(tri) == len(LD.LADDER) and np.allclose(tri["published − default"], -0.1)
     split = sw[(sw.switch == "split_mode") & (sw.metric == "auc")]
     assert np.allclose(split["published − default"], 0.2) and (split.ci_low > 0).all()
+
+
+# ----------------------------------------------------------------------------- the section as a frozen dataclass
+
+def test_params_read_every_scale_and_name_the_key_of_a_bad_value():
+    params = config.load(ROOT / "params.yaml", "quick")
+    p = LD.Params.from_params(params)
+    raw = config.section(params, "08_attack_ladder")
+    assert p.scale == "quick" and p.members.of("image") == raw["members"]["image"] and p.regime == raw["regime"]
+    assert [s.id for s in p.settings] == list(raw["settings"]) and p.primary == raw["primary"]
+    assert p.as_published.settings == tuple(raw["as_published"]["settings"]) and p.lira.variant == raw["lira"]["variant"]
+    assert p.keys["members"] == "08_attack_ladder.by_scale.quick.members" and p.key("seed") == "08_attack_ladder.seed"
+    assert [s.columns() for s in LD.settings(params, p)][0]["lr"] == params["train"]["lr"]["ann"]
+    with pytest.raises(FrozenInstanceError):
+        p.seed = 1
+    with pytest.raises(config.ConfigError, match="`08_attack_ladder.models`"):
+        _sec(models={"image": 3, "tabular": 8})
+    with pytest.raises(config.ConfigError, match="`08_attack_ladder.as_published.settings`"):
+        _sec(as_published={"settings": ["nope"], "datasets": []})
+    with pytest.raises(config.ConfigError, match="unknown key `08_attack_ladder.colour`"):
+        _sec(colour=1)
+
+
+def test_units_and_checkpoint_keys_are_those_of_the_section_dict():
+    """Reading the section's attributes builds the same units (hence checkpoint keys) as params.yaml's values."""
+    params = config.load(ROOT / "params.yaml", "smoke")
+    p = LD.Params.from_params(params)
+    raw = config.section(params, "08_attack_ladder")
+    pop = LD.population(_data(n_train=200, n_test=100), p, "mnist")
+    st = LD.settings(params, p)[0]
+    us = LD.units(params, p, st, pop)
+    fam = "image"
+    assert [u["epochs"] for u in us] == [raw["epochs"][fam]] * pop.n_models
+    assert [u["batch_size"] for u in us] == [raw["batch_size"][fam]] * pop.n_models
+    assert [u["init_seed"] for u in us] == [raw["seed"] * 1000 + m for m in range(pop.n_models)]
+    assert us[0]["population"] == {"regime": raw["regime"], "size": 2 * raw["members"][fam],
+                                   "models": raw["models"][fam], "seed": raw["seed"], "test": raw["population_test"][fam]}

@@ -1,6 +1,8 @@
 """lib.stages.membership and the attack on real trained models: an overfit FCNet is attacked successfully, a model
 whose IN and OUT come from the same unseen distribution is not; Net's quantized membranes take at most 2^b
 values; the model cache trains a configuration once; comparisons and verdicts."""
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,14 @@ from lib.core import data as D
 from lib.attacks.mia import shadow_attack
 from lib.core.models import Net, SNNConfig
 from lib.core.train import ModelStore
+
+
+W, A, S = "03_weight_quantization", "02_activation_quantization", "04_surrogate_gradients"
+
+
+def _sec(name, **values):
+    """A section's Params written by hand (lists as params.yaml writes them)."""
+    return membership.Params(name=name, **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 # ----------------------------------------------------------------------------- real models, real attack
@@ -134,8 +144,7 @@ def test_run_gives_one_row_per_setting_and_seed(tmp_path):
     params = _tiny_params(tmp_path)
     params["attack"]["n_boot"] = 50
     store = _iris_store(tmp_path, params, [])
-    sec = {"datasets": ["iris"], "kinds": ["ann"], "bits": [4]}
-    settings = membership.weight_quant_settings(sec)
+    settings = membership.weight_quant_settings(_sec(W, datasets=["iris"], kinds=["ann"], bits=[4]))
     results, examples, roc = membership.run(store, params, settings, progress=False)
     assert list(results.method) == ["full precision", "w=4"] and store.trained == 4   # target + shadow each
     for col in ("auc", "auc_ci_low", "auc_ci_high", "tpr_at_1pct", "tpr_at_0_1pct", "loss_auc", "train_acc",
@@ -161,8 +170,8 @@ def test_run_gives_one_row_per_setting_and_seed(tmp_path):
 # ----------------------------------------------------------------------------- settings, comparisons, verdicts
 
 def test_settings_grids():
-    act = membership.act_quant_settings({"datasets": ["iris"], "kinds": ["ann", "snn"], "bits": [8, 2],
-                                         "thresholds": [0.5, 1.5]})
+    act = membership.act_quant_settings(_sec(A, datasets=["iris"], kinds=["ann", "snn"], bits=[8, 2],
+                                             thresholds=[0.5, 1.5]))
     # ANN: FP + bits × θ; SNN: FP + FP at each θ + bits × θ (no output-layer variant without the switch)
     assert len(act) == (1 + 2 * 2) + (1 + 2 + 2 * 2)
     assert act[1].overrides == {"act_bits": 8, "act_threshold": 0.5} and act[1].output_quant is None
@@ -170,18 +179,18 @@ def test_settings_grids():
     assert [(s.method, s.act_threshold) for s in snn[:3]] == [("full precision", None), ("full precision", 0.5),
                                                                ("full precision", 1.5)]
     assert snn[1].overrides == {"threshold": 0.5} and snn[3].output_quant is True
-    var = membership.act_quant_settings({"datasets": ["iris"], "kinds": ["ann", "snn"], "bits": [8, 2],
-                                         "thresholds": [0.5, 1.5], "output_layer_variant": True})
+    var = membership.act_quant_settings(_sec(A, datasets=["iris"], kinds=["ann", "snn"], bits=[8, 2],
+                                             thresholds=[0.5, 1.5], output_layer_variant=True))
     extra = var[len(act):]
     assert len(extra) == 2 * 2 and all(s.kind == "snn" and s.output_quant is False for s in extra)
     assert extra[0].overrides == {"act_bits": 8, "act_threshold": 0.5, "quant_output": False}
     params = config.load("params.yaml", "smoke")
-    sur = membership.surrogate_settings({"datasets": ["iris"], "surrogates": ["fast_sigmoid", "atan"],
-                                         "spike_rate_escape_legacy": True, "triangular_true": False}, params)
+    sur = membership.surrogate_settings(_sec(S, datasets=["iris"], surrogates=["fast_sigmoid", "atan"],
+                                             spike_rate_escape_legacy=True, triangular_true=False), params)
     assert [s.method for s in sur] == ["fast_sigmoid", "atan", "spike_rate_escape_legacy"]
     assert sur[0].overrides == {}          # the default surrogate stays the same unit as 01_models' SNN
-    wq = membership.weight_quant_settings({"datasets": ["mnist"], "kinds": ["snn"], "bits": [4],
-                                           "epochs": {"image": 2, "tabular": None}})
+    wq = membership.weight_quant_settings(_sec(W, datasets=["mnist"], kinds=["snn"], bits=[4],
+                                               epochs={"image": 2, "tabular": None}))
     assert wq[0].overrides == {"epochs": 2} and wq[1].overrides == {"epochs": 2, "weight_bits": 4}
 
 
@@ -262,10 +271,10 @@ def test_fp_snn_at_the_default_threshold_is_the_full_precision_unit(scale, yaml_
     if yaml_theta is not None:
         p["model"]["snn"]["threshold"] = yaml_theta
     theta = p["model"]["snn"]["threshold"]
-    sec = {**config.section(p, "02_activation_quantization"), "thresholds": [0.5, float(theta), 1.5]}
+    sec = dataclasses.replace(membership.Params.from_params(p, A), thresholds=(0.5, float(theta), 1.5))
     for params in ((p, None) if yaml_theta is None else (p,)):
         settings = membership.act_quant_settings(sec, params)
-        for ds in sec["datasets"]:
+        for ds in sec.datasets:
             fp = [s for s in settings if s.dataset == ds and s.kind == "snn" and s.act_bits is None]
             assert [s.act_threshold for s in fp] == [None, 0.5, float(theta), 1.5]
             unit = {s.act_threshold: config.unit(p, ds, "snn", "target", 0, **s.overrides) for s in fp}
@@ -284,9 +293,9 @@ def test_claim_filters_pick_the_right_rows():
     use the single FP model and the output-quantized SNNs; same-θ comparisons pick one row per seed on each side;
     the variant's claims use only output_quant False rows."""
     from lib.claims import verdicts as V
-    sec = {"datasets": ["d"], "kinds": ["ann", "snn"], "bits": [8, 2], "thresholds": [0.5, 1.0, 1.5],
-           "output_layer_variant": True}
-    df = _settings_frame(membership.act_quant_settings(sec))
+    sec = _sec(A, datasets=["mnist"], kinds=["ann", "snn"], bits=[8, 2], thresholds=[0.5, 1.0, 1.5],
+               output_layer_variant=True)
+    df = _settings_frame(membership.act_quant_settings(sec)).replace({"dataset": {"mnist": "d"}})
     margins = {"auc": 0.03, "test_acc": 2.0}
     claims = (CL.paper_a_quantization("act", ["d"], [8, 2], margins, ("ann", "snn"), thresholds=[0.5, 1.0, 1.5],
                                       output_variant=True)
@@ -356,4 +365,51 @@ def _params_02(tmp_path, edit):
 def test_output_layer_variant_switch_is_validated(tmp_path, key, edit):
     with pytest.raises(config.ConfigError, match=f"`{key}`"):
         config.load(_params_02(tmp_path, edit))
-    assert config.section(config.load("params.yaml"), "02_activation_quantization")["output_layer_variant"] in (True, False)
+    assert membership.Params.from_params(config.load("params.yaml"), A).output_layer_variant in (True, False)
+
+
+def test_sections_take_their_own_values_into_units():
+    """A 02-04 section's per-family values enter its units (and its seeds), but a section that sets none keeps
+    01_models' units. (Moved here from test_config.py with the sections' Params.)"""
+    p = config.load("params.yaml", "quick")
+    sec = _sec(W, datasets=["mnist", "iris"], kinds=["ann"], bits=[4], members={"image": [300, 200]},
+               batch_size={"image": 64}, seeds={"tabular": 1})
+    us = membership.units_of(p, membership.weight_quant_settings(sec))
+    mn = [u for u in us if u["dataset"] == "mnist"]
+    assert {(u["n_in"], u["n_out"], u["batch_size"]) for u in mn} == {(300, 200, 64)} and len(mn) == 2 * 2 * 2
+    ir = [u for u in us if u["dataset"] == "iris"]
+    assert len(ir) == 2 * 2 and ir[0] == config.unit(p, "iris", "ann", "target", 0)
+
+
+@pytest.mark.parametrize("name", [A, W, S])
+def test_params_is_the_section_at_the_active_scale(name):
+    """Params.from_params = config.section(...) read as attributes (lists as tuples); the schema is registered."""
+    p = config.load("params.yaml", "quick")
+    sec, got = config.section(p, name), membership.Params.from_params(p, name)
+    for k in (*membership.OWN_KEYS[name], *config.FAMILY_KEYS, *config.DIR_KEYS, "curve_eval_size"):
+        want = sec.get(k)
+        assert getattr(got, k) == (tuple(want) if isinstance(want, list) else want), k
+    assert got.replaced == sec["replaced"] and got.scale == "quick"
+    assert config.STAGE_SCHEMAS[name].startswith("lib.stages.membership:")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.datasets = ("iris",)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("02_activation_quantization.bits", [8, 1]), ("02_activation_quantization.thresholds", [0.5, -1]),
+    ("03_weight_quantization.kinds", ["cnn"]), ("04_surrogate_gradients.surrogates", ["sigmoidal"]),
+    ("04_surrogate_gradients.triangular_true", "yes"), ("03_weight_quantization.by_scale.quick.bits", [8, 17]),
+    ("04_surrogate_gradients.by_scale.smoke.datasets", ["svhn"]), ("03_weight_quantization.bits", 8),
+])
+def test_each_invalid_value_names_its_key(tmp_path, key, value):
+    import yaml
+    params = yaml.safe_load(open("params.yaml"))
+    *path, last = key.split(".")
+    node = params
+    for part in path:
+        node = node.setdefault(part, {}) if node.get(part) is not None else node.setdefault(part, {}) or {}
+    node[last] = value
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(params))
+    with pytest.raises(config.ConfigError, match=f"`{key}`"):
+        config.load(f)

@@ -1,9 +1,9 @@
 """End to end: `dvc repro` of the whole pipeline at smoke scale in a copy of this working tree.
 
 Checks that every stage's results and figures exist and parse, that executed notebooks hold no errors,
-and that a second `dvc repro` with nothing changed runs nothing; and (fast, no repro) that every stage
-depends on every lib module its notebook uses. Uses the offline mirror named by
-$SNN_PRIVACY_DATA_MIRROR (CIFAR-10 through its labelled JPEG stand-in, as these machines require).
+and that a second `dvc repro` with nothing changed runs nothing; and (fast, no repro) that dvc.yaml keeps its
+table-of-contents shape and that every stage depends on every lib module its notebook uses. Uses the offline
+mirror named by $SNN_PRIVACY_DATA_MIRROR (CIFAR-10 through its labelled JPEG stand-in, as these machines require).
 """
 import json
 import os
@@ -61,7 +61,7 @@ def test_every_stage_ran_and_wrote_parseable_results(smoke_repo):
         assert not [o for o in outputs if o.get("output_type") == "error"], f"{name}: notebook has errors"
         # a reader opens the executed copy: its figures must be images, not "<Figure size …>" text
         assert any("image/png" in o.get("data", {}) for o in outputs), f"{name}: the executed notebook shows no figure"
-        for out in stage.get("outs", []) + stage.get("metrics", []):
+        for out in stage.get("outs", []):
             path = repo / (out if isinstance(out, str) else next(iter(out)))
             assert path.exists(), f"{name}: output {path} missing"
             for f in [path] if path.is_file() else path.rglob("*"):
@@ -70,6 +70,8 @@ def test_every_stage_ran_and_wrote_parseable_results(smoke_repo):
                 elif f.suffix == ".json":
                     json.loads(f.read_text())
         assert any((repo / "figures" / name).glob("*.png")), f"{name}: no figure"
+    for path in yaml.safe_load((repo / "dvc.yaml").read_text())["metrics"]:
+        assert json.loads((repo / path).read_text()), f"{path}: metrics missing or empty"
 
 
 def test_results_say_their_scale_and_data_source(smoke_repo):
@@ -115,9 +117,28 @@ def _lib_files(text: str, here: Path | None = None) -> set[Path]:
     return files
 
 
+def test_dvc_yaml_is_a_table_of_contents():
+    """Each stage runs its notebook with the one command in `vars`, writes its results/<stage> and figures/<stage>
+    folders (tracked by git, not by the DVC cache), depends on `train` whole and never on `execution` (where units
+    run: switching a run to Ray reruns nothing); the top-level `metrics` block names every metrics.json a stage
+    writes (results/<stage>/metrics.json, as committed)."""
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    for name, st in dvc["stages"].items():
+        assert st["cmd"] == "${notebook} " + name, name
+        assert f"notebooks/{name}.ipynb" in st["deps"], name
+        outs = {next(iter(o)) if isinstance(o, dict) else o: o for o in st["outs"]}
+        for folder in (f"results/{name}", f"figures/{name}"):
+            assert outs.get(folder) == {folder: {"cache": False}}, (name, folder)
+        assert not any(p == "execution" or p.startswith("execution.") for p in st["params"]), name
+        if name != "99_claims":
+            assert "train" in st["params"] and not any(p.startswith("train.") for p in st["params"]), name
+    committed = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "results").glob("*/metrics.json"))
+    assert sorted(dvc["metrics"]) == committed
+
+
 def test_every_stage_depends_on_every_lib_module_its_notebook_uses():
     """A change to any lib module a notebook imports (directly or through lib) must rerun its dvc stage: the
-    stage lists that file or one of its folders (lib/core, lib/attacks, lib/report)."""
+    stage lists that file or one of its folders (lib/core, lib/claims, lib/attacks, lib/stages, lib/report)."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     problems = []
     for name, st in stages.items():

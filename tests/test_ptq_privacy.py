@@ -2,44 +2,28 @@
 copy is a cache unit, quantized copies are attacked against the full-precision shadows, calibration stays inside the
 target's members, and the tables pool targets the way the notebook says."""
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import FakeTensors
+from conftest import PTQ_PRIVACY_SEC, ptq_privacy_data as _data
 
 from lib.claims import registry as CL, verdicts as V
-from lib.stages import ptq_privacy as PP
 from lib.core import ptq as Q
+from lib.stages import ptq_privacy as PP, ptq_privacy_tables as PT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-SEC = {"dataset": "cifar10", "pool": 96, "models": 4, "targets": 2, "pkeep": 0.5, "n_test": 40, "seed": 3,
-       "arch": {"blocks": [1, 1], "widths": [4, 8]}, "stack": None,
-       "training": {"epochs": 2, "batch_size": 16, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
-                    "augment": False},
-       "lira": {"queries": ["flip"], "variant": "paper", "fix_variance": True, "fprs": [0.01, 0.1]},
-       "ptq": {"methods": ["rtn", "obc"], "bits": [2, 1.58], "calibration": 16, "obc_calibration": 16,
-               "iters": {"adaround": 2, "brecq": 2}, "reg": {"adaround": 1e-3, "brecq": 1e-2},
-               "scale_method": "minmax", "runs": 1, "runs_bits": [1.58], "bn_source": "members", "bn_leak_bits": [1.58],
-               "decoupled": {"last_bits": 8, "bits": [1.58]}},
-       "adaptive": {"methods": ["rtn"], "bits": [1.58]},
-       "rmia": {"references": [1], "offline_a": 0.3, "gamma": 1.0, "population": 20},
-       "shadow_counts": [2]}
-
-
-def _data(n_train=200, n_test=60, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n_train + n_test, 3, 8, 8, generator=g)
-    y = torch.randint(0, 4, (n_train + n_test,), generator=g)
-    # class 0..3 as a ladder of test labels, sorted: a "first n_test" subset would hold one class only
-    order = torch.argsort(y[n_train:], stable=True) + n_train
-    return FakeTensors(x[:n_train], y[:n_train], x[order], y[order])
+SEC = PTQ_PRIVACY_SEC
+P = PP.Params.from_section(SEC)
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     torch.manual_seed(0)
-    s = PP.Study.open(copy.deepcopy(SEC), _data(), tmp_path_factory.mktemp("ckpt"), device="cpu")
+    s = PP.Study.open(P, _data(), tmp_path_factory.mktemp("ckpt"), device="cpu")
     n = s.train()
     return s, n
 
@@ -63,12 +47,12 @@ def test_models_are_cache_units(study, tmp_path):
 
 
 def test_jobs_cover_the_grid(study):
-    three = PP.ptq_jobs({**SEC, "ptq": {**SEC["ptq"], "runs": 3}})
+    three = PP.ptq_jobs(PP.Params.from_section({**SEC, "ptq": {**SEC["ptq"], "runs": 3}}))
     # extra calibration draws only at runs_bits, for methods that calibrate, without decoupled/leak copies
     assert {(j["method"], j["bits"], j["last_bits"], j["bn_source"]) for j in three if j["run"] > 0} == \
         {("obc", 1.58, 1.58, "members")}
     assert sum(j["run"] > 0 for j in three) == 2 * 2      # 2 extra runs x 2 targets
-    jobs = PP.ptq_jobs(SEC)
+    jobs = PP.ptq_jobs(P)
     per_target = [j for j in jobs if j["target"] == 0]
     # rtn: 2 bits + 1 decoupled; obc: 2 bits + 1 decoupled + 1 leaky BN
     assert len(per_target) == 3 + 4 and len(jobs) == 2 * len(per_target)
@@ -85,7 +69,7 @@ def test_quantized_copies_are_cached_and_calibrate_on_members_only(study, monkey
         seen.append((calib_x, kw.get("bn_x")))
         return real(net, method, bits, calib_x, **kw)
     monkeypatch.setattr(Q, "quantize_model", spy)
-    jobs = [j for j in PP.ptq_jobs(SEC) if j["target"] == 0]
+    jobs = [j for j in PP.ptq_jobs(P) if j["target"] == 0]
     out = s.quantized(jobs)
     assert len(seen) == len(jobs)
     members = s.pool.x[s.pool.members(0)].flatten(1)
@@ -108,9 +92,9 @@ def test_quantized_copies_are_cached_and_calibrate_on_members_only(study, monkey
 def test_tables_pool_targets_and_rmia_runs(study):
     s, _ = study
     fp = s.fp_outputs()
-    q = s.quantized(PP.ptq_jobs(SEC))
-    entries = PP.lira_entries(s, fp, q)
-    per, pooled = PP.attack_table(entries, SEC["lira"]["fprs"])
+    q = s.quantized(PP.ptq_jobs(P))
+    entries = PT.lira_entries(s, fp, q)
+    per, pooled = PT.attack_table(entries, P.lira.fprs)
     fp_rows = pooled[pooled.method == PP.FULL_PRECISION]
     # all four full-precision models are leave-one-out targets: pooled N⁻ = Σ non-members
     assert set(fp_rows.targets) == {4}
@@ -118,19 +102,18 @@ def test_tables_pool_targets_and_rmia_runs(study):
     qrows = pooled[(pooled.method == "rtn") & (pooled.bits == 2)]
     assert set(qrows.targets) == {2} and set(qrows.attack) == {"LiRA online", "LiRA offline"}
     assert {"tpr_at_1pct_se", "log10_tpr_at_1pct", "test_acc", "train_acc", "n_eval"} <= set(per.columns)
-    _, rm = PP.attack_table(PP.rmia_entries(s, fp, q), SEC["lira"]["fprs"])
+    _, rm = PT.attack_table(PT.rmia_entries(s, fp, q), P.lira.fprs)
     assert rm.attack.str.startswith("RMIA").all() and rm.auc.between(0, 1).all()
-    _, bud = PP.attack_table(PP.budget_entries(s, fp), SEC["lira"]["fprs"], keys=["attack", "budget"])
+    _, bud = PT.attack_table(PT.budget_entries(s, fp), P.lira.fprs, keys=["attack", "budget"])
     assert set(bud.budget) == {1, 2}
-    ad = PP.adaptive_entries(s, fp, s.quantized(PP.ptq_jobs({**SEC, "targets": 4, "ptq": {
-        **SEC["ptq"], "methods": ["rtn"], "bits": [1.58]}}, runs=1, grid=False)))
+    ad = PT.adaptive_entries(s, fp, s.quantized(PP.adaptive_jobs(P)))
     assert {e["shadows"] for e in ad} == {"quantized"} and {e["target"] for e in ad} == {0, 1}
 
 
 def test_log10_tpr_is_floored_at_half_a_member():
     truth = np.r_[np.ones(50, bool), np.zeros(2000, bool)]
     scores = np.r_[np.zeros(50), np.linspace(1, 2, 2000)]     # every member below every non-member: TPR = 0
-    row = PP.metrics_row(scores, truth, [0.01])
+    row = PT.metrics_row(scores, truth, [0.01])
     assert row["tpr_at_1pct"] == 0 and row["log10_tpr_at_1pct"] == pytest.approx(np.log10(0.5 / 50))
 
 
@@ -155,3 +138,59 @@ def test_paper_c_claims_judge_a_planted_table():
     summary, _ = V.evaluate({"per_target": df}, [c for c in claims if c.id in ("C1", "C3")])
     verdicts = summary["our verdict"].astype(str)
     assert verdicts.str.startswith("supported").all(), summary
+
+
+# ----------------------------------------------------------------------------- the section's Params
+
+def test_params_at_every_scale_are_the_section_at_that_scale():
+    import yaml
+    from lib.core import config as C
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())   # this section only: Params checks it
+    for scale in C.SCALES:
+        P_ = PP.Params.from_params(params, scale)
+        sec = C._at_scale(params[PP.SECTION], scale)
+        sec.pop("replaced")
+        assert P_.as_dict() == sec
+        # the cache key of a model reads the same entries as before Params (committed checkpoints stay valid)
+        pool = PP.Pool(None, None, np.arange(10), np.ones((2, 10), bool), None, None, "src", 10)
+        old = {"section": PP.SECTION, "dataset": sec["dataset"], "data_source": "src", "arch": sec["arch"],
+               "training": sec["training"], "seed": sec["seed"] * 1000 + 1,
+               "members_sha": PP.unit_key(list(range(10)))}
+        assert PP.unit(P_, pool, 1) == old and PP.unit_key(PP.unit(P_, pool, 1)) == PP.unit_key(old)
+
+
+def test_params_are_frozen_and_checked_naming_the_key():
+    import dataclasses
+    from lib.core.config import ConfigError
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        P.models = 5
+    with pytest.raises(ConfigError, match=r"`06_post_training_quantization\.targets`"):
+        PP.Params.from_section({**SEC, "targets": 5})
+    with pytest.raises(ConfigError, match=r"`06_post_training_quantization\.ptq`"):
+        PP.Params.from_section({**SEC, "ptq": {**SEC["ptq"], "bits": [3]}})
+    with pytest.raises(ConfigError, match=r"missing key `06_post_training_quantization\.seed`"):
+        PP.Params.from_section({k: v for k, v in SEC.items() if k != "seed"})
+    with pytest.raises(ConfigError, match=r"`06_post_training_quantization\.ptq\.calibration`"):
+        PP.Params.from_section({**SEC, "ptq": {**SEC["ptq"], "calibration": 60}})   # > pkeep · pool = 48
+    # the active scale's values are checked together, named after its by_scale entry; every scale's entries alone
+    params = {"scale": "quick", PP.SECTION: {**SEC, "by_scale": {"quick": {"models": 3, "targets": 4}}}}
+    with pytest.raises(ConfigError, match=r"`06_post_training_quantization\.by_scale\.quick\.targets`"):
+        PP.Params.from_params(params)
+    assert PP.Params.from_params(params, "smoke").models == SEC["models"]      # another scale: the section's own
+    params[PP.SECTION]["by_scale"]["paper"] = {"models": 2}
+    with pytest.raises(ConfigError, match=r"`06_post_training_quantization\.by_scale\.paper\.models`"):
+        PP.Params.from_params(params, "smoke")
+
+
+def test_notebook_tables_of_the_study(study):
+    s, _ = study
+    fp = s.fp_outputs()
+    models = PT.models_table(s, fp, "synthetic")
+    assert len(models) == SEC["models"] and (models.members.values == s.pool.keep.sum(1)).all()
+    assert np.allclose(models.gap, models.train_acc - models.test_acc)
+    assert "4 models trained now, 0 loaded" in PT.models_note(models, 4, "smoke", "synthetic")
+    grid = PT.grid_values(PP.model(s.recs[0], s.arch), "minmax")
+    assert (grid["distinct values per channel (max)"] <= grid["levels L"]).all()
+    runs = PT.ptq_runs_table(s, s.quantized([j for j in PP.ptq_jobs(P) if j["target"] == 0]))
+    assert list(runs.columns) == ["target", "run", "method", "bits", "last_bits", "bn_source", "seconds", "test_acc"]
+    assert len(PP.adaptive_jobs(P)) == SEC["models"]                       # every model, rtn at 1.58 bits

@@ -1,4 +1,5 @@
-"""lib.stages.summary (notebook 99): verdict classes, collecting the stages' claims tables, the clearest evidence."""
+"""lib.stages.summary (notebook 99): collecting the stages' claims tables (their verdict class read, never parsed
+from the text), the clearest evidence, the reading, what moved."""
 import json
 
 import pandas as pd
@@ -8,22 +9,7 @@ from lib.claims import verdicts as V
 from lib.stages import summary as SU
 
 
-@pytest.mark.parametrize("text, cls", [
-    (V.SUPPORTED, "supported"), ("contradicted; 1/1 point the opposite way", "contradicted"),
-    ("partly supported (5/6 beyond noise, none contradicted)", "partly supported"),
-    ("partly contradicted (1/2 beyond noise, none supported)", "partly contradicted"),
-    ("mixed (1/3 supported, 1/3 contradicted)", "mixed"), ("not resolved: within noise", "not resolved"),
-    ("not tested at this scale", "not tested"), ("not testable here: needs several calibration runs", "not tested"),
-    ("supported on 2 of 4 planned comparisons", "partly supported"),
-    ("scoped (CPU allocator, dense tensors): contradicted", "scoped"),
-    ("structural (max pooling …); the paper's magnitude: contradicted", "structural"),
-    (f"{V.SUPPORTED}; {V.ONE_SEED}", "supported"),
-])
-def test_verdict_classes(text, cls):
-    assert SU.verdict_class(text) == cls
-
-
-def _stage(root, name, claims, comps, detail="claims_comparisons.csv", scale="quick"):
+def _stage(root, name, claims, comps, detail="claims_detail.csv", scale="quick"):
     d = root / name
     d.mkdir(parents=True)
     pd.DataFrame(claims).to_csv(d / "claims.csv", index=False)
@@ -33,16 +19,16 @@ def _stage(root, name, claims, comps, detail="claims_comparisons.csv", scale="qu
 
 def test_collect_and_evidence(tmp_path):
     _stage(tmp_path, "s1", [dict(claim="X1", paper="X", **{"paper says": "a > b", "our verdict": V.SUPPORTED,
-                                                          "comparisons": 2, "shown in": "s1"})],
+                                                          "verdict class": "supported", "comparisons": 2, "shown in": "s1"})],
            [dict(claim="X1", comparison="weak", a=1.0, b=0.9, **{"a − b": 0.1, "ci_low": -0.1, "ci_high": 0.3,
                                                                  "p (Holm)": 0.4}),
             dict(claim="X1", comparison="clear", a=2.0, b=1.0, **{"a − b": 1.0, "ci_low": 0.5, "ci_high": 1.5,
                                                                   "p (Holm)": 0.001})])
     _stage(tmp_path, "s2", [dict(claim="Y1", paper="Y", **{"paper says": "≈", "our verdict": "not tested at this scale",
-                                                          "comparisons": 0, "shown in": "s2"})],
+                                                          "verdict class": "not tested", "comparisons": 0, "shown in": "s2"})],
            [dict(claim="Y1", comparison="none", a=None, b=None, **{"a − b": None, "ci_low": None, "ci_high": None,
                                                                    "p (Holm)": None})],
-           detail="claims_detail.csv", scale="smoke")
+           scale="smoke")
     claims, comps = SU.collect(tmp_path, ["s1", "s2"])
     assert list(claims.stage) == ["s1", "s2"] and list(claims.scale) == ["quick", "smoke"]
     assert list(claims["verdict class"]) == ["supported", "not tested"]
@@ -53,6 +39,10 @@ def test_collect_and_evidence(tmp_path):
     assert c.loc["X", "supported"] == 1 and c.loc["Y", "not tested"] == 1
     with pytest.raises(FileNotFoundError, match="s3"):
         SU.collect(tmp_path, ["s1", "s3"])
+    # a claims table written before verdicts carried their class: rerun the stage, the text is not parsed
+    _stage(tmp_path, "s4", [dict(claim="Z1", paper="Z", **{"our verdict": V.SUPPORTED})], [dict(claim="Z1")])
+    with pytest.raises(ValueError, match="verdict class"):
+        SU.collect(tmp_path, ["s4"])
 
 
 def test_paper_numbers_come_from_the_transcribed_tables():
@@ -100,6 +90,9 @@ def test_reading_counts_each_ladder_claim_once_and_grids_its_cells():
     assert SU.counts(t.assign(**{"verdict class": t["verdict class"]})).loc["A"].sum() == 3   # claims, not cells
     grid = SU.ladder_grid(comps)
     assert grid.loc[("A: SNN < ANN", "AUC"), "LiRA online"].endswith("[primary]")
+    md = SU.reading_text(SU.reading(t, comps), {"A: SNN < ANN": {"attack": "LiRA online", "metric": "auc"}})
+    assert "**Paper A** (3 claims of stages 03; and stage 08; scale quick)" in md
+    assert "* holds (1): SNN < ANN (03)" in md and "loss **contradicted**; LiRA online **contradicted**" in md
 
 
 def test_what_moved_matches_old_ladder_cells_to_the_primary_cell():
@@ -111,7 +104,8 @@ def test_what_moved_matches_old_ladder_cells_to_the_primary_cell():
     after = pd.DataFrame({"paper": ["A", "C"], "stage": ["08_attack_ladder", "06_post_training_quantization"],
                           "claim": ["A: SNN < ANN", "C1"], "our verdict": ["not resolved: within noise",
                                                                             "not resolved: interval wider than the "
-                                                                            "equivalence margin"]})
+                                                                            "equivalence margin"],
+                          "verdict class": ["not resolved", "not resolved"]})
     comps = pd.DataFrame([{"stage": "06_post_training_quantization", "claim": "C1", "expected": "|a − b| < 0.02",
                            "metric": "tpr_at_1pct", "pairs": 4, "se test set": 0.004,
                            "test-set floor": "paired examples"}])
@@ -119,6 +113,17 @@ def test_what_moved_matches_old_ladder_cells_to_the_primary_cell():
     assert list(m.claim) == ["A: SNN < ANN", "C1"] and m["class changed"].tolist() == [True, True]
     assert m.iloc[0].before.startswith("supported") and "LiRA online · AUC" in m.iloc[0].before
     assert m.iloc[1]["mends that touch it (issue 21 items)"] == "1, 2, 3, 5, 6, 10"
+    assert list(m["class after"]) == ["not resolved", "not resolved"]
+    text = SU.moved_text(m, before, after)
+    assert "supported → not resolved × 1" in text and "contradicted → not resolved × 1" in text
+    assert "Stage 08 before: 2 ladder cells" in text and "now 1 claims" in text
+
+
+def test_mends_read_the_class_for_scoped_and_structural():
+    none = pd.DataFrame(columns=["stage", "claim"])
+    assert 11 in SU.mends_touching("05_temporal_dynamics", "B7", "scoped (x): contradicted", "scoped", none)
+    assert 9 in SU.mends_touching("07_gradient_sparsity", "D5b", "structural (x); …", "structural", none)
+    assert SU.mends_touching("05_temporal_dynamics", "B1", "supported", "supported", none) == []
 
 
 def test_switches_gather_the_published_choices_of_06_07_08(tmp_path):
@@ -145,3 +150,18 @@ def test_switches_gather_the_published_choices_of_06_07_08(tmp_path):
     d = sw[sw.paper == "D"].iloc[0]
     assert d["published − default"] == pytest.approx(5.0)
     assert SU.switches(tmp_path, ["08_attack_ladder"]).paper.tolist() == ["A"]   # only the stages asked for
+
+
+def test_params_of_99_read_attributes_and_name_the_key():
+    from pathlib import Path
+    from lib.core import config
+    params = config.load(Path(__file__).resolve().parents[1] / "params.yaml", "quick")
+    p = SU.Params.from_params(params)
+    assert p.stages == tuple(params["99_claims"]["stages"]) and p.before == params["99_claims"]["before"]
+    bad = {**params, "99_claims": {**params["99_claims"], "stages": ["09_future"]}}
+    with pytest.raises(config.ConfigError, match="`99_claims.stages`"):
+        SU.Params.from_params(bad)
+    with pytest.raises(config.ConfigError, match="`99_claims.before`"):
+        SU.Params.from_params({**params, "99_claims": {**params["99_claims"], "before": "x.txt"}})
+    with pytest.raises(config.ConfigError, match="unknown key `99_claims.colour`"):
+        SU.Params.from_params({**params, "99_claims": {**params["99_claims"], "colour": 1}})

@@ -1,6 +1,10 @@
 """Notebook 05's library code: spike counts, the trace-feature attack, the RSS meter and the allocator count, GPU through a fake NVML, transfer units,
-sweep points and the 05_temporal_dynamics config validation. Fast (tiny synthetic data)."""
+sweep points, the section's Params (05_temporal_dynamics validation) and the notebook's tables (checked against the
+committed run's files). Fast (tiny synthetic data)."""
 import copy
+import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -206,13 +210,113 @@ def test_trace_attack_finds_a_member_signal_the_final_step_hides(params):
 
 
 def test_sweep_points_reuse_the_default_unit(params):
-    sec = C.section(params, "05_temporal_dynamics")
-    sec["sweep"] = {"datasets": ["iris"], "poisson_burst": {"lam": [2, 4]}}
+    sec = dataclasses.replace(TD.Params.from_params(params), sweep={"datasets": ["iris"], "poisson_burst": {"lam": [2, 4]}})
     pts = TD.sweep_points(params, sec)
     assert [p[2] for p in pts] == [2.0, 4.0] and isinstance(pts[0][2], float)
     default = TD.unit(params, sec, "iris", "poisson_burst", "target", 0)
     swept = TD.unit(params, sec, "iris", "poisson_burst", "target", 0, encoding_kwargs=pts[0][3])
     assert default == swept
+    # the section as config.section gives it (what tests/test_unit_keys.py passes) makes the same unit
+    assert TD.unit(params, C.section(params, "05_temporal_dynamics"), "iris", "poisson_burst", "target", 0) == default
+
+
+@pytest.mark.parametrize("scale", C.SCALES)
+def test_params_is_the_section_at_the_active_scale(scale):
+    p = C.load("params.yaml", scale)
+    sec, got = C.section(p, TD.SECTION), TD.Params.from_params(p)
+    for k in (*TD.Params.OWN_KEYS, *C.FAMILY_KEYS, *C.DIR_KEYS, "curve_eval_size"):
+        want = sec.get(k)
+        assert getattr(got, k) == (tuple(want) if isinstance(want, list) else want), k
+    assert got.replaced == sec["replaced"] and got.encoders == p["encoders"]
+    assert C.STAGE_SCHEMAS[TD.SECTION] == "lib.stages.temporal:Params.from_params"
+    for ds in got.datasets:   # what the stage trains with: the resolver reads the Params as it read the dict
+        assert C.effective(p, got.per_family, ds) == C.effective(p, TD.SECTION, ds)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("05_temporal_dynamics.baseline", "morse"), ("05_temporal_dynamics.by_scale.quick.encodings", ["rate", "morse"]),
+    ("05_temporal_dynamics.trace_attack", 1), ("05_temporal_dynamics.transfer", {"source": "mnist", "target": "iris",
+                                                                                 "frozen": [0]}),
+    ("05_temporal_dynamics.efficiency", {"spike_samples": 0, "rss_interval": 0.01}),
+    ("05_temporal_dynamics.by_scale.smoke.sweep.datasets", {"datasets": ["svhn"]}),
+    ("05_temporal_dynamics.encodings", ["direct", "rate"]),   # the active (paper) grid lacks the baseline
+])
+def test_each_invalid_value_names_its_key(key, value):
+    p = {**yaml.safe_load(open("params.yaml")), "scale": "paper"}
+    *path, last = key.split(".")
+    if last == "datasets" and path[-1] == "sweep":
+        *path, last = path
+    node = p
+    for part in path:
+        node = node[part]
+    node[last] = value
+    with pytest.raises(C.ConfigError, match=f"`{key}`"):
+        C.validate(p)
+
+
+# ----------------------------------------------------------------------------- the notebook's tables
+
+RES = Path("results/05_temporal_dynamics")
+
+
+def _roundtrip(df, tmp_path, **kw):
+    df.to_csv(tmp_path / "t.csv", **kw)
+    return pd.read_csv(tmp_path / "t.csv")
+
+
+def test_summaries_reproduce_the_committed_tables(tmp_path):
+    """summary.csv and efficiency_summary.csv of the committed run, recomputed from its results.csv and
+    efficiency.csv as the notebook does; metrics.json from them and claims.csv (all but the minutes)."""
+    results, eff = pd.read_csv(RES / "results.csv"), pd.read_csv(RES / "efficiency.csv")
+    summ = _roundtrip(TD.grid_summary(results), tmp_path, index=False)
+    pd.testing.assert_frame_equal(summ, pd.read_csv(RES / "summary.csv"))
+    esumm = _roundtrip(TD.efficiency_summary(eff), tmp_path, index=False)
+    pd.testing.assert_frame_equal(esumm, pd.read_csv(RES / "efficiency_summary.csv"))
+    want = json.loads((RES / "metrics.json").read_text())
+    got = TD.headline_metrics(summ, pd.read_csv(RES / "claims.csv"), want["scale"], want["minutes"])
+    assert json.loads(json.dumps(got, default=float)) == want
+    table = TD.grid_table(summ)
+    assert table.loc[("mnist", "regular_rate"), "seeds"] == 2 and " ± " in table.loc[("mnist", "regular_rate"), "auc"]
+    assert list(TD.trace_table(summ).columns)[-1] == "trace − final"
+    alloc = TD.alloc_table(eff)
+    assert (alloc.models.groupby(level=0).sum() == eff.groupby("dataset").size()).all()
+
+
+def test_tables_of_transfer_and_sweep_format_mean_and_std():
+    transfer = pd.DataFrame({"encoding": ["rate", "rate", "burst"], "source_test_acc": [90.0, 92.0, 80.0],
+                             "scratch_test_acc": [70.0, 72.0, 60.0], "transfer_test_acc": [69.0, 70.0, 55.0],
+                             "drop": [1.0, 2.0, 5.0]})
+    t = TD.transfer_table(transfer)
+    assert t.loc["rate", "drop"] == "1.50 ± 0.71" and t.loc["burst", "drop"] == "5.00" and t.loc["rate", "seeds"] == 2
+    sweep = pd.DataFrame({"dataset": "iris", "encoding": "poisson_burst", "constant": "tau", "value": [2.0, 2.0],
+                          "test_acc": [80.0, 82.0], "auc": [0.5, 0.6]})
+    assert TD.sweep_table(sweep).auc.iloc[0] == "0.5500 ± 0.0707"
+
+
+def test_reading_names_models_near_chance():
+    res = pd.DataFrame({"dataset": "iris", "encoding": ["rate", "burst"], "test_acc": [95.0, 38.0],
+                        "train_acc": [99.0, 40.0], "auc_ci_low": 0.4, "auc_ci_high": 0.6, "n_members": 50,
+                        "epochs": 10, "seed": 0, "data_source": "sklearn", "scale": "smoke"})
+    claims = pd.DataFrame({"our verdict": ["not resolved (0/2)", "supported: 2/2", "not resolved"]})
+    text = TD.reading(res, claims, {"iris": 3}, "cpu", {"gpu": "n/a", "nvml": False})
+    assert "Near chance: burst" in text and "chance 33%" in text and "not resolved × 2, supported × 1" in text
+    assert "not testable here" in text
+
+
+def test_encoder_tables_are_exact():
+    p = C.load("params.yaml", "smoke")
+    consts, exp = TD.encoder_tables(p, ["direct", "regular_rate", "poisson_burst"], 10)
+    assert list(consts.index) == ["regular_rate", "poisson_burst"] and list(exp.columns) == ["p = 0.1", "p = 0.5", "p = 1.0"]
+    assert exp.loc["regular_rate", "p = 0.5"] == pytest.approx(5.0)   # ⌊T·p⌋ spikes
+
+
+def test_efficiency_row_keeps_the_column_order():
+    meas = {"step_rss_increase_mb": 1.0, "step_seconds": 0.1, "step_alloc_mb": 2.0, "step_activation_mb": 1.5,
+            "step_batch": 8, "spikes": {"input": float("nan"), "lif1": 3.0, "lif2": 1.0}}
+    r = E.row(meas, "cpu")
+    assert list(r)[:3] == ["wall_seconds", "rss_peak_mb", "rss_increase_mb"] and np.isnan(r["wall_seconds"])
+    assert r["gpu_peak_mem_mb"] == "n/a" and r["device"] == "cpu" and r["spikes_total"] == 4.0
+    assert list(r)[-4:] == ["spikes_input", "spikes_lif1", "spikes_lif2", "spikes_total"]
 
 
 def test_config_rejects_bad_temporal_values():

@@ -4,22 +4,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import make_store as _store
+
 from lib.core import config, data as D
-from lib.stages import base as pipeline
 from lib.core.train import ModelStore
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _store(tmp_path, params, datasets=("iris",)):
-    loader = pipeline.Loader(params)
-    for ds in datasets:
-        t = loader(ds)
-        s = config.scale_settings(params, ds)
-        for seed in config.seeds(params, ds):
-            D.save_split(D.make_split(t.y_train, t.y_test, seed=seed, n_in=s["n_in"], n_out=s["n_out"]),
-                         D.split_path(tmp_path / "splits", ds, seed))
-    return ModelStore(tmp_path / "ckpt", data_loader=loader, splits_dir=tmp_path / "splits", progress=False)
 
 
 @pytest.mark.parametrize("kind", ["ann", "snn"])
@@ -96,3 +86,51 @@ def test_transfer_unit_starts_from_pretrained_weights_and_keeps_frozen_layers(tm
     for k in ("ops.0.weight", "ops.0.bias"):
         assert torch.equal(rec["state_dict"][k], src["state_dict"][k])      # frozen: unchanged
     assert not torch.equal(rec["state_dict"]["ops.1.weight"], src["state_dict"]["ops.1.weight"])  # fine-tuned
+
+
+# ----------------------------------------------------------------------------- one store for every family
+
+def _resnet_unit():   # the shape of lib.stages.ptq_privacy.unit (paper C): carries its dataset
+    return {"section": "06_post_training_quantization", "dataset": "cifar10", "data_source": "x",
+            "arch": {"blocks": [1], "widths": [4]}, "training": {"epochs": 1}, "seed": 3, "members_sha": "ab"}
+
+
+def _sew_unit():      # the shape of lib.stages.grad_obf.unit (paper D): no dataset, filed under the section's
+    return {"section": "07_gradient_sparsity", "kind": "sew", "arch": "resnet18", "pool": "avg", "width": 8,
+            "blocks": [1, 1, 1, 1], "stem": "cifar", "training": {"epochs": 1}, "seed": 0, "data": "cd", "T": 4, "K": 8}
+
+
+@pytest.mark.parametrize("make", [_resnet_unit, _sew_unit])
+def test_checkpoint_store_keeps_the_paper_c_and_d_layout(tmp_path, make):
+    """A ResNet-like and a SEW-like unit are written where ptq_privacy.Cache and grad_obf.train_net wrote them
+    before the stores were one (<checkpoints_dir>/<dataset>/<unit_key>.pt), under the same claim, and read back."""
+    from lib.core.train import CheckpointStore, unit_key
+    u = make()
+    store = CheckpointStore(tmp_path / "stage", dataset="cifar10")
+    path = tmp_path / "stage" / "cifar10" / f"{unit_key(u)}.pt"
+    assert store.path(u) == path and store.find(u) is None and store.missing([u, u]) == [u]
+    rec = {"state_dict": {"w": torch.arange(3.0)}, "unit": u, "seconds": 1.0}
+    with store.claim(u) as mine:
+        assert mine and (tmp_path / ".claims" / "cifar10" / f"{unit_key(u)}.lock").is_file()
+        assert store.put(u, rec) == path
+    assert not path.with_suffix(".json").exists()       # no sidecar unless asked for (06/07 never wrote one)
+    back = store.get(u, map_location="cpu")
+    assert torch.equal(back["state_dict"]["w"], rec["state_dict"]["w"]) and back["unit"] == u
+    with store.claim(u) as mine:                          # readable now: nobody trains it again
+        assert not mine
+    assert store.missing([u]) == [] and store.path_of_key("cifar10", unit_key(u)) == path
+    if "dataset" not in u:
+        with pytest.raises(ValueError, match="dataset"):
+            CheckpointStore(tmp_path / "other").path(u)
+
+
+@pytest.mark.parametrize("stage", ["06_post_training_quantization", "07_gradient_sparsity"])
+def test_checkpoints_on_disk_are_where_the_store_looks(stage):
+    """The committed run's paper C / D checkpoints are found by the one store at their own paths."""
+    from lib.core.train import CheckpointStore
+    files = sorted((ROOT / "checkpoints" / stage / "cifar10").glob("*.pt"))
+    if not files:
+        pytest.skip(f"no checkpoints/{stage} here (a fresh clone)")
+    store = CheckpointStore(ROOT / "checkpoints" / stage, dataset="cifar10")
+    for f in files[:3]:
+        assert store.find(torch.load(f, map_location="cpu", weights_only=False)["unit"]) == f

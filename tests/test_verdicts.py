@@ -163,3 +163,54 @@ def test_one_sample_against_a_margin_with_its_own_floor():
     df["drop_se"] = 3.0                                   # a tiny test set: the same drops prove nothing
     assert V.evaluate({"transfer": df}, [c])[0].loc["B9", "our verdict"].startswith("not resolved")
     assert V.evaluate({"results": df}, [c])[0].loc["B9", "our verdict"] == "not tested at this scale"
+
+
+def _cells(verdicts, pairs=3, opposite=()):
+    return pd.DataFrame({"verdict": list(verdicts), "family": "primary", "pairs": pairs,
+                         "leans opposite": [i in opposite for i in range(len(verdicts))]})
+
+
+@pytest.mark.parametrize("verdicts, pairs, text, cls", [
+    ([V.SUPPORTED] * 2, 3, V.SUPPORTED, "supported"),
+    ([V.CONTRADICTED], 3, V.CONTRADICTED, "contradicted"),
+    ([V.SUPPORTED, "no data"], 3, "supported on 1 of 2 planned comparisons", "partly supported"),
+    ([V.CONTRADICTED, "no data"], 3, "contradicted on 1 of 2 planned comparisons", "partly contradicted"),
+    ([V.SUPPORTED, "not resolved: same direction, within noise"], 3,
+     "partly supported (1/2 beyond noise, none contradicted)", "partly supported"),
+    ([V.CONTRADICTED, "not resolved: no difference"], 3,
+     "partly contradicted (1/2 beyond noise, none supported)", "partly contradicted"),
+    ([V.SUPPORTED, V.CONTRADICTED], 3, "mixed (1/2 supported, 1/2 contradicted)", "mixed"),
+    (["not resolved: interval wider than the equivalence margin"], 3,
+     "not resolved: noise wider than the equivalence margin", "not resolved"),
+    (["not resolved: a = b = 0 in every pair"] * 2, 3, "not resolved: a = b = 0 in every pair", "not resolved"),
+    (["not resolved: same direction, within noise", "no data"], 3,
+     "not resolved: within noise; 1 of 2 planned comparison(s) without data", "not resolved"),
+    (["no data"], 3, "not tested at this scale", "not tested"),
+    (["1 seed: no test", "no data"], 1, "not testable: one seed per configuration", "not tested"),
+    ([V.SUPPORTED], 1, f"{V.SUPPORTED}; {V.ONE_SEED}", "supported"),
+])
+def test_every_verdict_carries_its_class(verdicts, pairs, text, cls):
+    """The class is made with the text (issue 22): nothing downstream parses the verdict's wording."""
+    assert V.tally(_cells(verdicts, pairs)) == (text, cls) and cls in V.CLASSES
+    assert V.judge(_cells(verdicts, pairs)) == (text, cls)
+
+
+def test_structural_scoped_and_noted_claims_carry_their_class():
+    t = _cells([V.CONTRADICTED])
+    s = V.Claim("S", "D", "", "auc", structural="max pooling")
+    assert V.judge(t, claim=s) == ("structural (max pooling); the paper's magnitude: contradicted", "structural")
+    sc = V.Claim("B7", "B", "", "mb", scope="CPU allocator")
+    assert V.judge(t, claim=sc) == ("scoped (CPU allocator): contradicted", "scoped")
+    assert V.judge(t, "not testable here: no GPU") == ("not testable here: no GPU", "not tested")
+    noted = V.Claim("C11", "C", "", "tpr", note="supported (Levene …)", note_class="supported")
+    s, _ = V.evaluate(pd.DataFrame(), [noted, V.Claim("G", "B", "", "gpu_w", note="not testable here: no GPU")])
+    assert s.loc["C11", "verdict class"] == "supported" and s.loc["G", "verdict class"] == "not tested"
+    with pytest.raises(ValueError, match="note_class"):
+        V.Claim("X", "A", "", "auc", note="…", note_class="fine")
+
+
+def test_the_paired_statistics_are_the_verdicts():
+    """lib.claims.paired holds the statistics; lib.claims.verdicts re-exports the names other code imports."""
+    from lib.claims import paired as P
+    for name in ("ALPHA", "LEVEL", "Outcome", "Examples", "paired", "accuracy_se", "test_set_se", "_select"):
+        assert getattr(V, name) is getattr(P, name)

@@ -6,9 +6,12 @@ Paper A (notebooks 02–04, §V): comparisons pick rows of lib.stages.membership
 (and θ, output_quant); paired by seed. A claim that two configurations are "similar" is an equivalence test within
 params.yaml → verdicts.margins[metric].
 Paper B (notebook 05): every comparison is paired by seed (efficiency: by seed and model role), per dataset.
+Papers A and B under the attack ladder (notebook 08): lib.claims.ladder_claims, re-exported here.
 """
 from __future__ import annotations
 
+from .ladder_claims import (LADDER_CLAIMS, LADDER_METRICS, LADDER_SEP, check_ladder_primary, ladder,  # noqa: F401
+                            ladder_parts, metric_label)
 from .verdicts import Claim, Comparison
 
 # ============================================================================= paper A (arXiv 2502.18623, §V)
@@ -293,14 +296,15 @@ PAPER_C = {
 
 def paper_c(methods, bits, decoupled_bits, tpr_metric: str, margins: dict, *, attacks=("LiRA online", "LiRA offline"),
             bn_source: str = "members", last_bits: float = 8, n_classes: int = 10,
-            variance_note: str = "", magnitude_note: str = "") -> list[Claim]:
+            variance_note: str = "", magnitude_note: str = "", variance_class: str = "not tested") -> list[Claim]:
     """Claims C1–C11 for the grid that ran, on a per-target table (lib.stages.ptq_privacy: one row per target ×
     configuration × attack, runs averaged), paired by target. `tpr_metric` is the TPR column the privacy claims
     are judged on (tpr_at_0_1pct when the per-target non-member count resolves it, else tpr_at_1pct); C5's "order
     of magnitude" is log10 of it below −1 (a one-sided test of a − b < −1). C7 tests test_acc − chance for
     equivalence with 0 within margins['test_acc']; C11 (a spread, not a mean) is judged in the notebook and given
-    here as `variance_note`. `magnitude_note` replaces C5's test when the notebook finds it cannot be decided (a
-    tenfold drop from full precision would fall below chance, TPR = FPR). Equivalence margins: params.yaml →
+    here as `variance_note` with its class `variance_class` (lib.claims.verdicts.CLASSES). `magnitude_note`
+    replaces C5's test when the notebook finds it cannot be decided (a tenfold drop from full precision would fall
+    below chance, TPR = FPR). Equivalence margins: params.yaml →
     verdicts.margins."""
     ptq = [m for m in methods if m != "rtn"]       # paper C's three methods; round-to-nearest is our baseline
     bset = set(bits)
@@ -356,7 +360,8 @@ def paper_c(methods, bits, decoupled_bits, tpr_metric: str, margins: dict, *, at
     out.append(Claim("C10b", "C", PAPER_C["C10"] + " — the leakage half", tpr_metric, c10b, pair_on=("target",),
                      table="per_target", source="§IV-B", shown_in="06: Fig. 3, Fig. 6"))
     out.append(C("C11", tpr_metric, (), source="Fig. 6, §IV-C", shown_in="06: Fig. 6",
-                 note=variance_note or "not testable here: needs several calibration runs (ptq.runs ≥ 3)"))
+                 note=variance_note or "not testable here: needs several calibration runs (ptq.runs ≥ 3)",
+                 note_class=variance_class if variance_note else "not tested"))
     return out
 
 
@@ -430,75 +435,6 @@ def paper_d(groups, margins: dict, *, masking_models=(), attacks=("FGSM", "PGD")
                                                                                        g.get("spiking")) for g in groups)),
           source="§4.2 (\"we suspect … obfuscated gradient\")", shown_in="07: masking checks"),
     ]
-
-
-# ============================================================================= papers A and B under the attack ladder
-
-# Claims of papers A and B that are about leakage, judged in the leakage regime (notebook 08) under every rung of the
-# attack ladder (lib.stages.ladder.LADDER) and on two metrics. id → (paper, a setting, b setting, what the paper says);
-# every one expects a < b (a leaks less). Setting ids are params.yaml → 08_attack_ladder.settings keys.
-LADDER_CLAIMS = {
-    "A: SNN < ANN": ("A", "snn", "ann", "SNNs are less vulnerable to membership inference than ANNs (abstract, §V)"),
-    "A: SNN < ANN at the SNN's lr": ("A", "snn", "ann_snn_lr",
-                                     "SNNs leak less than ANNs, the ANN trained at the SNN's learning rate (our control)"),
-    "A: 2-bit < FP weights (ANN)": ("A", "ann_w2", "ann", "2-bit weight quantization lowers MIA AUC (ANN; §V-B)"),
-    "A: 2-bit < FP weights (SNN)": ("A", "snn_w2", "snn", "2-bit weight quantization lowers MIA AUC (SNN; §V-B)"),
-    "B1: Poisson-Burst < Rate": ("B", "snn_pb", "snn_rate", "Poisson-Burst lowers MIA AUC vs Rate (paper B, abstract)"),
-}
-LADDER_METRICS = {"auc": "AUC", "tpr_low": "TPR"}   # the TPR's label names its FPR (ladder.fpr_label)
-LADDER_SEP = " · "   # a ladder comparison's label: "<dataset>: <a> vs <b> · <attack> · <metric label>"
-
-
-def ladder_parts(label: str) -> tuple[str, str, str]:
-    """(comparison, attack, metric label) of a ladder comparison's label; ("<label>", "", "") for any other."""
-    return tuple((str(label).split(LADDER_SEP) + ["", ""])[:3])
-
-
-def metric_label(metric: str, fpr: float | None = None) -> str:
-    """"AUC", or "TPR at 10% FPR" (the FPR the TPR was actually read at)."""
-    if metric == "tpr_low":
-        return f"TPR at {100 * fpr:g}% FPR" if fpr is not None else "TPR (FPR unknown)"
-    return LADDER_METRICS.get(metric, metric)
-
-
-def check_ladder_primary(primary: dict, attacks, where: str = "08_attack_ladder.primary") -> None:
-    """The primary cell declared for every ladder claim (params.yaml): a known claim id, one of the ladder's
-    attacks, a metric of LADDER_METRICS and a reason. Raises ValueError naming the key."""
-    if not isinstance(primary, dict) or set(primary) != set(LADDER_CLAIMS):
-        raise ValueError(f"{where}: one entry per ladder claim {sorted(LADDER_CLAIMS)} is needed, got "
-                         f"{sorted(primary) if isinstance(primary, dict) else primary!r}")
-    for cid, p in primary.items():
-        if not isinstance(p, dict) or p.get("attack") not in tuple(attacks) or p.get("metric") not in LADDER_METRICS \
-                or not str(p.get("reason", "")).strip():
-            raise ValueError(f"{where}.{cid}: expected {{attack: one of {list(attacks)}, metric: one of "
-                             f"{list(LADDER_METRICS)}, reason: why, stated before looking}}, got {p!r}")
-
-
-def ladder(datasets_of: dict, attacks, primary: dict, fpr_of: dict | None = None,
-           metrics=tuple(LADDER_METRICS)) -> list[Claim]:
-    """One claim per LADDER_CLAIMS entry on notebook 08's per-target table (columns dataset, setting, attack,
-    target, auc, tpr_low, fpr_low; paired on target). Its comparisons are every cell (attack × metric) on every
-    dataset where both settings ran; the cell `primary[claim]` ({attack, metric}, params.yaml → 08_attack_ladder.
-    primary, declared before looking) is the claim's primary family and decides its verdict; every other cell is
-    secondary, Holm-corrected as one family (lib.claims.verdicts). `datasets_of`: setting id → the datasets it was
-    trained on; `fpr_of`: dataset → the FPR its TPR is read at (named in the comparison's label)."""
-    check_ladder_primary(primary, attacks)
-    fpr_of = fpr_of or {}
-    out = []
-    for cid, (paper, a, b, text) in LADDER_CLAIMS.items():
-        common = [ds for ds in datasets_of.get(a, ()) if ds in set(datasets_of.get(b, ()))]
-        if not common:
-            continue
-        p = primary[cid]
-        comps = tuple(Comparison(LADDER_SEP.join((f"{ds}: {a} vs {b}", atk, metric_label(metric, fpr_of.get(ds)))),
-                                 {"dataset": ds, "setting": a, "attack": atk},
-                                 {"dataset": ds, "setting": b, "attack": atk}, "lower", metric=metric,
-                                 family="primary" if (atk, metric) == (p["attack"], p["metric"]) else "secondary")
-                      for atk in attacks for metric in metrics for ds in common)
-        out.append(Claim(cid, paper, text, p["metric"], comps, pair_on=("target",),
-                         source="paper A" if paper == "A" else "paper B",
-                         shown_in=f"08: ladder (primary: {p['attack']}, {metric_label(p['metric'])})"))
-    return out
 
 
 __all__ = ["FULL_PRECISION", "comparison", "paper_a_quantization", "paper_a_threshold_accuracy",

@@ -14,8 +14,8 @@ the claim says (below 0; inside ±margin; above the margin); contradicted = it l
 runs at α/2 = 0.025, and every p-value printed is its two-sided equivalent (2 × one-sided, capped at 1), compared
 with α = 0.05 after Holm's adjustment.
 
-**Pairs.** Each comparison is paired on seed (or `pair_on`): d_i = a_i − b_i over n pairs, mean d̄. Two sources of
-noise, each tested with its own distribution:
+**Pairs** (lib.claims.paired). Each comparison is paired on seed (or `pair_on`): d_i = a_i − b_i over n pairs,
+mean d̄. Two sources of noise, each tested with its own distribution:
 
     seeds       se_seed  = sd(d)/√n,                     t with n − 1 df      (training variance + test-set noise)
     test set    se_floor = √(mean v_i)/√n,                normal               (what the finite test set can resolve)
@@ -55,10 +55,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import metrics as M
+from .paired import ALPHA, LEVEL, Examples, Outcome, _select, accuracy_se, paired, test_set_se  # noqa: F401
 
-ALPHA = 0.05          # two-sided; each one-sided test at ALPHA / 2; verdicts read off the 95% interval
-LEVEL = 1 - ALPHA
 EXPECTS = ("lower", "higher", "equivalent", "above", "below")
 FAMILIES = ("primary", "secondary")
 # metrics measured without noise (the same computation gives the same number): a constant difference is real
@@ -66,6 +64,9 @@ EXACT_METRICS = {"step_alloc_mb"}
 ONE_SEED = "one training seed: test-set noise only"
 
 SUPPORTED, CONTRADICTED = "supported", "contradicted"
+# the class of a claim's verdict (the `verdict class` column beside `our verdict`): what notebook 99 counts
+CLASSES = ("supported", "partly supported", "mixed", "partly contradicted", "contradicted", "not resolved",
+           "scoped", "structural", "not tested")
 
 
 @dataclass(frozen=True)
@@ -119,222 +120,15 @@ class Claim:
     shown_in: str = ""        # our notebook / figure that shows it
     table: str = "results"    # which results table of the stage holds the metric (evaluate() takes several)
     note: str = ""            # a fixed verdict when the claim cannot be tested here (e.g. "no GPU")
+    note_class: str = "not tested"   # the class of `note` (CLASSES), e.g. "supported" for a verdict made elsewhere
     structural: str = ""      # why the claim is true by construction (its comparisons judge the stated magnitude)
     scope: str = ""           # the setting that bounds what our test can show (e.g. "CPU allocator, dense tensors")
     equal_text: str = ""      # what a = b in every pair means (e.g. "no zeros in either")
 
     def __post_init__(self):
         object.__setattr__(self, "comparisons", tuple(self.comparisons))
-
-
-# ----------------------------------------------------------------------------- per-example outcomes
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a metric column of a results table is computed from per-example outcomes: the rows of the examples
-    table with this `measure`, and the statistic: "accuracy" (mean of `correct`, × `scale`), "auc" (of `score`
-    vs `member`), "tpr" (TPR at FPR `fpr`, tie-aware; fpr None: each id's own, the examples' `fpr` column) or
-    "log10_tpr"."""
-    measure: str
-    stat: str
-    fpr: float | None = None
-    scale: float = 1.0
-
-    def __post_init__(self):
-        if self.stat not in ("accuracy", "auc", "tpr", "log10_tpr"):
-            raise ValueError(f"Outcome: stat must be accuracy, auc, tpr or log10_tpr, got {self.stat!r}")
-
-
-class Examples:
-    """Per-example outcomes of every evaluated model, for paired tests on the same examples.
-
-    `frame`: one row per (id, measure, example) with `correct` (0/1, for accuracies) or `score` and `member`
-    (attack scores, a higher score = more likely a member). `id` links a results row to its examples: the results
-    table has a column `id_column` (default "examples") with the id of the row's outcomes. `outcomes`: metric
-    column → Outcome. `n_boot`, `seed`: the paired bootstrap of TPRs."""
-
-    def __init__(self, frame: pd.DataFrame, outcomes: dict, id_column: str = "examples", n_boot: int = 200,
-                 seed: int = 0):
-        need = {"id", "measure", "example"}
-        if not need <= set(frame.columns):
-            raise ValueError(f"Examples: the frame needs the columns {sorted(need)}, has {list(frame.columns)}")
-        self.outcomes, self.id_column, self.n_boot, self.seed = dict(outcomes), id_column, int(n_boot), int(seed)
-        self._by = {}
-        for (i, m), g in frame.groupby(["id", "measure"], sort=False):
-            g = g.sort_values("example")
-            self._by[(str(i), str(m))] = {c: g[c].to_numpy() for c in ("example", "correct", "score", "member", "fpr")
-                                          if c in g.columns}
-
-    def has(self, metric: str) -> bool:
-        return metric in self.outcomes
-
-    def get(self, id_, measure: str) -> dict | None:
-        return self._by.get((str(id_), str(measure)))
-
-    def variance(self, metric: str, ids_a, ids_b) -> tuple[float, int]:
-        """Variance of metric(a) − metric(b) over the examples (b empty: of metric(a) alone), averaged over every
-        combination of a's and b's ids in the pair (runs averaged within a pair are treated as perfectly
-        correlated: conservative), and the number of shared examples. NaN when an id has no outcomes."""
-        o = self.outcomes[metric]
-        vs, ns = [], []
-        for ia in ids_a:
-            for ib in (ids_b if len(ids_b) else [None]):
-                v, n = self._pair_var(o, ia, ib)
-                vs.append(v)
-                ns.append(n)
-        if not vs or np.any(np.isnan(vs)):
-            return float("nan"), 0
-        return float(np.mean(vs)), int(min(ns))
-
-    def _pair_var(self, o: Outcome, ia, ib) -> tuple[float, int]:
-        ea = self.get(ia, o.measure)
-        eb = None if ib is None else self.get(ib, o.measure)
-        if ea is None or (ib is not None and eb is None):
-            return float("nan"), 0
-        if eb is not None:
-            common, xa, xb = np.intersect1d(ea["example"], eb["example"], return_indices=True)
-            if not len(common):
-                return float("nan"), 0
-        else:
-            xa = np.arange(len(ea["example"]))
-            xb = None
-        n = len(xa)
-        if o.stat == "accuracy":
-            ca = ea["correct"][xa]
-            v = M.paired_accuracy_var(ca, None if eb is None else eb["correct"][xb])
-            return v * o.scale ** 2, n
-        y = ea["member"][xa].astype(int)
-        if eb is not None and not np.array_equal(y, eb["member"][xb].astype(int)):
-            raise ValueError(f"Examples: ids {ia!r} and {ib!r} disagree on which examples are members")
-        if y.min() == y.max():
-            return float("nan"), n
-        sa = ea["score"][xa].astype(float)
-        sb = None if eb is None else eb["score"][xb].astype(float)
-        ok = np.isfinite(sa) & (np.isfinite(sb) if sb is not None else True)
-        y, sa, sb = y[ok], sa[ok], (sb[ok] if sb is not None else None)
-        if o.stat == "auc":
-            v = M.delong_var(y, sa) if sb is None else M.delong_paired_var(y, sa, sb)
-            return v * o.scale ** 2, n
-        fpr = o.fpr if o.fpr is not None else float(ea["fpr"][0]) if "fpr" in ea else None
-        if fpr is None:
-            raise ValueError(f"Examples: the TPR of {ia!r} needs an FPR (Outcome.fpr or an `fpr` column)")
-        draws = M.bootstrap_tpr(y, sa, [fpr], n_boot=self.n_boot, seed=self.seed, scores_b=sb,
-                                log10=o.stat == "log10_tpr")
-        return float(np.nanvar(draws, ddof=1)) * o.scale ** 2, n
-
-
-# ----------------------------------------------------------------------------- one comparison
-
-def _select(df: pd.DataFrame, where: dict) -> pd.DataFrame:
-    m = np.ones(len(df), bool)
-    for k, v in where.items():
-        if isinstance(v, str) and v in ("max", "min"):
-            continue
-        if k not in df.columns:
-            if v is None:
-                continue
-            return df.iloc[0:0]
-        m &= (df[k].isna().to_numpy() if v is None else (df[k] == v).to_numpy())
-    for k, v in where.items():
-        if isinstance(v, str) and v in ("max", "min") and m.any():
-            ext = df.loc[m, k].max() if v == "max" else df.loc[m, k].min()
-            m &= (df[k] == ext).to_numpy()
-    return df[m]
-
-
-def accuracy_se(acc_percent, n) -> np.ndarray:
-    """Binomial SE (in points) of accuracies given in % on n examples, with p̃ = (pN + 1)/(N + 2)."""
-    acc, n = np.asarray(acc_percent, float) / 100.0, np.asarray(n, float)
-    pt = (acc * n + 1) / (n + 2)
-    return 100.0 * np.sqrt(pt * (1 - pt) / n)
-
-
-def test_set_se(df: pd.DataFrame, metric: str) -> pd.Series | None:
-    """Per-row standard error of `metric` due to the finite test set, or None when it has none we know of:
-    a column `<metric>_se`, Hanley SEs for AUCs, binomial SEs for accuracies (n from n_eval / n_members)."""
-    if f"{metric}_se" in df.columns:
-        return df[f"{metric}_se"].astype(float)
-    if metric in ("auc", "svm_auc") and "auc_se_hanley" in df.columns:
-        return df["auc_se_hanley"].astype(float)
-    if metric.endswith("auc") and f"{metric}_se_hanley" in df.columns:
-        return df[f"{metric}_se_hanley"].astype(float)
-    for n_col in (f"n_{metric}", "n_eval"):
-        if metric.endswith("test_acc") and n_col in df.columns:
-            return pd.Series(accuracy_se(df[metric], df[n_col]), index=df.index)
-    if metric in ("train_acc",) and "n_members" in df.columns:
-        return pd.Series(accuracy_se(df[metric], df["n_members"]), index=df.index)
-    return None
-
-
-_EMPTY = {"a": np.nan, "b": np.nan, "diff": np.nan, "se": np.nan, "se_seed": np.nan, "se_floor": np.nan,
-          "noise": "", "floor": "", "ci_low": np.nan, "ci_high": np.nan, "df": np.nan, "n": 0, "n_examples": 0,
-          "mcnemar_p": np.nan, "equal": np.nan}
-
-
-def paired(df: pd.DataFrame, metric: str, a: dict, b: dict | None, pair_on=("seed",),
-           examples: Examples | None = None) -> dict:
-    """The paired statistics of a − b (see the module docstring): means, d̄, se_seed and se_floor, the noise that
-    sets the 95% interval, how the floor was computed ("paired examples" / "independent" / ""), n pairs, the
-    number of shared examples, and (accuracy, one pair) the exact McNemar p. NaN-valued pairs are dropped."""
-    ra = _select(df, a)
-    one_sample = b is None
-    rb = ra.assign(**{metric: 0.0}).drop(columns=[f"{metric}_se"], errors="ignore") if one_sample and metric in df \
-        else _select(df, b or {})
-    if not len(ra) or not len(rb) or metric not in df.columns:
-        return dict(_EMPTY)
-    keys = list(pair_on)
-    sa, sb = ra.groupby(keys)[metric].mean(), rb.groupby(keys)[metric].mean()
-    common = sa.index.intersection(sb.index)
-    va, vb = sa[common].astype(float), sb[common].astype(float)
-    ok = ~(va.isna().to_numpy() | vb.isna().to_numpy())
-    va, vb = va[ok], vb[ok]
-    n = len(va)
-    if n == 0:
-        return dict(_EMPTY)
-    d = va.to_numpy() - vb.to_numpy()
-    mean = float(d.mean())
-    se_seed = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
-    if n > 1 and se_seed <= 1e-9 * max(1.0, abs(mean)):
-        se_seed = 0.0                     # identical differences up to float rounding: no spread over seeds
-    se_floor, floor, n_ex, mc = 0.0, "", 0, np.nan
-    paired_ex = examples is not None and examples.has(metric) and examples.id_column in ra.columns \
-        and (one_sample or examples.id_column in rb.columns)
-    if paired_ex:
-        vs, nx = [], []
-        ga = ra.groupby(keys)[examples.id_column].agg(list)
-        gb = None if one_sample else rb.groupby(keys)[examples.id_column].agg(list)
-        for k in va.index:
-            v, nn = examples.variance(metric, ga[k], [] if one_sample else gb[k])
-            vs.append(v)
-            nx.append(nn)
-        if np.all(np.isfinite(vs)):
-            se_floor, floor, n_ex = float(np.sqrt(np.mean(vs)) / np.sqrt(n)), "paired examples", int(min(nx))
-            o = examples.outcomes[metric]
-            if n == 1 and o.stat == "accuracy" and not one_sample:
-                ea, eb = examples.get(ga[va.index[0]][0], o.measure), examples.get(gb[va.index[0]][0], o.measure)
-                _, xa, xb = np.intersect1d(ea["example"], eb["example"], return_indices=True)
-                mc = M.mcnemar_p(ea["correct"][xa], eb["correct"][xb])
-        else:
-            paired_ex = False
-    if not paired_ex:
-        sea, seb = test_set_se(ra, metric), test_set_se(rb, metric)
-        if sea is not None and (seb is not None or one_sample):
-            ea = ra.assign(_se=sea).groupby(keys)["_se"].mean()[va.index]
-            eb = 0.0 if one_sample else rb.assign(_se=seb).groupby(keys)["_se"].mean()[vb.index].to_numpy()
-            se_floor = float(np.sqrt(np.mean(ea.to_numpy() ** 2) + np.mean(np.square(eb))) / np.sqrt(n))
-            floor = "independent" if not one_sample else "one sample"
-    half_seed = stats.t.ppf(1 - ALPHA / 2, n - 1) * se_seed if n > 1 else np.nan
-    half_floor = stats.norm.ppf(1 - ALPHA / 2) * se_floor
-    if n > 1 and not half_floor > half_seed:
-        se, dof, noise = se_seed, n - 1, "seeds"
-    else:
-        se, dof, noise = se_floor, np.inf, "test set"
-    half = np.nanmax([half_seed, half_floor])
-    equal = bool(np.all(va.to_numpy() == vb.to_numpy())) and not one_sample
-    return {"a": float(va.mean()), "b": float(vb.mean()), "diff": mean, "se": se, "se_seed": se_seed,
-            "se_floor": se_floor, "noise": noise, "floor": floor, "ci_low": mean - half, "ci_high": mean + half,
-            "df": dof, "n": n, "n_examples": n_ex, "mcnemar_p": mc, "equal": equal,
-            "equal_value": float(va.iloc[0]) if equal else np.nan}
+        if self.note_class not in CLASSES:
+            raise ValueError(f"Claim {self.id!r}: note_class must be one of {CLASSES}, got {self.note_class!r}")
 
 
 def _one_sided(z: float, dof: float) -> tuple[float, float]:
@@ -475,55 +269,67 @@ def compare_claim(df: pd.DataFrame, claim: Claim, examples: Examples | None = No
     return t.drop(columns=["_pc", "_px", "_lean", "_r", "_c"])
 
 
-def _tally(table: pd.DataFrame) -> str:
-    """The verdict of a set of comparisons (one family of one claim)."""
+def tally(table: pd.DataFrame) -> tuple[str, str]:
+    """The verdict of a set of comparisons (one family of one claim, or one cell of a grid): (text, class), the
+    class one of CLASSES ("supported on k of n planned comparisons", some without data, is "partly supported")."""
     v = table["verdict"].astype(str) if len(table) else pd.Series([], dtype=str)
     n = len(v)
     if n == 0 or (v == "no data").all():
-        return "not tested at this scale"
+        return "not tested at this scale", "not tested"
     if (v.eq("no data") | v.str.startswith("1 seed")).all():
-        return "not testable: one seed per configuration"
+        return "not testable: one seed per configuration", "not tested"
     tested = v[~v.eq("no data") & ~v.str.startswith("1 seed")]
     k = len(tested)
     sup, con = int((tested == SUPPORTED).sum()), int((tested == CONTRADICTED).sum())
     opp = int(table.loc[tested.index, "leans opposite"].sum()) if "leans opposite" in table else 0
     tail = f"; {opp}/{k} point the opposite way" if opp else ""
     if sup == k:
-        out = SUPPORTED if k == n else f"supported on {k} of {n} planned comparisons"
+        out, cls = (SUPPORTED, SUPPORTED) if k == n else (f"supported on {k} of {n} planned comparisons",
+                                                          "partly supported")
     elif con == k:
-        out = CONTRADICTED if k == n else f"contradicted on {k} of {n} planned comparisons"
+        out, cls = (CONTRADICTED, CONTRADICTED) if k == n else (f"contradicted on {k} of {n} planned comparisons",
+                                                                "partly contradicted")
     elif sup and not con:
-        out = f"partly supported ({sup}/{k} beyond noise, none contradicted)"
+        out, cls = f"partly supported ({sup}/{k} beyond noise, none contradicted)", "partly supported"
     elif con and not sup:
-        out = f"partly contradicted ({con}/{k} beyond noise, none supported)"
+        out, cls = f"partly contradicted ({con}/{k} beyond noise, none supported)", "partly contradicted"
     elif sup and con:
-        out = f"mixed ({sup}/{k} supported, {con}/{k} contradicted)"
+        out, cls = f"mixed ({sup}/{k} supported, {con}/{k} contradicted)", "mixed"
     elif tested.str.contains("equivalence margin").all():
-        out = "not resolved: noise wider than the equivalence margin"
+        out, cls = "not resolved: noise wider than the equivalence margin", "not resolved"
     elif tested.nunique() == 1 and not tested.iloc[0].endswith("within noise"):
-        out = tested.iloc[0]              # one reason for all (e.g. "a = b = 0 in every pair", "no measurable noise")
+        # one reason for all (e.g. "a = b = 0 in every pair", "no measurable noise"): a "not resolved: …" of
+        # comparison_verdict (supported / contradicted / no data / one seed are caught above)
+        out, cls = tested.iloc[0], "not resolved"
     else:
-        out = "not resolved: within noise"
+        out, cls = "not resolved: within noise", "not resolved"
     untested = n - k
-    planned = "" if out.startswith(("supported on", "contradicted on")) or not untested else \
-        f"; {untested} of {n} planned comparison(s) without data"
+    said = (sup == k or con == k) and k < n     # "supported / contradicted on k of n planned comparisons"
+    planned = "" if said or not untested else f"; {untested} of {n} planned comparison(s) without data"
     one_seed = "pairs" in table and (table.loc[tested.index, "pairs"] == 1).any()
-    return out + tail + planned + (f"; {ONE_SEED}" if one_seed else "")
+    return out + tail + planned + (f"; {ONE_SEED}" if one_seed else ""), cls
+
+
+def judge(table: pd.DataFrame, note: str = "", claim: Claim | None = None) -> tuple[str, str]:
+    """All primary comparisons of one claim → (verdict, verdict class): the verdict says how many comparisons point
+    the opposite way, on how many of the planned comparisons it rests, and whether training variance was measured.
+    A structural claim is labelled so (its comparisons judge the stated magnitude; class "structural"); a scoped
+    claim carries its scope (class "scoped"): neither counts as a finding for or against the paper. A `note` is a
+    fixed verdict, of class `claim.note_class` ("not tested" without a claim)."""
+    if note:
+        return note, claim.note_class if claim is not None else "not tested"
+    prim = table[table["family"] == "primary"] if "family" in table and len(table) else table
+    out, cls = tally(prim)
+    if claim is not None and claim.structural:
+        out, cls = f"structural ({claim.structural}); the paper's magnitude: {out}", "structural"
+    if claim is not None and claim.scope:
+        out, cls = f"scoped ({claim.scope}): {out}", "scoped"
+    return out, cls
 
 
 def claim_verdict(table: pd.DataFrame, note: str = "", claim: Claim | None = None) -> str:
-    """All primary comparisons of one claim → one verdict, with how many comparisons point the opposite way, on
-    how many of the planned comparisons it rests, and whether training variance was measured. A structural claim
-    is labelled so (its comparisons judge the stated magnitude); a scoped claim carries its scope."""
-    if note:
-        return note
-    prim = table[table["family"] == "primary"] if "family" in table and len(table) else table
-    out = _tally(prim)
-    if claim is not None and claim.structural:
-        out = f"structural ({claim.structural}); the paper's magnitude: {out}"
-    if claim is not None and claim.scope:
-        out = f"scoped ({claim.scope}): {out}"
-    return out
+    """The text of `judge`: one claim's verdict."""
+    return judge(table, note, claim)[0]
 
 
 def secondary_verdict(table: pd.DataFrame) -> str:
@@ -538,9 +344,9 @@ def secondary_verdict(table: pd.DataFrame) -> str:
 
 
 def evaluate(tables, claims, examples=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """claims → (summary: one row per claim with its verdict; details: every comparison). `tables` is one results
-    table or {name: table} read by each claim's `table`; `examples` likewise one Examples or {name: Examples}
-    (the per-example outcomes behind that table). A claim whose table or metric is absent is not tested."""
+    """claims → (summary: one row per claim with its verdict and its `verdict class` (CLASSES); details: every
+    comparison). `tables` is one results table or {name: table} read by each claim's `table`; `examples` likewise
+    one Examples or {name: Examples} (the per-example outcomes behind that table). A claim whose table or metric is absent is not tested."""
     summary, details = [], []
     for cl in claims:
         df = tables.get(cl.table) if isinstance(tables, dict) else tables
@@ -549,14 +355,16 @@ def evaluate(tables, claims, examples=None) -> tuple[pd.DataFrame, pd.DataFrame]
         t = compare_claim(df, cl, ex) if cl.comparisons and not cl.note else pd.DataFrame(columns=["verdict"])
         if len(t):
             details.append(t)
+        verdict, cls = judge(t, cl.note, cl)
         summary.append({"claim": cl.id, "paper": cl.paper, "paper says": cl.text, "metric": cl.metric,
-                        "comparisons": len(t), "our verdict": claim_verdict(t, cl.note, cl),
+                        "comparisons": len(t), "our verdict": verdict, "verdict class": cls,
                         "secondary": secondary_verdict(t) if len(t) else "", "shown in": cl.shown_in})
     s = pd.DataFrame(summary).set_index("claim") if summary else pd.DataFrame()
     d = pd.concat(details, ignore_index=True) if details else pd.DataFrame()
     return s, d
 
 
-__all__ = ["ALPHA", "LEVEL", "EXPECTS", "FAMILIES", "EXACT_METRICS", "ONE_SEED", "Comparison", "Claim", "Outcome",
-           "Examples", "paired", "p_values", "holm", "comparison_verdict", "compare_claim", "claim_verdict",
+__all__ = ["ALPHA", "LEVEL", "EXPECTS", "FAMILIES", "EXACT_METRICS", "ONE_SEED", "CLASSES", "Comparison", "Claim",
+           "Outcome", "Examples", "paired", "p_values", "holm", "comparison_verdict", "compare_claim", "tally", "judge",
+           "claim_verdict",
            "secondary_verdict", "evaluate", "accuracy_se", "test_set_se"]

@@ -23,11 +23,8 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-IMAGE_DATASETS = ("mnist", "fmnist", "cifar10")
-TABULAR_DATASETS = ("iris", "breast_cancer")
-DATASETS = IMAGE_DATASETS + TABULAR_DATASETS
-CIFAR10_SOURCES = ("torchvision", "jpeg-standin")
-SPLIT_MODES = ("disjoint", "as_published")
+from .vocab import CIFAR10_SOURCES, DATASETS, IMAGE_DATASETS, SPLIT_MODES, TABULAR_DATASETS  # noqa: F401
+
 POOLS = ("target_in", "target_out", "shadow_in", "shadow_out")
 STANDIN_LABEL = "CIFAR-10 JPEG stand-in (not CIFAR-10)"
 

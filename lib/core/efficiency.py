@@ -20,6 +20,7 @@ import ctypes
 import threading
 import time
 
+import numpy as np
 import psutil
 import torch
 
@@ -168,6 +169,21 @@ ALLOC_METHOD = ("peak bytes of live tensors in one forward + backward (torch Mem
                 "torch.distributed._tools.mem_tracker): repeatable, unlike RSS")
 
 
+def row(meas: dict, device=None) -> dict:
+    """One model's measurements (a Meter's result around its training, train_step's and spike_counts' under
+    "spikes") as table columns: whole-run time and RSS (nan when the model was not trained in a Meter), the training
+    step's, GPU memory and power ("n/a" unless measured), the device, then spikes per sample per layer and in total."""
+    nan = float("nan")
+    out = {k: meas.get(k, nan) for k in ("wall_seconds", "rss_peak_mb", "rss_increase_mb")}
+    out.update({k: meas[k] for k in ("step_rss_increase_mb", "step_seconds", "step_alloc_mb", "step_activation_mb",
+                                     "step_batch")})
+    out.update(step_alloc_method=ALLOC_METHOD, gpu_peak_mem_mb=meas.get("gpu_peak_mem_mb", NA),
+               gpu_mean_power_w=meas.get("gpu_mean_power_w", NA), device=device)
+    out.update({f"spikes_{k}": v for k, v in meas["spikes"].items()})
+    out["spikes_total"] = float(np.nansum(list(meas["spikes"].values())))
+    return out
+
+
 def train_step(model, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0, repeats: int = 2,
                interval: float = 0.005) -> dict:
     """Memory and time of one training step (forward + cross-entropy + backward, no optimizer) at the batch
@@ -200,4 +216,4 @@ def train_step(model, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0, repeat
             "step_temp_mb": alloc["temp_mb"]}
 
 
-__all__ = ["ALLOC_METHOD", "Meter", "allocated_peak", "gpu_status", "spike_counts", "train_step", "NA"]
+__all__ = ["ALLOC_METHOD", "Meter", "allocated_peak", "gpu_status", "row", "spike_counts", "train_step", "NA"]

@@ -43,6 +43,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from .vocab import ENCODINGS, same_names
+
 __all__ = [
     "Encoder", "Direct", "Rate", "RegularRate", "PoissonBurst", "DelayedBurst", "ENCODERS",
     "build_encoder", "intensity", "expected_spike_count",
@@ -410,6 +412,7 @@ class DelayedBurst(Encoder):
 ENCODERS: dict[str, type[Encoder]] = {
     cls.name: cls for cls in (Direct, Rate, RegularRate, PoissonBurst, DelayedBurst)
 }
+same_names(ENCODERS, ENCODINGS, "lib.core.encoders.ENCODERS")
 
 
 def build_encoder(name: str, **params) -> Encoder:

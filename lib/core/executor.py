@@ -2,19 +2,19 @@
 
 Every model of the pipeline is a cache unit: a dict that defines it, whose hash names its checkpoint file, written
 atomically (lib.core.train.atomic_save). Training a unit is therefore a pure job, "make this file", that can run
-anywhere that sees the same checkpoint folder. `params.yaml: train.executor` says where:
+anywhere that sees the same checkpoint folder. `params.yaml: execution.executor` says where:
 
-    local   this process, or the section's `workers` single-threaded processes (today's behaviour; Ray is not
-            imported)
-    ray     one Ray task per missing unit, on the cluster at `train.ray_address` (null: a Ray instance started
-            here), `train.ray_cpus_per_unit` CPUs and `train.ray_gpus_per_unit` GPUs each. Workers write into the
-            same checkpoint store, so the repository must be on a filesystem every node mounts at the same path.
-            The notebook waits with a progress bar over units, then reads the store as it does locally.
+    local   this process, or `execution.workers` single-threaded processes where a stage trains a grid
+            (membership.train_parallel; Ray is not imported)
+    ray     one Ray task per missing unit, on the cluster at `execution.ray_address` (null: a Ray instance started
+            here), `execution.ray_cpus_per_unit` CPUs and `execution.ray_gpus_per_unit` GPUs each. Workers write
+            into the same checkpoint store, so the repository must be on a filesystem every node mounts at the same
+            path. The notebook waits with a progress bar over units, then reads the store as it does locally.
 
-The executor never changes what is trained: it is not part of a unit, nor a dvc dependency. (One caveat, measured:
-on a CPU the reduction order of convolutions depends on torch's thread count, so a unit is bit-identical across
-executors when both train it with the same number of threads; a Ray task uses `ray_cpus_per_unit` threads, the
-local workers one each.)
+The executor never changes what is trained: no `execution` key is part of a unit or a dvc dependency. (One caveat,
+measured: on a CPU the reduction order of convolutions depends on torch's thread count, so a unit is bit-identical
+across executors when both train it with the same number of threads; a Ray task uses `ray_cpus_per_unit` threads,
+the local workers one each.)
 
 A *claim* (`claim`) is a lock file per unit, `<claims dir>/<dataset>/<key>.lock`, created with O_EXCL, holding the
 holder's host and pid, its mtime refreshed by a heartbeat. Whoever holds it trains the unit; anybody else asking
@@ -22,15 +22,16 @@ for the same unit (another worker, another stage, another notebook) waits until 
 its checkpoint, copying it into its own store when the holder wrote it into another stage's folder (the holder
 leaves `<key>.done` naming the file; only a waiter copies, so what a stage reads never depends on which stages ran
 before it). A claim whose holder died (same host and the pid is gone, or no heartbeat for
-`train.claim_stale_seconds`) is broken and taken over: a killed worker's unit is retried by Ray and trained again,
+`execution.claim_stale_seconds`) is broken and taken over: a killed worker's unit is retried by Ray and trained again,
 and its half-written `<key>.pt.tmp` is never read (readers look for `<key>.pt` only, which appears by a rename).
 Two processes that find the same stale claim at the same instant could both take it over (the rename that breaks
 it is atomic, the check before it is not); they would then both train the unit, to the same bits, and one rename
 wins: wasted work, never a wrong or half file.
 
-Who uses it: ModelStore.train_missing (01 through pipeline.train_all; 02–04 and 08 through
-membership.train_parallel), ptq_privacy.train_models (06) and grad_obf.Study.train (07). Stage 05 trains in the
-notebook's own process on every executor, because its efficiency table measures that process's training.
+Who uses it: lib.core.train.CheckpointStore.claim, the one model store of every family, and through it
+ModelStore.train_missing (01 through lib.stages.base.train_all; 02–04 and 08 through membership.train_parallel),
+ptq_privacy.train_models (06) and grad_obf.Study.train (07). Stage 05 trains in the notebook's own process on every
+executor, because its efficiency table measures that process's training.
 """
 from __future__ import annotations
 
@@ -45,25 +46,54 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import ConfigError, _check
+
 EXECUTORS = ("local", "ray")
-# train.* keys that say where units run, not what they are: never part of a unit, not dvc dependencies (dvc.yaml)
-EXECUTION_KEYS = ("executor", "ray_address", "ray_cpus_per_unit", "ray_gpus_per_unit", "ray_max_retries",
+# The keys of params.yaml's `execution` section: where units run, not what they are. Never part of a unit, and no
+# stage depends on them (dvc.yaml), so switching the executor or the number of workers reruns nothing.
+EXECUTION_KEYS = ("executor", "workers", "ray_address", "ray_cpus_per_unit", "ray_gpus_per_unit", "ray_max_retries",
                   "claim_stale_seconds")
+
+
+def _number(x, integer: bool = False) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and (not integer or isinstance(x, int))
 
 
 @dataclass(frozen=True)
 class Settings:
+    """params.yaml's `execution` section, checked when built (every error names its key, `execution.<key>`)."""
     executor: str = "local"
+    workers: int = 1                  # local single-threaded worker processes that train a stage's units at once
     ray_address: str | None = None
     ray_cpus_per_unit: int = 1
     ray_gpus_per_unit: float = 0
     ray_max_retries: int = 3
     claim_stale_seconds: float = 600.0
 
+    def __post_init__(self):
+        _check(self.executor in EXECUTORS, "execution.executor", self.executor, f"one of {EXECUTORS}")
+        _check(_number(self.workers, True) and self.workers >= 1, "execution.workers", self.workers,
+               "a positive integer")
+        _check(self.ray_address is None or (isinstance(self.ray_address, str) and self.ray_address.strip() != ""),
+               "execution.ray_address", self.ray_address, 'null, "auto" or "host:port"')
+        _check(_number(self.ray_cpus_per_unit, True) and self.ray_cpus_per_unit >= 1, "execution.ray_cpus_per_unit",
+               self.ray_cpus_per_unit, "a positive integer")
+        _check(_number(self.ray_gpus_per_unit) and self.ray_gpus_per_unit >= 0, "execution.ray_gpus_per_unit",
+               self.ray_gpus_per_unit, "a number >= 0 (a fraction shares a GPU)")
+        _check(_number(self.ray_max_retries, True) and self.ray_max_retries >= 0, "execution.ray_max_retries",
+               self.ray_max_retries, "an integer >= 0")
+        _check(_number(self.claim_stale_seconds) and self.claim_stale_seconds > 0, "execution.claim_stale_seconds",
+               self.claim_stale_seconds, "a positive number")
+
     @classmethod
     def from_params(cls, params: dict) -> "Settings":
-        tr = params.get("train", {})
-        return cls(**{k: tr[k] for k in EXECUTION_KEYS if k in tr})
+        ex = params.get("execution") or {}
+        if not isinstance(ex, dict):
+            raise ConfigError(f"params.yaml: `execution` = {ex!r} is invalid; expected a mapping")
+        unknown = sorted(set(ex) - set(EXECUTION_KEYS))
+        if unknown:
+            raise ConfigError(f"params.yaml: unknown key `execution.{unknown[0]}`; expected one of {list(EXECUTION_KEYS)}")
+        return cls(**ex)
 
     @property
     def ray(self) -> bool:
@@ -81,8 +111,8 @@ def configure(settings: Settings | dict) -> Settings:
         try:
             import ray  # noqa: F401
         except ImportError as e:
-            raise ImportError("params.yaml: train.executor is `ray` but ray cannot be imported here: pip install -r "
-                              "requirements.txt -c requirements-lock.txt, or set train.executor: local") from e
+            raise ImportError("params.yaml: execution.executor is `ray` but ray cannot be imported here: pip install -r "
+                              "requirements.txt -c requirements-lock.txt, or set execution.executor: local") from e
     prev, _ACTIVE = _ACTIVE, new
     return prev
 
@@ -257,7 +287,7 @@ def _run_in_worker(root: str, threads: int, fn, *args):
     import torch
     if not os.path.isfile(os.path.join(root, "params.yaml")):
         raise FileNotFoundError(f"Ray worker on {socket.gethostname()}: the repository {root} is not visible here. "
-                                "train.executor `ray` needs the repository on a filesystem every node mounts at the "
+                                "execution.executor `ray` needs the repository on a filesystem every node mounts at the "
                                 "same path (README: Running on a Ray cluster)")
     os.chdir(root)
     torch.set_num_threads(max(1, int(threads)))
@@ -278,7 +308,7 @@ def run_jobs(jobs: list[Job], settings: Settings, *, desc: str = "units") -> int
     finished (their checkpoints are kept)."""
     from tqdm.auto import tqdm
     if not settings.ray:
-        raise ValueError(f"run_jobs runs Ray tasks; train.executor is `{settings.executor}`")
+        raise ValueError(f"run_jobs runs Ray tasks; execution.executor is `{settings.executor}`")
     if not jobs:
         return 0
     ray = ray_init(settings)

@@ -25,10 +25,7 @@ from torch import nn
 from . import encoders as enc
 from . import quant
 from .neurons import LIF, surrogate
-
-ARCHS = ("convnet", "fcnet")
-KINDS = ("ann", "snn")
-READOUTS = ("last", "mean")
+from .vocab import ARCHS, KINDS, READOUTS  # noqa: F401  (the names params.yaml uses, written once there)
 
 
 @dataclass

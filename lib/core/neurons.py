@@ -22,6 +22,8 @@ from typing import Callable
 import torch
 from snntorch import surrogate as snn_surrogate
 
+from .vocab import SURROGATES as SURROGATE_NAMES, same_names
+
 class SpikeRateEscapeLegacy(torch.autograd.Function):
     """Spike rate escape as snntorch ≤ 0.7 computed it: the slope was passed where β belongs.
 
@@ -95,6 +97,7 @@ SURROGATES: dict[str, Callable] = {
     "spike_rate_escape_legacy": spike_rate_escape_legacy,  # dS/dx = slope · exp(-slope |x - 1|)  (snntorch ≤ 0.7)
     "triangular_true": triangular_true,                  # dS/dx = max(0, 1 - |x|/w) / w
 }
+same_names(SURROGATES, SURROGATE_NAMES, "lib.core.neurons.SURROGATES")
 
 
 def surrogate(name: str, **kwargs) -> Callable[[torch.Tensor], torch.Tensor]:

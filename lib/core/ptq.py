@@ -54,21 +54,26 @@ non-members included — ``bn_indices(..., source="train")`` reproduces that lea
 
 Everything is deterministic given ``seed`` (on CPU; cuDNN may add float noise on CUDA) and runs on
 ``device`` (CUDA when present by default).
+
+Where: the grid is lib.core.ptq_grid, exact OBQ/OBC (and its Hessians) lib.core.obc; this module runs the methods
+(AdaRound/BRECQ reconstruction included), BN re-estimation and the calibration draws, and re-exports the names of
+``__all__``.
 """
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
+
+from .obc import _hessians, _obc_layer, obq  # noqa: F401  (obq, _obc_layer: re-exported for callers and tests)
+from .ptq_grid import LEVELS, Grid, Quantized, channel_grid, n_levels, quantize_tensor  # noqa: F401
+from .vocab import PTQ_METHODS
 
 __all__ = [
     "LEVELS",
@@ -85,165 +90,11 @@ __all__ = [
     "bn_indices",
 ]
 
-LEVELS: dict[float, int] = {8: 256, 4: 16, 2: 4, 1.58: 3, 1: 2}
-METHODS = ("rtn", "adaround", "brecq", "obc")
+METHODS = PTQ_METHODS
 DEFAULT_REG = {"adaround": 1e-3, "brecq": 1e-2}   # authors' AdaRound (weight=0.001) and BRECQ (--weight 0.01)
 ZETA, GAMMA = 1.1, -0.1                            # rectified-sigmoid stretch (AdaRound)
 B_START, B_END, WARMUP = 20.0, 2.0, 0.2            # regulariser annealing (AdaRound/BRECQ defaults)
-MSE_NORM, MSE_STEPS = 2.4, 80                      # authors' "mse" range search: Lp norm, shrink steps of 1 %
 _CHUNK = 256                                       # images per forward when caching activations
-_OBQ_BYTES = 1 << 23                               # per-row inverse Hessians of one OBQ chunk (cache-sized: fastest on CPU)
-
-
-def n_levels(bits: float, name: str = "bits") -> int:
-    """Number of grid levels L for a bit width (1.58 → 3); ValueError naming ``name`` otherwise."""
-    if isinstance(bits, bool) or bits not in LEVELS:
-        raise ValueError(f"{name}={bits!r} is not a supported bit width; choose one of {sorted(LEVELS)}")
-    return LEVELS[bits]
-
-
-class Grid(NamedTuple):
-    """Per-output-channel asymmetric grid: scale and integer zero point shaped [C, 1, …] like the weight."""
-    scale: Tensor
-    zero_point: Tensor
-    levels: int
-
-
-class Quantized(NamedTuple):
-    w_hat: Tensor
-    scale: Tensor
-    zero_point: Tensor
-
-
-def _dequant(x: Tensor, scale: Tensor, zp: Tensor, levels: int) -> Tensor:
-    """s · (clamp(round(x / s) + z, 0, L − 1) − z)."""
-    return (torch.clamp(torch.round(x / scale) + zp, 0, levels - 1) - zp) * scale
-
-
-def _range_grid(lo: Tensor, hi: Tensor, levels: int) -> tuple[Tensor, Tensor]:
-    scale = (hi - lo) / (levels - 1)
-    return scale, torch.round(-lo / scale)
-
-
-def channel_grid(w: Tensor, bits: float, scale_method: str = "minmax") -> Grid:
-    """Per-output-channel (dim 0) asymmetric grid of ``w`` (see the module docstring for the two rules).
-
-    The range always contains 0 (so 0 is a level and z ∈ {0, …, L−1}); an all-zero channel gets [−1, 1].
-    """
-    levels = n_levels(bits)
-    x = w.detach().flatten(1)
-    lo = torch.clamp(x.min(1).values, max=0)
-    hi = torch.clamp(x.max(1).values, min=0)
-    dead = (lo == 0) & (hi == 0)
-    lo, hi = torch.where(dead, -1.0, lo), torch.where(dead, 1.0, hi)
-    scale, zp = _range_grid(lo, hi, levels)
-    if scale_method == "mse":
-        best = torch.full_like(scale, float("inf"))
-        for i in range(MSE_STEPS):
-            p = 1 - i / 100
-            s1, z1 = _range_grid(p * lo, p * hi, levels)
-            err = (_dequant(x, s1[:, None], z1[:, None], levels) - x).abs().pow(MSE_NORM).sum(1)
-            better = err < best
-            best = torch.where(better, err, best)
-            scale, zp = torch.where(better, s1, scale), torch.where(better, z1, zp)
-    elif scale_method != "minmax":
-        raise ValueError(f"scale_method={scale_method!r}: choose 'minmax' or 'mse'")
-    shape = (-1,) + (1,) * (w.dim() - 1)
-    return Grid(scale.reshape(shape), zp.reshape(shape), levels)
-
-
-def quantize_tensor(w: Tensor, bits: float, rounding: Tensor | None = None, *, grid: Grid | None = None,
-                    scale_method: str = "minmax") -> Quantized:
-    """ŵ = s·(clamp(round(w/s) + z, 0, L−1) − z) per output channel (paper eq. 2/4).
-
-    ``rounding``: AdaRound's h ∈ [0, 1] (same shape as w) replaces round(w/s) by ⌊w/s⌋ + h (differentiable
-    in h). ``grid``: a precomputed :func:`channel_grid` (else computed from ``w`` with ``scale_method``).
-    """
-    g = grid if grid is not None else channel_grid(w, bits, scale_method)
-    if g.levels != n_levels(bits):
-        raise ValueError(f"grid has {g.levels} levels but bits={bits!r} needs {n_levels(bits)}")
-    if rounding is None:
-        w_hat = _dequant(w, g.scale, g.zero_point, g.levels)
-    else:
-        q = torch.clamp(torch.floor(w / g.scale) + rounding + g.zero_point, 0, g.levels - 1)
-        w_hat = (q - g.zero_point) * g.scale
-    return Quantized(w_hat, g.scale, g.zero_point)
-
-
-# ----------------------------------------------------------------------------------------------- OBQ
-
-def obq(w: Tensor, h_inv: Tensor, grid: Grid) -> Tensor:
-    """Exact greedy OBQ (OBC's ``TrueOBS.quantize``) of ``w`` [rows, d] given H⁻¹ [d, d]; returns Ŵ.
-
-    Vectorised over rows (each row has its own, shrinking H_F⁻¹). After each quarter of the columns the
-    eliminated rows/columns (exact zeros after the OBS downdate) are dropped, which cuts the O(d³) work per
-    row about threefold without changing the arithmetic of the kept entries.
-    """
-    rows, d = w.shape
-    scale, zp = grid.scale.reshape(rows, 1), grid.zero_point.reshape(rows, 1)
-    out = torch.empty_like(w)
-    per_chunk = max(1, min(rows, _OBQ_BYTES // (d * d * w.element_size())))
-    for r0 in range(0, rows, per_chunk):
-        ww = w[r0:r0 + per_chunk].clone()
-        n = len(ww)
-        s, z = scale[r0:r0 + per_chunk], zp[r0:r0 + per_chunk]
-        outlier = 0.25 * s.square()
-        hi = h_inv.expand(n, d, d).clone()
-        cols = torch.arange(d, device=w.device).expand(n, d).clone()
-        mask = torch.zeros(n, d, dtype=torch.bool, device=w.device)
-        ar = torch.arange(n, device=w.device)
-        done, res = 0, out[r0:r0 + per_chunk]
-        for step in range(d):
-            m = ww.shape[1]
-            if m > 16 and m - done <= (3 * m) // 4:        # compact: keep the m − done live columns
-                keep = (~mask).nonzero()[:, 1].view(n, m - done)
-                ww, cols = ww.gather(1, keep), cols.gather(1, keep)
-                hi = hi.gather(1, keep[:, :, None].expand(n, m - done, m))
-                hi = hi.gather(2, keep[:, None, :].expand(n, m - done, m - done))
-                mask, done = torch.zeros_like(keep, dtype=torch.bool), 0
-            q = _dequant(ww, s, z, grid.levels)
-            err = (ww - q).square()
-            diag = hi.diagonal(dim1=1, dim2=2)
-            scores = (err / diag).masked_fill(mask, float("inf"))
-            err = err.masked_fill(mask, 0.0)
-            j = scores.argmin(1)
-            sel = (err > outlier).any(1) & (ww[ar, j] != 0)
-            j = torch.where(sel, err.argmax(1), j)
-            q1, dj = q[ar, j], diag[ar, j]
-            res[ar, cols[ar, j]] = q1
-            row = hi[ar, j, :]
-            ww -= row * ((ww[ar, j] - q1) / dj)[:, None]
-            mask[ar, j] = True
-            done += 1
-            if step == d - 1:
-                break
-            row = row / dj.sqrt()[:, None]
-            hi.baddbmm_(row[:, :, None], row[:, None, :], alpha=-1)
-    return out
-
-
-def _obc_layer(w: Tensor, hessian: Tensor, bits: float, damp: float, scale_method: str = "minmax") -> Tensor:
-    """OBC on one layer: damping (λ = damp·mean diag H), dead inputs (H_jj = 0: weight 0), the grid, H⁻¹,
-    :func:`obq`.
-
-    As OBC's ``TrueOBS.quantize`` (``prepare()`` zeroes the dead columns, then ``quantizer.find_params(W)``),
-    the per-channel grid is fitted to W *after* its dead columns are zeroed: a dead weight never widens a
-    row's range (nor enters the "mse" search). tests/test_parity_obc.py.
-    """
-    shape = w.shape
-    w = w.flatten(1).clone()
-    h = hessian.to(w.dtype).clone()
-    if damp > 0:
-        h += damp * torch.diag(h).mean() * torch.eye(len(h), dtype=h.dtype, device=h.device)
-    dead = torch.diag(h) == 0
-    h[dead, dead] = 1
-    w[:, dead] = 0
-    grid = channel_grid(w, bits, scale_method)
-    try:
-        h_inv = torch.cholesky_inverse(torch.linalg.cholesky(h))
-    except torch.linalg.LinAlgError:                  # the authors' fallback for a rank-deficient H
-        h_inv = torch.cholesky_inverse(torch.linalg.cholesky(h + torch.eye(len(h), dtype=h.dtype, device=h.device)))
-    return obq(w, h_inv, grid).reshape(shape)
 
 
 # ------------------------------------------------------------------------------------- model plumbing
@@ -492,49 +343,6 @@ def quantize_model(model: nn.Module, method: str, bits: float, calib_x: Tensor, 
         report["bn_reestimated"] = len(bn_x)
     report["seconds"] = time.perf_counter() - t0
     return qm.eval(), report
-
-
-def _im2col(x: Tensor, conv: nn.Conv2d) -> Tensor:
-    """Columns [C·kh·kw, B·Ho·Wo] (ordered like ``conv.weight.flatten(1)``) by strided slicing of the padded
-    input, which is several times faster than F.unfold on CPU."""
-    if isinstance(conv.padding, str) or conv.padding_mode != "zeros":
-        raise ValueError("obc: only numeric zero padding is supported")
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
-    xp = F.pad(x, (pw, pw, ph, ph))
-    ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
-    wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
-    cols = torch.stack([xp[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-                        for i in range(kh) for j in range(kw)], 2)          # [B, C, kh·kw, Ho, Wo]
-    return cols.permute(1, 2, 0, 3, 4).reshape(x.shape[1] * kh * kw, -1)
-
-
-def _hessians(fp: nn.Module, fp_layers: list[nn.Module], x: Tensor) -> dict[str, Tensor]:
-    """H = (2/n) Σ_images X Xᵀ (float64 running mean, as OBC's ``add_batch``) of every layer's input in the
-    full-precision model; X = im2col columns for a conv, the input vector for a linear layer."""
-    names = {m: n for n, m in fp.named_modules()}
-    hess: dict[str, Tensor] = {}
-    count = {"n": 0}
-
-    def make(mod: nn.Module) -> Callable:
-        def hook(m, inp, out):
-            a = inp[0].detach()
-            if isinstance(m, nn.Conv2d):
-                if m.groups != 1:
-                    raise ValueError(f"obc: grouped conv {names[m]} is not supported")
-                a = _im2col(a, m)
-            else:
-                a = a.reshape(-1, a.shape[-1]).t()
-            n_old, n_new = count["n"], count["n"] + len(inp[0])
-            h = hess.get(names[m])
-            h = torch.zeros(len(a), len(a), dtype=torch.float64, device=a.device) if h is None else h * (n_old / n_new)
-            hess[names[m]] = h + 2 / n_new * (a @ a.t()).double()
-        return hook
-
-    for c in range(0, len(x), _CHUNK // 2):
-        xb = x[c:c + _CHUNK // 2]
-        _run_hooks(fp, xb, [(m, make(m)) for m in fp_layers])
-        count["n"] += len(xb)
-    return hess
 
 
 @torch.no_grad()

@@ -45,12 +45,15 @@ from spikingjelly.activation_based import functional, layer, neuron, surrogate
 from spikingjelly.activation_based.model import sew_resnet, spiking_resnet
 from torch import nn
 
+from .vocab import SEW_ARCHS, SEW_SURROGATES, same_names
+
 # arch -> (block kind, blocks per stage)
 ARCHS = {
     "resnet18": ("basic", (2, 2, 2, 2)),
     "resnet34": ("basic", (3, 4, 6, 3)),
     "resnet50": ("bottleneck", (3, 4, 6, 3)),
 }
+same_names(ARCHS, SEW_ARCHS, "lib.core.sew.ARCHS")
 _BLOCKS = {
     "sew": {"basic": sew_resnet.BasicBlock, "bottleneck": sew_resnet.Bottleneck},
     "spiking": {"basic": spiking_resnet.BasicBlock, "bottleneck": spiking_resnet.Bottleneck},
@@ -289,6 +292,7 @@ class BPDAClassifier(EncodedClassifier):
 
 SURROGATES = {"atan": surrogate.ATan, "sigmoid": surrogate.Sigmoid, "piecewise_quadratic": surrogate.PiecewiseQuadratic,
               "erf": surrogate.Erf}
+same_names(SURROGATES, SEW_SURROGATES, "lib.core.sew.SURROGATES")
 
 
 def swap_surrogate(model: nn.Module, name: str, alpha: float) -> nn.Module:

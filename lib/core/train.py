@@ -1,10 +1,13 @@
-"""Training, evaluation and the model cache.
+"""Training, evaluation and the model store.
 
-A *unit* (lib.core.config.unit) describes one model completely. `ModelStore.get_or_train(unit, ...)` returns
-its record, training it only when no checkpoint for exactly that unit exists in any of the store's
-folders. Records are written atomically (temp file + rename), so an interrupted run loses at most the
-model in progress. A record holds the weights, the unit, the learning curve, final accuracies and the
-model's outputs (features for the attack) and per-example losses on its own member / non-member pools.
+A *unit* is the dict of everything that determines a model's weights; its hash (`unit_key`) names its checkpoint.
+`CheckpointStore` is the one checkpoint layout of every model family (<dir>/<dataset>/<key>.pt, atomic writes
+under a per-unit claim): paper C's ResNets (lib.stages.ptq_privacy.Cache) and paper D's nets
+(lib.stages.grad_obf.train_net) train through it. `ModelStore` is the store of the MLP/ConvNet/SNN units
+(lib.core.config.unit) that also trains them: `get_or_train(unit)` returns its record, training it only when no
+checkpoint for exactly that unit exists in any of the store's folders, so an interrupted run loses at most the
+model in progress. A record holds the weights, the unit, the learning curve, final accuracies and the model's
+outputs (features for the attack) and per-example losses on its own member / non-member pools.
 """
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ import hashlib
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,7 +27,9 @@ from tqdm import tqdm
 from . import data as D
 from . import executor as EX
 from .config import init_seed
-from .models import Net, SNNConfig
+
+if TYPE_CHECKING:
+    from .models import Net
 
 
 def device(name: str = "auto") -> torch.device:
@@ -50,6 +57,9 @@ def atomic_save(obj, path: str | Path) -> None:
 
 
 def build(unit: dict, data: D.Tensors) -> Net:
+    # imported here: a stage module imports this one for its store, and is imported to validate params.yaml,
+    # which must not load brevitas and snntorch (lib.core.models' quantized layers and neurons)
+    from .models import Net, SNNConfig
     snn = None
     if unit["kind"] == "snn":
         snn = SNNConfig(beta=unit["beta"], threshold=unit["threshold"], steps=unit["steps"],
@@ -160,16 +170,108 @@ def evaluate(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch
     return {**result, "traces": kept} if keep else result
 
 
-class ModelStore:
-    """Checkpoints as <dir>/<dataset>/<key>.pt (+ <key>.json with the unit and metrics, for humans).
-    Looks up every folder in `read_dirs` and `write_dir`; writes only to `write_dir`."""
+class CheckpointStore:
+    """The one checkpoint layout of every model family: <dir>/<dataset>/<unit_key(unit)>.pt, written atomically
+    (optionally with <key>.json beside it: the unit and its metrics, for humans), under the unit's claim
+    (lib.core.executor.claim) so that no unit is trained twice at once.
+
+    A unit is the dict of everything that determines a model's weights; its hash names the file. MLP/ConvNet/SNN
+    units (lib.core.config.unit) and paper C's ResNets carry their `dataset`; paper D's nets do not, and are filed
+    under the store's `dataset`. Looks up every folder in `read_dirs` and `write_dir`; writes only to `write_dir`.
+    Users: ModelStore (01-05, 08), lib.stages.ptq_privacy.Cache (06), lib.stages.grad_obf.train_net (07)."""
+
+    def __init__(self, write_dir: str | Path, read_dirs=(), *, dataset: str | None = None,
+                 claims_dir: str | Path | None = None, claim_stale_seconds: float = 600.0):
+        self.write_dir = Path(write_dir)
+        self.dirs = [self.write_dir] + [Path(d) for d in read_dirs]
+        self.dataset = dataset
+        # per-unit locks shared by every stage's store (lib.core.executor.claim): no unit is trained twice at once
+        self.claims_dir = Path(claims_dir) if claims_dir is not None else EX.claims_dir_for(self.write_dir)
+        self.claim_stale_seconds = float(claim_stale_seconds)
+
+    def dataset_of(self, unit: dict) -> str:
+        ds = unit.get("dataset", self.dataset)
+        if ds is None:
+            raise ValueError(f"a unit without `dataset` needs a store with one (CheckpointStore(dataset=...)): {unit}")
+        return ds
+
+    def path(self, unit: dict, folder: Path | None = None) -> Path:
+        return (folder or self.write_dir) / self.dataset_of(unit) / f"{unit_key(unit)}.pt"
+
+    def find(self, unit: dict) -> Path | None:
+        for d in self.dirs:
+            p = self.path(unit, d)
+            if p.is_file():
+                return p
+        return None
+
+    def get(self, unit: dict, map_location=None) -> dict | None:
+        p = self.find(unit)
+        return torch.load(p, map_location=map_location, weights_only=False) if p else None
+
+    def path_of_key(self, dataset: str, key: str) -> Path | None:
+        return next((d / dataset / f"{key}.pt" for d in self.dirs if (d / dataset / f"{key}.pt").is_file()), None)
+
+    def missing(self, units: list[dict]) -> list[dict]:
+        """The units (each once, in order) that no folder of this store has a checkpoint for."""
+        todo, seen = [], set()
+        for u in units:
+            k = self.path(u)
+            if k not in seen and self.find(u) is None:
+                seen.add(k)
+                todo.append(u)
+        return todo
+
+    def _readable(self, unit: dict, waited: bool = False) -> bool:
+        """The unit's checkpoint is in one of this store's folders, or (after waiting for another stage's store that
+        was training it: lib.core.executor.claim) is copied from that store's folder into this one now."""
+        if self.find(unit) is not None:
+            return True
+        if not waited:
+            return False
+        src = EX.done_path(self.claims_dir, self.dataset_of(unit), unit_key(unit))
+        if src is None:
+            return False
+        EX.copy_atomic(src, self.path(unit))
+        meta = src.with_suffix(".json")
+        if meta.is_file():
+            EX.copy_atomic(meta, self.path(unit).with_suffix(".json"))
+        return True
+
+    @contextmanager
+    def claim(self, unit: dict):
+        """Hold the unit's claim, or wait for its holder (lib.core.executor.claim). Yields a handle that is true when
+        the caller must train the unit now and `put` it before leaving; false when it became readable meanwhile."""
+        with EX.claim(self.claims_dir, self.dataset_of(unit), unit_key(unit),
+                      lambda waited: self._readable(unit, waited), stale_seconds=self.claim_stale_seconds) as mine:
+            yield mine
+            if mine and self.path(unit).is_file():
+                mine.done(self.path(unit))   # where waiters of other stores find it
+
+    def put(self, unit: dict, rec: dict, meta: dict | None = None) -> Path:
+        """Write `rec` as the unit's checkpoint (atomically; a killed run's half file is replaced), and `meta` as
+        <key>.json beside it when given. Returns the checkpoint's path."""
+        p = self.path(unit)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save(rec, p)
+        if meta is not None:
+            tmp = p.with_name(p.stem + ".json.tmp")
+            tmp.write_text(json.dumps(meta, indent=1))
+            os.replace(tmp, p.with_suffix(".json"))
+        return p
+
+
+class ModelStore(CheckpointStore):
+    """The CheckpointStore of the MLP/ConvNet/SNN units (lib.core.config.unit) that trains them: `get_or_train`
+    returns a unit's record, training it only when no folder of the store has its checkpoint. A record holds the
+    weights, the unit, the learning curve, final accuracies and the model's outputs and per-example losses on its
+    member / non-member pools (the attack's material); <key>.json beside it the unit and metrics."""
 
     def __init__(self, write_dir: str | Path, read_dirs=(), *, data_loader=None, splits_dir="data/splits",
                  device_name: str = "auto", progress: bool = True, curve_eval_size: int = 500,
                  eval_batch_size: int = 512, keep_traces: bool = False, claims_dir: str | Path | None = None,
                  claim_stale_seconds: float = 600.0):
-        self.write_dir = Path(write_dir)
-        self.dirs = [self.write_dir] + [Path(d) for d in read_dirs]
+        super().__init__(write_dir, read_dirs, claims_dir=claims_dir, claim_stale_seconds=claim_stale_seconds)
         self.splits_dir = Path(splits_dir)
         self.data_loader = data_loader  # callable(dataset) -> Tensors (cached by the caller)
         self.dev = device(device_name)
@@ -181,9 +283,6 @@ class ModelStore:
         self.keep_traces = bool(keep_traces)
         self.trained = 0  # how many models this store trained (the rest were loaded)
         self.device_name = device_name
-        # per-unit locks shared by every stage's store (lib.core.executor.claim): no unit is trained twice at once
-        self.claims_dir = Path(claims_dir) if claims_dir is not None else EX.claims_dir_for(self.write_dir)
-        self.claim_stale_seconds = float(claim_stale_seconds)
 
     def spec(self) -> dict:
         """What rebuilds this store in another process (ModelStore(**spec)): folders, loader, scoring settings."""
@@ -192,46 +291,14 @@ class ModelStore:
                 "progress": False, "curve_eval_size": self.curve_eval_size, "eval_batch_size": self.eval_batch_size,
                 "claims_dir": str(self.claims_dir), "claim_stale_seconds": self.claim_stale_seconds}
 
-    def path(self, unit: dict, folder: Path | None = None) -> Path:
-        return (folder or self.write_dir) / unit["dataset"] / f"{unit_key(unit)}.pt"
-
-    def find(self, unit: dict) -> Path | None:
-        for d in self.dirs:
-            p = self.path(unit, d)
-            if p.is_file():
-                return p
-        return None
-
-    def get(self, unit: dict) -> dict | None:
-        p = self.find(unit)
-        return torch.load(p, weights_only=False) if p else None
-
-    def _readable(self, unit: dict, waited: bool = False) -> bool:
-        """The unit's checkpoint is in one of this store's folders, or (after waiting for another stage's store that
-        was training it: lib.core.executor.claim) is copied from that store's folder into this one now."""
-        if self.find(unit) is not None:
-            return True
-        if not waited:
-            return False
-        src = EX.done_path(self.claims_dir, unit["dataset"], unit_key(unit))
-        if src is None:
-            return False
-        EX.copy_atomic(src, self.path(unit))
-        meta = src.with_suffix(".json")
-        if meta.is_file():
-            EX.copy_atomic(meta, self.path(unit).with_suffix(".json"))
-        return True
-
     def get_or_train(self, unit: dict, desc: str | None = None) -> dict:
         rec = self.get(unit)
         if rec is not None:
             return rec
-        with EX.claim(self.claims_dir, unit["dataset"], unit_key(unit), lambda waited: self._readable(unit, waited),
-                      stale_seconds=self.claim_stale_seconds) as mine:
+        with self.claim(unit) as mine:
             if not mine:   # trained meanwhile by whoever held the claim
                 return self.get(unit)
             rec = self._train(unit, desc)
-            mine.done(self.path(unit))
         return rec
 
     def _train(self, unit: dict, desc: str | None) -> dict:
@@ -256,16 +323,6 @@ class ModelStore:
         self._save(unit, rec)
         self.trained += 1
         return {**rec, "traces": ev["traces"]} if "traces" in ev else rec
-
-    def missing(self, units: list[dict]) -> list[dict]:
-        """The units (each once, in order) that no folder of this store has a checkpoint for."""
-        todo, seen = [], set()
-        for u in units:
-            k = self.path(u)
-            if k not in seen and self.find(u) is None:
-                seen.add(k)
-                todo.append(u)
-        return todo
 
     def train_missing(self, units: list[dict], settings: EX.Settings | None = None, desc: str = "models",
                       workers: int = 1) -> int:
@@ -305,22 +362,14 @@ class ModelStore:
                 p.requires_grad_(False)
 
     def _save(self, unit: dict, rec: dict) -> None:
-        p = self.path(unit)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save(rec, p)
-        meta = {k: rec[k] for k in ("unit", "key", "train_acc", "test_acc", "train_seconds", "data_source", "device")}
-        tmp = p.with_name(p.stem + ".json.tmp")
-        tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, p.with_suffix(".json"))
+        self.put(unit, rec, {k: rec[k] for k in ("unit", "key", "train_acc", "test_acc", "train_seconds", "data_source",
+                                                 "device")})
 
     def load_model(self, rec: dict) -> Net:
         """Rebuild the trained network of a record."""
         model = build(rec["unit"], self.data_loader(rec["unit"]["dataset"]))
         model.load_state_dict(rec["state_dict"])
         return model.to(self.dev).eval()
-
-    def path_of_key(self, dataset: str, key: str) -> Path | None:
-        return next((d / dataset / f"{key}.pt" for d in self.dirs if (d / dataset / f"{key}.pt").is_file()), None)
 
 
 _WORKER_STORES: dict = {}

@@ -1,6 +1,11 @@
-"""Stage-level steps the notebooks call: prepare data and splits, train a grid of units, tidy tables.
+"""What every stage shares: `open_stage` (a notebook's setup: params validated, the executor configured, the
+stage's section at the active scale, its results and figures folders), the dataset `Loader`, the 00_data stage
+(`prepare_data`: raw files checked, membership splits written), a stage's model store (`store_for`, with the
+section's subset splits), `train_all`, and the tidy tables 01 shows (accuracies, learning curves, Table II's
+full-precision rows).
 
-Notebooks stay narrative: each stage is a few calls into this module plus a table or figure per claim.
+Each stage's own plan, run and claim tables live in its module beside this one (membership, temporal, ptq_privacy,
+grad_obf, ladder, summary); a notebook is a few calls into them plus a table or figure per claim.
 """
 from __future__ import annotations
 
@@ -136,7 +141,7 @@ def store_for(params: dict, section: str, read_sections=(), loader: Loader | Non
 
 
 def train_all(store: ModelStore, units: list[dict]) -> list[dict]:
-    """Train (or load) every unit, in order; returns their records. With train.executor `ray` the missing units are
+    """Train (or load) every unit, in order; returns their records. With execution.executor `ray` the missing units are
     trained as Ray tasks first (lib.core.executor), then every record is read from the store."""
     if EX.active().ray:
         store.trained += store.train_missing(units)
@@ -206,7 +211,8 @@ def write_json(obj, path: str | Path) -> None:
 @dataclass
 class Stage:
     """What a notebook needs to run one dvc stage: the validated params, its section at the active scale,
-    where its results and figures go, and the dataset loader (shared by every store it opens)."""
+    where its results and figures go, and the dataset loader (shared by every store it opens, e.g.
+    `store_for(stage.params, stage.name, loader=stage.loader)`)."""
     name: str
     params: dict
     sec: dict
@@ -217,10 +223,6 @@ class Stage:
     @property
     def scale(self) -> str:
         return self.params["scale"]
-
-    def store(self, read_sections=()) -> ModelStore:
-        """The stage's model cache (lib.stages.base.store_for), reading the checkpoints of `read_sections` too."""
-        return store_for(self.params, self.name, read_sections, loader=self.loader)
 
 
 def repository_root(start: Path | None = None) -> Path:
@@ -235,7 +237,8 @@ def repository_root(start: Path | None = None) -> Path:
 def open_stage(name: str, params_file: str = "params.yaml", scale: str | None = None) -> Stage:
     """The setup every notebook shares: work from the repository root (JupyterLab starts in notebooks/,
     papermill in the root), quiet the CUDA-absent warning, set pandas' display width, load and validate
-    params.yaml (`scale` overrides its `scale`), and resolve the stage's section at the active scale.
+    params.yaml (`scale` overrides its `scale`), configure the executor (`execution`), and resolve the stage's
+    section at the active scale.
     Results go to results/<name>, figures to figures/<name> unless the section names other folders."""
     import os
     import warnings
@@ -243,7 +246,7 @@ def open_stage(name: str, params_file: str = "params.yaml", scale: str | None = 
     warnings.filterwarnings("ignore", message=".*CUDA.*")
     pd.set_option("display.width", 220, "display.max_columns", 40, "display.max_colwidth", 90)
     params = C.load(params_file, scale)
-    EX.configure(params)   # where this process's training units run (train.executor)
+    EX.configure(params)   # where this process's training units run (params.yaml: execution)
     if name not in params:
         raise C.ConfigError(f"params.yaml: no section `{name}` for this stage")
     sec = C.section(params, name)

@@ -48,9 +48,10 @@ from ..attacks import lira as L
 from ..claims import metrics as M
 from ..attacks import mia
 from ..claims import verdicts as V
+from .ladder_params import Params  # noqa: F401 (the section: lib.stages.ladder.Params)
+from .ladder_tables import (AS_PUBLISHED, LADDER, SWITCHES, fpr_label, reading, summary,  # noqa: F401 (notebook 08)
+                            svm_vs_strongest, switch_table, verdict_grid)
 
-LADDER = ("SVM (paper A)", "loss", "LiRA offline", "LiRA online", "RMIA")
-AS_PUBLISHED = "SVM (as published)"
 # the FPRs a low-FPR TPR may be read at; the lowest one the per-target non-member count resolves is reported
 FPR_GRID = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
@@ -71,15 +72,16 @@ class Setting:
                 "weight_bits": o.get("weight_bits"), "encoding": o.get("encoding"), "surrogate": o.get("surrogate")}
 
 
-def settings(params: dict, sec: dict) -> list[Setting]:
-    """The section's settings (at the active scale) as Setting objects, in params.yaml order."""
+def settings(params: dict, sec: Params) -> list[Setting]:
+    """The section's settings as Setting objects, in params.yaml order (lr: train.lr of the kind `lr` names, else
+    of its own kind)."""
     out = []
-    for sid, spec in sec["settings"].items():
-        ov = {"lr": float(params["train"]["lr"][spec.get("lr") or spec["kind"]])}   # own kind's lr unless `lr` names another
+    for spec in sec.settings:
+        ov = {"lr": float(params["train"]["lr"][spec.lr or spec.kind])}
         for k in ("weight_bits", "encoding", "surrogate"):
-            if spec.get(k) is not None:
-                ov[k] = spec[k]
-        out.append(Setting(sid, spec["kind"], tuple(spec["datasets"]), spec.get("label") or sid, ov))
+            if getattr(spec, k) is not None:
+                ov[k] = getattr(spec, k)
+        out.append(Setting(spec.id, spec.kind, tuple(spec.datasets), spec.label or spec.id, ov))
     return out
 
 
@@ -118,15 +120,15 @@ def _take(labels: np.ndarray, n: int | None, seed: int, key: str) -> np.ndarray:
     return D._stratified_take(np.arange(len(labels)), labels, n, seed)
 
 
-def population(data: D.Tensors, sec: dict, dataset: str) -> Population:
-    """The dataset's population under the section's regime (sec = config.section(...), the active scale)."""
-    fam, seed = C.family(dataset), int(sec["seed"])
-    members = sec["members"][fam]
+def population(data: D.Tensors, sec: Params, dataset: str) -> Population:
+    """The dataset's population under the section's regime (at the active scale)."""
+    fam, seed = C.family(dataset), int(sec.seed)
+    members = sec.members.of(fam)
     y = data.y_train.numpy()
     idx = _take(y, None if members is None else 2 * int(members), seed, f"08_attack_ladder.members.{fam}")
     yt = data.y_test.numpy()
-    tidx = _take(yt, sec["population_test"][fam], seed + 1, f"08_attack_ladder.population_test.{fam}")
-    keep = L.keep_matrix(int(sec["models"][fam]), len(idx), seed)
+    tidx = _take(yt, sec.population_test.of(fam), seed + 1, f"08_attack_ladder.population_test.{fam}")
+    keep = L.keep_matrix(int(sec.models.of(fam)), len(idx), seed)
     return Population(dataset, idx, y[idx], keep, tidx, yt[tidx], seed)
 
 
@@ -159,7 +161,7 @@ def write_splits(pop: Population, splits_dir: str | Path, as_published=None) -> 
             D.save_split(split(pop, m, as_published), D.split_path(splits_dir, pop.dataset, pop.n_models + m))
 
 
-def units(params: dict, sec: dict, st: Setting, pop: Population, as_published=None) -> list[dict]:
+def units(params: dict, sec: Params, st: Setting, pop: Population, as_published=None) -> list[dict]:
     """The M units of a setting on pop's dataset (or, with `as_published` fractions, their as-published shadows).
     Model m is initialized and shuffled with seed·1000 + m (a shadow: + train.shadow_seed_offset)."""
     fam, M_ = C.family(pop.dataset), pop.n_models
@@ -167,11 +169,11 @@ def units(params: dict, sec: dict, st: Setting, pop: Population, as_published=No
     for m in range(M_):
         sp = split(pop, m, as_published)
         u = C.unit(params, pop.dataset, st.kind, "target", m if as_published is None else M_ + m,
-                   epochs=int(sec["epochs"][fam]), batch_size=int(sec["batch_size"][fam]),
+                   epochs=int(sec.epochs.of(fam)), batch_size=int(sec.batch_size.of(fam)),
                    n_in=sp["n_in"], n_out=sp["n_out"], **st.overrides)
-        u["init_seed"] = int(sec["seed"]) * 1000 + m + (0 if as_published is None else
+        u["init_seed"] = int(sec.seed) * 1000 + m + (0 if as_published is None else
                                                         int(params["train"]["shadow_seed_offset"]))
-        u["population"] = {**pop.key(sec["regime"]), **({} if as_published is None else
+        u["population"] = {**pop.key(sec.regime), **({} if as_published is None else
                                                          {"as_published_of": m, "fractions": list(as_published)})}
         out.append(u)
     return out
@@ -215,12 +217,12 @@ def low_fpr(n_nonmembers: int, grid=FPR_GRID) -> float:
     return min(ok) if ok else max(grid)
 
 
-def attack(out: Outputs, pop: Population, sec: dict, attack_params: dict, fractions=None) -> list[dict]:
+def attack(out: Outputs, pop: Population, sec: Params, attack_params: dict, fractions=None) -> list[dict]:
     """Every rung of the ladder on every target m (and the as-published SVM where out.shadows exist; `fractions` =
     00_data's shadow_member_fraction, shadow_nonmember_fraction that made them): one entry per (target, attack)
     with the member scores and the truth (for pooling). `attack_params`: params.yaml → attack (the SVM's)."""
     keep, y, M_ = pop.keep, pop.y, pop.n_models
-    lir = sec["lira"]
+    lir = sec.lira
     lira_scores = np.stack([L.scores_from_logits(z, y) for z in out.logits])             # [M, N, 1]
     losses = np.stack([mia.per_example_loss(z, y) for z in out.logits])                 # [M, N]
     sig_x = L.rmia_signal(out.logits[:, :, None, :], y)                                 # [M, N]
@@ -251,12 +253,12 @@ def attack(out: Outputs, pop: Population, sec: dict, attack_params: dict, fracti
         use = L.balanced_references(keep[rest])
         refs = np.where(use[..., None], lira_scores[rest], np.nan)
         for name, online in (("LiRA offline", False), ("LiRA online", True)):
-            atk = L.LiRA(online=online, fix_variance=lir["fix_variance"], variant=lir["variant"])
+            atk = L.LiRA(online=online, fix_variance=lir.fix_variance, variant=lir.variant)
             entries.append({"target": m, "attack": name, "truth": keep[m],
                             "scores": atk.member_scores(refs, keep[rest], lira_scores[m])})
-        r = sec["rmia"]
+        r = sec.rmia
         entries.append({"target": m, "attack": "RMIA", "truth": keep[m], "scores": L.rmia_member_scores(
-            sig_x[m], sig_x[rest], keep[rest], sig_z[m], sig_z[rest], offline_a=r["offline_a"], gamma=r["gamma"],
+            sig_x[m], sig_x[rest], keep[rest], sig_z[m], sig_z[rest], offline_a=r.offline_a, gamma=r.gamma,
             max_refs=int((~keep[rest]).sum(0).min()), ref_use=L.balanced_references(keep[rest], k_in=0))})
     for e in entries:
         e.setdefault("example", np.arange(len(e["truth"])))   # population positions, the same for every setting
@@ -285,11 +287,6 @@ def row(scores, truth, fpr: float, groups=None, boot: dict | None = None) -> dic
             "fpr_low": fpr, "tpr_low": r[tag], "tpr_low_se": r[f"{tag}_se"], "tpr_low_chance": r[f"{tag}_chance"],
             "tpr_low_status": r[f"{tag}_status"], "tpr_low_below_chance": r[f"{tag}_below_chance"],
             "n_members": r["n_members"], "n_nonmembers": r["n_nonmembers"], "n_dropped": r["n_dropped"]}
-
-
-def fpr_label(fpr: float) -> str:
-    """How a TPR's FPR is named wherever it is shown: "TPR at 10% FPR"; "low FPR" is kept for ≤ 1%."""
-    return f"TPR at {100 * fpr:g}% FPR"
 
 
 def tables(entries: list[dict], base: dict, out: Outputs, fpr: float, y_test=None, boot: dict | None = None):
@@ -334,96 +331,10 @@ def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
     return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
 
 
-def summary(per: pd.DataFrame) -> pd.DataFrame:
-    """Mean over targets of each (dataset, setting, attack), with the 95% t-interval of the AUC and TPR over
-    targets and the mean train−test gap: the table printed beside every AUC."""
-    from scipy import stats
-    keys = ["dataset", "setting", "label", "kind", "attack"] + (["data_source"] if "data_source" in per else [])
-    rows = []
-    for k, g in per.groupby(keys, sort=False):
-        n = len(g)
-        q = stats.t.ppf(0.975, n - 1) if n > 1 else np.nan
-        r = dict(zip(keys, k))
-        for col in ("auc", "tpr_low"):
-            v = g[col].astype(float)
-            r[col], r[f"{col}_half"] = float(v.mean()), float(q * v.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
-        r.update(fpr_low=float(g.fpr_low.iloc[0]), tpr_low_chance=float(g.tpr_low_chance.mean()), targets=n,
-                 train_acc=float(g.train_acc.mean()), test_acc=float(g.test_acc.mean()), gap=float(g.gap.mean()))
-        rows.append(r)
-    return pd.DataFrame(rows)
-
-
-def verdict_grid(details: pd.DataFrame, attacks=LADDER) -> pd.DataFrame:
-    """The ladder claims' cells as a grid: rows (claim, metric), columns the attacks, each cell the verdict of its
-    comparisons (one per dataset; Holm-adjusted within the claim's family, lib.claims.verdicts), the primary cell
-    marked "[primary]". `details`: the comparisons lib.claims.verdicts.evaluate returns for claims.ladder."""
-    from ..claims.registry import ladder_parts
-    d = details.assign(attack=[ladder_parts(c)[1] for c in details.comparison],
-                       label=[ladder_parts(c)[2] for c in details.comparison])
-    rows = []
-    for (claim, metric), g in d.groupby(["claim", "metric"], sort=False):
-        labels = sorted(set(g.label))
-        name = labels[0] if len(labels) == 1 else f"{labels[0]} … {labels[-1]}"
-        r = {"claim": claim, "metric": name}
-        for atk, c in g.groupby("attack", sort=False):
-            v = V._tally(c)
-            r[atk] = v + (" [primary]" if (c.family == "primary").all() else "")
-        rows.append(r)
-    out = pd.DataFrame(rows).set_index(["claim", "metric"])
-    return out[[a for a in attacks if a in out.columns]]
-
-
-# ----------------------------------------------------------------------------- "as published" switches
-
-# (switch, what the published code / paper did, what this project uses by default, a (as published), b (the default)):
-# a and b are attacks (split_mode: the same models, two shadows) or setting ids (the surrogates: every rung) —
-# judged on the regime's paired targets. Formulas as lib.core.neurons.SURROGATES states them (x = U − θ).
-SWITCHES = (
-    ("split_mode", "shadow = 80% of the target's members + 20% of its non-members (authors' earlier code)",
-     "shadow = an independent random half of the population", "SVM (as published)", "SVM (paper A)"),
-    ("spike rate escape", "snntorch ≤ 0.7: slope·exp(−slope·|U − θ − 1|)", "snntorch 1.0: slope·exp(−β·|U − θ − 1|)",
-     "snn_sre_legacy", "snn_sre"),
-    ("triangular surrogate", "snntorch's signed step (+θ below, −θ above threshold)", "a true triangle max(0, 1 − |U − θ|)",
-     "snn_tri", "snn_tri_true"),
-)
-
-
-def switch_table(per: pd.DataFrame, attacks=LADDER, metrics=("auc", "tpr_low", "test_acc")) -> pd.DataFrame:
-    """Each switch of SWITCHES as rows: a (as published) − b (corrected), paired on target, per dataset (and setting
-    for split_mode; per attack for the surrogate switches), with the verdict module's interval and noise source."""
-    from ..claims.verdicts import paired
-    rows = []
-    for name, was, now, a, b in SWITCHES:
-        if name == "split_mode":
-            for (ds, st), g in per[per.attack == a].groupby(["dataset", "setting"], sort=False):
-                for metric in ("auc", "tpr_low"):
-                    r = paired(per, metric, {"dataset": ds, "setting": st, "attack": a},
-                               {"dataset": ds, "setting": st, "attack": b}, ("target",))
-                    rows.append(_switch_row(name, was, now, ds, st, b, metric, r))
-            continue
-        for ds in sorted(set(per[per.setting == a].dataset) & set(per[per.setting == b].dataset)):
-            for atk in attacks:
-                for metric in metrics:
-                    if metric == "test_acc" and atk != attacks[0]:
-                        continue   # accuracy does not depend on the attack
-                    r = paired(per, metric, {"dataset": ds, "setting": a, "attack": atk},
-                               {"dataset": ds, "setting": b, "attack": atk}, ("target",))
-                    rows.append(_switch_row(name, was, now, ds, f"{a} vs {b}", "—" if metric == "test_acc" else atk,
-                                            metric, r))
-    return pd.DataFrame(rows)
-
-
-def _switch_row(name, was, now, ds, setting, atk, metric, r) -> dict:
-    return {"switch": name, "as published": was, "default here": now, "dataset": ds, "setting": setting,
-            "attack": atk, "metric": metric, "as published value": r["a"], "default value": r["b"],
-            "published − default": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "pairs": r["n"],
-            "noise": r["noise"]}
-
-
 # ----------------------------------------------------------------------------- the stage: plan, train, attack
 
-def splits_dir(sec: dict) -> Path:
-    return Path(sec["checkpoints_dir"]) / "splits"
+def splits_dir(sec: Params) -> Path:
+    return Path(sec.checkpoints_dir) / "splits"
 
 
 def fractions(params: dict) -> tuple[float, float]:
@@ -432,24 +343,24 @@ def fractions(params: dict) -> tuple[float, float]:
     return float(d["shadow_member_fraction"]), float(d["shadow_nonmember_fraction"])
 
 
-def plan(params: dict, sec: dict, loader) -> tuple[dict, list[dict]]:
+def plan(params: dict, sec: Params, loader) -> tuple[dict, list[dict]]:
     """Populations (their split files written to splits_dir(sec)) and jobs: one per (setting, dataset) with its M
     units and, where `as_published` asks for them, the M as-published shadows' units."""
-    sets, ap = settings(params, sec), sec["as_published"]
+    sets, ap = settings(params, sec), sec.as_published
     pops = {}
     for ds in datasets(sets):
         pops[ds] = population(loader(ds), sec, ds)
-        write_splits(pops[ds], splits_dir(sec), fractions(params) if ds in ap["datasets"] else None)
+        write_splits(pops[ds], splits_dir(sec), fractions(params) if ds in ap.datasets else None)
     jobs = []
     for st in sets:
         for ds in st.datasets:
-            with_ap = st.id in ap["settings"] and ds in ap["datasets"]
+            with_ap = st.id in ap.settings and ds in ap.datasets
             jobs.append({"setting": st, "dataset": ds, "units": units(params, sec, st, pops[ds]),
                          "shadows": units(params, sec, st, pops[ds], fractions(params)) if with_ap else []})
     return pops, jobs
 
 
-def run(params: dict, sec: dict, store, pops: dict, jobs: list[dict], progress: bool = True):
+def run(params: dict, sec: Params, store, pops: dict, jobs: list[dict], progress: bool = True):
     """Train (or load) every job's models, attack each target with every rung. Returns (per-target rows, pooled rows,
     pooled ROC curves, one row per trained model, per-example outcomes of every per-target row)."""
     from tqdm.auto import tqdm
@@ -462,7 +373,7 @@ def run(params: dict, sec: dict, store, pops: dict, jobs: list[dict], progress: 
         shadows = [store.get_or_train(u) for u in job["shadows"]] or None
         out = outputs(recs, pop, shadows)
         n_neg = int(min(min(k.sum(), (~k).sum()) for k in pop.keep))   # the SVM's balanced test set is the smallest
-        base = {"regime": sec["regime"], "scale": params["scale"], "dataset": ds, **st.columns(),
+        base = {"regime": sec.regime, "scale": params["scale"], "dataset": ds, **st.columns(),
                 "data_source": recs[0]["data_source"], "epochs": recs[0]["unit"]["epochs"]}
         ents = attack(out, pop, sec, params["attack"], fractions(params) if shadows else None)
         p, q, r, x = tables(ents, base, out, low_fpr(n_neg), pop.y_test, params["verdicts"]["bootstrap"])
@@ -477,6 +388,7 @@ def run(params: dict, sec: dict, store, pops: dict, jobs: list[dict], progress: 
     return cat(per), cat(pooled), cat(rocs), pd.DataFrame(models), cat(exs)
 
 
-__all__ = ["AS_PUBLISHED", "FPR_GRID", "LADDER", "Outputs", "Population", "SWITCHES", "Setting",
-           "OUTCOMES", "attack", "datasets", "examples_of", "fpr_label", "fractions", "low_fpr", "outputs", "plan", "population", "row", "run", "settings",
-           "split", "splits_dir", "summary", "switch_table", "tables", "units", "verdict_grid", "write_splits"]
+__all__ = ["AS_PUBLISHED", "FPR_GRID", "LADDER", "Outputs", "Params", "Population", "SWITCHES", "Setting", "OUTCOMES",
+           "attack", "datasets", "examples_of", "fpr_label", "fractions", "low_fpr", "outputs", "plan", "population",
+           "reading", "row", "run", "settings", "split", "splits_dir", "summary", "svm_vs_strongest", "switch_table",
+           "tables", "units", "verdict_grid", "write_splits"]

@@ -10,6 +10,7 @@ configuration are trained once (lib.core.train.ModelStore caches them) and attac
     loss = lib.attacks.mia.loss_threshold_attack(target losses on target-in/out)        (sanity baseline)
 
 Features are the records' stored outputs: ANN logits, SNN final-step output membrane potentials.
+The sections 02-04 of params.yaml are `Params` (one class for the three; each section's own keys in OWN_KEYS).
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class Setting:
     output_quant: bool | None = None
     overrides: dict = field(default_factory=dict)
     # the section (at the active scale) the setting belongs to: its seeds are the section's (config.effective)
-    section: dict | None = field(default=None, repr=False, compare=False)
+    section: "Params | None" = field(default=None, repr=False, compare=False)
 
     def columns(self) -> dict:
         d = asdict(self)
@@ -51,35 +52,97 @@ class Setting:
         return d
 
 
+# ----------------------------------------------------------------------------- the sections 02-04 of params.yaml
+
+# each section's own keys (all required; lib.core.config.GridSection adds the per-family keys, curve_eval_size, the
+# folders and `by_scale`)
+OWN_KEYS = {"02_activation_quantization": ("datasets", "kinds", "bits", "thresholds", "output_layer_variant"),
+            "03_weight_quantization": ("datasets", "kinds", "bits"),
+            "04_surrogate_gradients": ("datasets", "surrogates", "spike_rate_escape_legacy", "triangular_true")}
+
+
+@dataclass(frozen=True)
+class Params(C.GridSection):
+    """One §V section of params.yaml (02_activation_quantization, 03_weight_quantization or
+    04_surrogate_gradients) at one scale: its grid, plus the common frame of lib.core.config.GridSection (per-family
+    values, folders). Checked in __post_init__: every error is a ConfigError naming its key
+    (`<section>.by_scale.<scale>.<key>` when a replacement at that scale wrote it)."""
+    datasets: tuple[str, ...]
+    kinds: tuple[str, ...] = ("snn",)            # 04 trains SNNs only
+    bits: tuple[int, ...] = ()                   # 02: activation bits; 03: weight bits
+    thresholds: tuple[float, ...] = ()           # 02: clipping / firing thresholds θ
+    output_layer_variant: bool = False           # 02: also the quantized SNNs whose output membrane is not quantized
+    surrogates: tuple[str, ...] = ()             # 04: keys of `surrogates`
+    spike_rate_escape_legacy: bool = False       # 04: trap 1 (snntorch ≤ 0.7's spike-rate escape)
+    triangular_true: bool = False                # 04: trap 2 (a true triangle)
+
+    @classmethod
+    def own_keys(cls, name: str) -> tuple:
+        if name not in OWN_KEYS:
+            raise C.ConfigError(f"no §V section {name!r}; expected one of {list(OWN_KEYS)}")
+        return OWN_KEYS[name]
+
+    def __post_init__(self):
+        own = self.own_keys(self.name)
+        ok, as_yaml = C._check, (lambda v: list(v) if isinstance(v, tuple) else v)
+        num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)   # noqa: E731
+        C._list_of(self.key("datasets"), as_yaml(self.datasets), C.DATASETS)
+        C._list_of(self.key("kinds"), as_yaml(self.kinds), C.KINDS)
+        if "bits" in own:
+            ok(isinstance(self.bits, tuple) and self.bits and all(isinstance(b, int) and not isinstance(b, bool)
+                                                                 and 2 <= b <= 16 for b in self.bits),
+               self.key("bits"), as_yaml(self.bits), "a non-empty list of integers in [2, 16]")
+        if "thresholds" in own:
+            ok(isinstance(self.thresholds, tuple) and self.thresholds and all(num(t) and t > 0 for t in self.thresholds),
+               self.key("thresholds"), as_yaml(self.thresholds), "a non-empty list of positive numbers")
+        if "surrogates" in own:
+            C._list_of(self.key("surrogates"), as_yaml(self.surrogates), sorted(C.SURROGATES))
+        for k in ("output_layer_variant", "spike_rate_escape_legacy", "triangular_true"):
+            ok(isinstance(getattr(self, k), bool), self.key(k), getattr(self, k), "true or false")
+
+
+# the schema of each section (lib.core.config.STAGE_SCHEMAS calls it with the params when they are validated)
+def activation_quantization(params: dict) -> Params:
+    return Params.from_params(params, "02_activation_quantization")
+
+
+def weight_quantization(params: dict) -> Params:
+    return Params.from_params(params, "03_weight_quantization")
+
+
+def surrogate_gradients(params: dict) -> Params:
+    return Params.from_params(params, "04_surrogate_gradients")
+
+
 # ----------------------------------------------------------------------------- grids of §V
 
-def _section_base(sec: dict, dataset: str) -> dict:
+def _section_base(sec: Params, dataset: str) -> dict:
     """Unit overrides a section (at the active scale) applies to every model of `dataset`: the per-family values it
     sets itself (lib.core.config.section_values, the section layer of config.effective: members → n_in/n_out,
     epochs, batch_size). Values it leaves to the scale need no override, so those units stay 01_models' own."""
-    own = C.section_values(sec, dataset)
+    own = C.section_values(sec.per_family, dataset)
     return {k: own[k] for k in ("n_in", "n_out", "epochs", "batch_size") if k in own}
 
 
-def _of_section(settings: list[Setting], sec: dict) -> list[Setting]:
+def _of_section(settings: list[Setting], sec: Params) -> list[Setting]:
     for st in settings:
         st.section = sec
     return settings
 
 
-def weight_quant_settings(sec: dict) -> list[Setting]:
-    """§V-B: full precision and weight bits b ∈ sec['bits'] for every dataset and kind (fast sigmoid SNNs)."""
+def weight_quant_settings(sec: Params) -> list[Setting]:
+    """§V-B: full precision and weight bits b ∈ sec.bits for every dataset and kind (fast sigmoid SNNs)."""
     out = []
-    for ds in sec["datasets"]:
+    for ds in sec.datasets:
         base = _section_base(sec, ds)
-        for kind in sec["kinds"]:
+        for kind in sec.kinds:
             out.append(Setting(ds, kind, FULL_PRECISION, overrides=dict(base)))
-            for b in sec["bits"]:
+            for b in sec.bits:
                 out.append(Setting(ds, kind, f"w={b}", weight_bits=b, overrides={**base, "weight_bits": b}))
     return _of_section(out, sec)
 
 
-def act_quant_settings(sec: dict, params: dict | None = None) -> list[Setting]:
+def act_quant_settings(sec: Params, params: dict | None = None) -> list[Setting]:
     """§V-A: full precision (one model: ReLU / LIF with θ = model.snn.threshold; act_threshold None) and
     activation bits b at every clipping threshold θ (ANN: QuantReLU clipped at θ; SNN: state_quant(b, θ) on the
     membrane of every LIF layer, output layer included, whose firing threshold is θ; output_quant True).
@@ -90,40 +153,45 @@ def act_quant_settings(sec: dict, params: dict | None = None) -> list[Setting]:
       θ is the SNN's firing threshold as well as the quantizer's range, so a quantized SNN at θ is compared with
       the unquantized SNN at the same θ. At θ = model.snn.threshold (`params`; 1.0 without it) the override is
       left out, so that unit is exactly the full-precision unit (trained once, read from the cache).
-    * with `sec['output_layer_variant']`: **quantized SNN whose output layer's membrane is not quantized**
+    * with `sec.output_layer_variant`: **quantized SNN whose output layer's membrane is not quantized**
       (output_quant False, unit override quant_output=False) at every b and θ: the attack's features stay
       continuous while the hidden LIF layers are quantized.
     """
     default_theta = float(params["model"]["snn"]["threshold"]) if params is not None else 1.0
     out = []
-    for ds in sec["datasets"]:
+    for ds in sec.datasets:
         base = _section_base(sec, ds)
-        for kind in sec["kinds"]:
+        for kind in sec.kinds:
             snn = kind == "snn"
             out.append(Setting(ds, kind, FULL_PRECISION, overrides=dict(base)))
             if snn:
-                for th in sec["thresholds"]:
+                for th in sec.thresholds:
                     ov = dict(base) if float(th) == default_theta else {**base, "threshold": float(th)}
                     out.append(Setting(ds, kind, FULL_PRECISION, act_threshold=float(th), overrides=ov))
-            for b in sec["bits"]:
-                for th in sec["thresholds"]:
+            for b in sec.bits:
+                for th in sec.thresholds:
                     out.append(Setting(ds, kind, f"a={b}", act_bits=b, act_threshold=float(th),
                                        output_quant=True if snn else None,
                                        overrides={**base, "act_bits": b, "act_threshold": float(th)}))
-            if snn and sec.get("output_layer_variant"):
-                for b in sec["bits"]:
-                    for th in sec["thresholds"]:
+            if snn and sec.output_layer_variant:
+                for b in sec.bits:
+                    for th in sec.thresholds:
                         out.append(Setting(ds, kind, f"a={b}", act_bits=b, act_threshold=float(th), output_quant=False,
                                            overrides={**base, "act_bits": b, "act_threshold": float(th),
                                                       "quant_output": False}))
     return _of_section(out, sec)
 
 
-def surrogate_settings(sec: dict, params: dict) -> list[Setting]:
+def surrogate_names(sec: Params) -> list[str]:
+    """§V-C's surrogates, then the trap variants the section switches on."""
+    return list(sec.surrogates) + [v for v in ("spike_rate_escape_legacy", "triangular_true") if getattr(sec, v)]
+
+
+def surrogate_settings(sec: Params, params: dict) -> list[Setting]:
     """§V-C: full-precision SNNs trained with each surrogate (and the optional variants)."""
-    names = list(sec["surrogates"]) + [v for v in ("spike_rate_escape_legacy", "triangular_true") if sec.get(v)]
+    names = surrogate_names(sec)
     out = []
-    for ds in sec["datasets"]:
+    for ds in sec.datasets:
         base = _section_base(sec, ds)
         for name in names:
             ov = dict(base)
@@ -159,19 +227,25 @@ def attack_pair(target: dict, shadow: dict, attack: dict, seed: int):
 def units_of(params: dict, settings: list[Setting]) -> list[dict]:
     """Target and shadow unit of every setting and seed (its section's, config.effective), in run order."""
     return [C.unit(params, st.dataset, st.kind, role, seed, **st.overrides)
-            for st in settings for seed in C.seeds(params, st.dataset, st.section) for role in ("target", "shadow")]
+            for st in settings for seed in _seeds(params, st) for role in ("target", "shadow")]
 
 
-def train_parallel(store, params: dict, settings: list[Setting], section: str, read_sections=(), workers: int = 1,
-                   *, units: list[dict] | None = None, splits_dir=None):
+def _seeds(params: dict, st: Setting) -> list[int]:
+    return C.seeds(params, st.dataset, st.section.per_family if st.section is not None else None)
+
+
+def train_parallel(store, params: dict, settings: list[Setting], section: str, read_sections=(),
+                   workers: int | None = None, *, units: list[dict] | None = None, splits_dir=None):
     """Train every missing target/shadow unit of `settings` (or the given `units`) in `workers` single-threaded
-    processes (each writes its own checkpoint); with workers = 1 nothing happens here and the caller trains them in
-    order. With train.executor `ray` (lib.core.executor) they are Ray tasks instead, whatever `workers` says.
+    processes (each writes its own checkpoint; None = execution.workers, lib.core.executor); with workers = 1
+    nothing happens here and the caller trains them in order. With execution.executor `ray` they are Ray tasks
+    instead, whatever `workers` says.
     On a 2-core CPU two single-threaded SNNs finish about twice as fast as one after the other (small layers do not
     use a second thread). `splits_dir`: where the units' split files are when not the section's (the store
     must read the same folder). Returns the number of models trained."""
     from ..core import executor as EX
     todo = store.missing(units_of(params, settings) if units is None else units)
+    workers = EX.active().workers if workers is None else workers
     if not EX.active().ray and workers <= 1:
         return 0
     # the largest models first, so the workers finish together
@@ -186,7 +260,7 @@ def run(store, params: dict, settings: list[Setting], *, progress: bool = True):
     `examples` (the id of its per-example outcomes); the per-example outcomes (`outcomes`: the target's correctness
     on every eval example, the svm and loss attacks' score of every attack-test example); the svm ROC curve of
     every row."""
-    jobs = [(st, seed) for st in settings for seed in C.seeds(params, st.dataset, st.section)]
+    jobs = [(st, seed) for st in settings for seed in _seeds(params, st)]
     rows, examples, rocs = [], [], []
     bar = tqdm(jobs, desc="configurations × seeds", disable=not progress)
     for st, seed in bar:
@@ -413,6 +487,7 @@ def headline_metrics(results: pd.DataFrame) -> dict:
     return out
 
 
-__all__ = ["Setting", "train_parallel", "units_of", "FULL_PRECISION", "weight_quant_settings", "act_quant_settings", "surrogate_settings",
+__all__ = ["Params", "OWN_KEYS", "activation_quantization", "weight_quantization", "surrogate_gradients",
+           "surrogate_names", "Setting", "train_parallel", "units_of", "FULL_PRECISION", "weight_quant_settings", "act_quant_settings", "surrogate_settings",
            "attack_pair", "run", "write", "write_examples", "outcomes", "examples_of", "OUTCOMES", "summary", "paper_side_by_side", "comparison_table",
            "low_fpr_table", "distinct_outputs_of", "noise_floor", "noise_table", "headline_metrics", "mean_std"]

@@ -7,37 +7,241 @@ same params retrain nothing. LiRA is leave-one-out: model t is a target, the oth
 first `targets` models are also quantized (lib.core.ptq) and their quantized copies attacked against the
 full-precision shadows, as the authors do. Each quantized copy's logits are cached too (…/outputs/ptq-<key>.npz).
 
-Tables (tidy, one row per target × configuration × attack):
-    method        "full precision" or a PTQ method (rtn, adaround, brecq, obc)
-    bits          32 for full precision; 4, 2, 1.58, 1
-    last_bits     the fc's bits when decoupled (e.g. 8), else = bits
-    bn_source     OBC's BN re-estimation data: members | train (the authors' leak); "" for the others
-    shadows       fp (full-precision shadows, the paper) | quantized (the adaptive attacker, beyond the paper)
-    attack        "LiRA online" | "LiRA offline" (fixed variance per params) | "RMIA"
-    test_acc      % on the test images; train_acc: % on the target's members (the gap = overfitting)
-    auc, tpr_at_0_1pct, tpr_at_1pct (+ _status, _chance, min_fpr), n_members, n_nonmembers
+Params: the section at one scale (frozen, validated). The attacks on a Study's outputs (LiRA, RMIA), their tables,
+the claims' inputs and the notebook's reading: lib.stages.ptq_privacy_tables.
 """
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..core import executor as EX
+from ..core import config as C, executor as EX
 from ..core import ptq as Q
 from ..core import resnet as R
-from ..core.train import atomic_save, unit_key
+from ..core.train import CheckpointStore, atomic_save, unit_key
 from ..attacks import lira as L
-from ..claims import verdicts as V
-from ..attacks.lira import metrics_row, rmia_signal  # noqa: F401  (re-exported: 06's notebook and tests use them here)
 
 FULL_PRECISION = "full precision"
 FP_BITS = 32
+
+
+# ----------------------------------------------------------------------------- the section: Params
+# params.yaml → 06_post_training_quantization has its own schema (CIFAR ResNets under LiRA share nothing with the SNN
+# grid's per-family keys); `by_scale.<scale>` replaces whole top-level entries (a replaced mapping is given in full).
+SECTION = "06_post_training_quantization"
+DATASETS = ("cifar10", "cifar100", "tinyimagenet")   # paper C's; only CIFAR-10 is in the offline mirror
+REQUIRED = ("dataset", "models", "targets", "pkeep", "arch", "training", "lira", "ptq", "adaptive", "rmia",
+            "shadow_counts", "stack", "seed", "pool", "n_test")
+
+
+def _entry_checks() -> tuple[dict, dict]:
+    """(key → check of its value, key → what is expected) for every entry of the section."""
+    num, pos = C._num, C._is_pos_int
+    bits_ok = lambda v: isinstance(v, list) and v and all(b in Q.LEVELS for b in v)   # noqa: E731
+    bits_txt = f"a non-empty list from {sorted(Q.LEVELS)}"
+    checks = {
+        "dataset": lambda v: v == "cifar10", "not_run": lambda v: isinstance(v, list) and set(v) <= set(DATASETS),
+        "pool": lambda v: v is None or num(v, 16, 50000, True), "models": lambda v: num(v, 3, None, True),
+        "targets": lambda v: num(v, 1, None, True), "pkeep": lambda v: num(v, 0.0) and 0 < v < 1,
+        "n_test": lambda v: v is None or num(v, 16, 10000, True), "stack": lambda v: v is None or num(v, 1, None, True),
+        "seed": lambda v: num(v, 0, None, True),
+        "arch": lambda v: isinstance(v, dict) and set(v) == {"blocks", "widths"} and len(v["blocks"]) == len(
+            v["widths"]) and all(pos(b) for b in v["blocks"] + v["widths"]),
+        "training": lambda v: isinstance(v, dict) and set(v) == {"epochs", "batch_size", "lr", "momentum",
+                                                                 "weight_decay", "augment"}
+        and pos(v["epochs"]) and pos(v["batch_size"]) and num(v["lr"], 0) and num(v["momentum"], 0, 1)
+        and num(v["weight_decay"], 0) and isinstance(v["augment"], bool),
+        "lira": lambda v: isinstance(v, dict) and set(v) == {"queries", "variant", "fix_variance", "fprs"}
+        and isinstance(v["queries"], list) and v["queries"]
+        and all(q in ("none", "flip") or (isinstance(q, int) and not isinstance(q, bool)) for q in v["queries"])
+        and v["variant"] in L.VARIANTS and isinstance(v["fix_variance"], bool)
+        and isinstance(v["fprs"], list) and all(num(f) and 0 < f < 1 for f in v["fprs"]),
+        "ptq": lambda v: isinstance(v, dict) and set(v) == {"methods", "bits", "calibration", "obc_calibration",
+                                                            "iters", "reg", "scale_method", "runs", "runs_bits",
+                                                            "bn_source", "bn_leak_bits", "decoupled"}
+        and isinstance(v["methods"], list) and v["methods"] and set(v["methods"]) <= set(Q.METHODS)
+        and bits_ok(v["bits"]) and pos(v["calibration"]) and pos(v["obc_calibration"])
+        and isinstance(v["iters"], dict) and set(v["iters"]) == {"adaround", "brecq"}
+        and all(pos(i) for i in v["iters"].values()) and isinstance(v["reg"], dict)
+        and set(v["reg"]) == {"adaround", "brecq"} and all(num(r, 0) for r in v["reg"].values())
+        and v["scale_method"] in ("mse", "minmax") and pos(v["runs"])
+        and (v["runs_bits"] == [] or bits_ok(v["runs_bits"]))
+        and v["bn_source"] in ("members", "train") and (v["bn_leak_bits"] == [] or bits_ok(v["bn_leak_bits"]))
+        and isinstance(v["decoupled"], dict) and set(v["decoupled"]) == {"last_bits", "bits"}
+        and v["decoupled"]["last_bits"] in Q.LEVELS and (v["decoupled"]["bits"] == [] or bits_ok(v["decoupled"]["bits"])),
+        "adaptive": lambda v: isinstance(v, dict) and set(v) == {"methods", "bits"} and set(v["methods"]) <= set(
+            Q.METHODS) and (v["bits"] == [] or bits_ok(v["bits"])),
+        "rmia": lambda v: isinstance(v, dict) and set(v) == {"references", "offline_a", "gamma", "population"}
+        and isinstance(v["references"], list) and all(pos(r) for r in v["references"])
+        and num(v["offline_a"], 0, 1) and num(v["gamma"], 0) and num(v["population"], 1, 10000, True),
+        "shadow_counts": lambda v: isinstance(v, list) and all(num(c, 1, None, True) for c in v),
+    }
+    expected = {"arch": "{blocks: [n per stage], widths: [channels per stage]} of equal length",
+                "training": "{epochs, batch_size, lr, momentum in [0, 1], weight_decay, augment}",
+                "lira": "{queries: list of none | flip | int (a seeded training augmentation), variant: paper|authors, fix_variance: bool, fprs in (0, 1)}",
+                "ptq": f"{{methods ⊆ {list(Q.METHODS)}, bits/bn_leak_bits/decoupled.bits: {bits_txt}, "
+                       "calibration, obc_calibration, iters: {adaround, brecq}, reg: {adaround, brecq}, scale_method: mse|minmax, runs, runs_bits, bn_source: members|train, "
+                       "decoupled: {last_bits, bits}}",
+                "adaptive": f"{{methods ⊆ {list(Q.METHODS)}, bits: {bits_txt}}}",
+                "rmia": "{references: [positive integers], offline_a in [0, 1], gamma > 0, population ≤ 10000}",
+                "pool": "null or an integer in [16, 50000]", "n_test": "null or an integer in [16, 10000]",
+                "dataset": "cifar10 (the only one of paper C's datasets in the mirror)",
+                "not_run": f"a list from {list(DATASETS)}", "models": "an integer >= 3",
+                "pkeep": "a number in (0, 1)", "shadow_counts": "a list of positive integers",
+                "stack": "null (one by one on a CPU, 16 on CUDA) or a positive integer"}
+    return checks, expected
+
+
+def _check_entries(sec: dict, where: str) -> None:
+    """Each entry of the section (where = its name) or of a by_scale replacement (where = <name>.by_scale.<scale>)."""
+    C._schema_entries(sec, where, *_entry_checks())
+
+
+@dataclass(frozen=True)
+class Arch:
+    blocks: list             # BasicBlocks per stage
+    widths: list             # channels per stage
+
+
+@dataclass(frozen=True)
+class Training:
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    augment: bool
+
+
+@dataclass(frozen=True)
+class Lira:
+    queries: list            # "none" | "flip" | int (a seeded draw of the training augmentation)
+    variant: str             # lib.attacks.lira.VARIANTS: paper | authors
+    fix_variance: bool
+    fprs: list
+
+
+@dataclass(frozen=True)
+class Decoupled:
+    last_bits: float         # the fc's bits
+    bits: list               # the other layers' bits of the decoupled copies
+
+
+@dataclass(frozen=True)
+class PTQ:
+    methods: list
+    bits: list
+    calibration: int         # calibration images (the target's members)
+    obc_calibration: int     # OBC's Hessian images
+    iters: dict              # {adaround, brecq}: optimisation steps
+    reg: dict                # {adaround, brecq}: rounding regulariser
+    scale_method: str        # mse | minmax
+    runs: int                # calibration draws at runs_bits
+    runs_bits: list
+    bn_source: str           # OBC's BN re-estimation data: members | train (the authors' leak)
+    bn_leak_bits: list       # bits rerun with bn_source = train
+    decoupled: Decoupled
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    methods: list
+    bits: list
+
+
+@dataclass(frozen=True)
+class RMIA:
+    references: list         # OUT references per example
+    offline_a: float
+    gamma: float
+    population: int
+
+
+NESTED = {"arch": Arch, "training": Training, "lira": Lira, "adaptive": Adaptive, "rmia": RMIA}
+
+
+def _entry(k: str, v):
+    """A checked entry as the field Params holds: its small dataclass for the nested ones."""
+    if k == "ptq":
+        return PTQ(**{**v, "decoupled": Decoupled(**v["decoupled"])})
+    return NESTED[k](**v) if k in NESTED else v
+
+
+@dataclass(frozen=True)
+class Params:
+    """params.yaml → 06_post_training_quantization at one scale, validated (ConfigError naming the key)."""
+    dataset: str             # cifar10 (the data set the models train on)
+    models: int              # ResNets of the keep matrix (every one a leave-one-out target)
+    targets: int             # the first `targets` models are quantized and attacked
+    pkeep: float             # each pool example IN exactly ⌊pkeep·models⌋ models
+    arch: Arch
+    training: Training
+    lira: Lira
+    ptq: PTQ
+    adaptive: Adaptive       # the attacker who quantizes its shadows too
+    rmia: RMIA
+    shadow_counts: list      # the attacker's budgets (shadows) of the budget curve
+    stack: int | None        # models per stacked training run (null = lib.core.resnet.default_stack)
+    seed: int
+    pool: int | None         # training images of the study (null = all)
+    n_test: int | None       # test images (null = all)
+    not_run: list = field(default_factory=list)
+    checkpoints_dir: str | None = None
+    results_dir: str | None = None
+    figures_dir: str | None = None
+    where: str = field(default=SECTION, compare=False, repr=False)   # the key errors name (…by_scale.<scale>)
+
+    def __post_init__(self):
+        _check_entries(self.as_dict(), self.where)
+        w = self.where
+        C._check(self.targets <= self.models, f"{w}.targets", self.targets, f"at most models = {self.models}")
+        C._check(int(self.pkeep * (self.models - 1)) >= 1, f"{w}.models", self.models,
+                 "enough models that every example is IN and OUT of at least one shadow")
+        C._check(all(c < self.models for c in self.shadow_counts), f"{w}.shadow_counts", self.shadow_counts,
+                 f"counts below models = {self.models} (a target's shadows are the other models)")
+        C._check(self.ptq.calibration <= self.pkeep * (self.pool or 50000), f"{w}.ptq.calibration",
+                 self.ptq.calibration, "at most the members of one model (pkeep · pool)")
+
+    def as_dict(self) -> dict:
+        """The section's entries as params.yaml writes them (folders left out when unset)."""
+        d = asdict(self)
+        d.pop("where")
+        return {k: v for k, v in d.items() if not (k.endswith("_dir") and v is None)}
+
+    @classmethod
+    def from_section(cls, sec: dict, where: str = SECTION) -> "Params":
+        """A section at one scale (no by_scale; config.section's bookkeeping key `replaced` is ignored)."""
+        sec = {k: v for k, v in copy.deepcopy(sec).items() if k != "replaced"}
+        _check_entries(sec, where)
+        for k in REQUIRED:
+            if k not in sec:
+                raise C.ConfigError(f"params.yaml: missing key `{where}.{k}`")
+        return cls(**{k: _entry(k, v) for k, v in sec.items()}, where=where)
+
+    @classmethod
+    def from_params(cls, params: dict, scale: str | None = None) -> "Params":
+        """params[SECTION] at `scale` (default params['scale']): the section and every by_scale replacement are
+        checked, then the active one's entries replace the section's. Errors on the active values name
+        <section>.by_scale.<scale> when that scale has replacements (config's own-schema convention)."""
+        scale = scale or params["scale"]
+        sec = C._get(params, SECTION)
+        C._check(isinstance(sec, dict), SECTION, sec, "a mapping")
+        by = sec.get("by_scale") or {}
+        C._check(isinstance(by, dict) and set(by) <= set(C.SCALES), f"{SECTION}.by_scale", by,
+                 f"a mapping with keys from {C.SCALES}")
+        _check_entries(base := {k: v for k, v in sec.items() if k != "by_scale"}, SECTION)
+        for sc, over in by.items():
+            _check_entries(over or {}, f"{SECTION}.by_scale.{sc}")
+        for k in REQUIRED:
+            C._get(params, f"{SECTION}.{k}")
+        return cls.from_section({**base, **(by.get(scale) or {})},
+                                f"{SECTION}.by_scale.{scale}" if scale in by else SECTION)
 
 
 @dataclass
@@ -56,70 +260,72 @@ class Pool:
         return np.flatnonzero(self.keep[m])
 
 
-def build_pool(data, sec: dict) -> Pool:
+def build_pool(data, P: Params) -> Pool:
     """A seeded `pool`-sized subset of the training set (all of it when null), the keep matrix over it, and a seeded
     `n_test`-sized subset of the test set (all of it when null; the test set is never anyone's member). Subsets
     are random, not the first images: a stored test set can be ordered by class."""
     n_train = len(data.y_train)
-    n = sec["pool"] or n_train
+    n = P.pool or n_train
     if n > n_train:
         raise ValueError(f"06_post_training_quantization.pool = {n} exceeds the {n_train} training images")
-    rng = np.random.default_rng(sec["seed"])
+    rng = np.random.default_rng(P.seed)
     index = np.sort(rng.permutation(n_train)[:n]) if n < n_train else np.arange(n_train)
-    keep = L.keep_matrix(sec["models"], n, seed=sec["seed"], pkeep=sec["pkeep"])
-    nt = sec["n_test"] or len(data.y_test)
+    keep = L.keep_matrix(P.models, n, seed=P.seed, pkeep=P.pkeep)
+    nt = P.n_test or len(data.y_test)
     test = rng.permutation(len(data.y_test))[:nt]   # random order: RMIA's population is a prefix of it
     return Pool(data.x_train[index], data.y_train[index], index, keep, data.x_test[test], data.y_test[test],
                 data.source, int(data.n_classes))
 
 
-def model_seed(sec: dict, m: int) -> int:
-    return int(sec["seed"]) * 1000 + m
+def model_seed(P: Params, m: int) -> int:
+    return int(P.seed) * 1000 + m
 
 
-def unit(sec: dict, pool: Pool, m: int) -> dict:
+def unit(P: Params, pool: Pool, m: int) -> dict:
     """What determines model m's weights (its cache key): architecture, recipe, data, its members, its seed."""
-    return {"section": "06_post_training_quantization", "dataset": sec["dataset"], "data_source": pool.source,
-            "arch": sec["arch"], "training": sec["training"], "seed": model_seed(sec, m),
+    return {"section": SECTION, "dataset": P.dataset, "data_source": pool.source,
+            "arch": asdict(P.arch), "training": asdict(P.training), "seed": model_seed(P, m),
             "members_sha": unit_key(pool.index[pool.members(m)].tolist())}
 
 
-class Cache:
-    """Files under <checkpoints_dir>/<dataset>/: one <key>.pt per trained model; outputs/fp-<key>.npz (every
+class Cache(CheckpointStore):
+    """The stage's files under <checkpoints_dir>/<dataset>/ (`dir`): one <key>.pt per trained model, in the model
+    store every family shares (lib.core.train.CheckpointStore: layout, claims, `put`); outputs/fp-<key>.npz (every
     full-precision model's logits) and outputs/ptq-<key>.npz (one per quantized copy; Study._outputs). Writes are
     atomic (tmp + rename)."""
 
     def __init__(self, root: str | Path, dataset: str):
-        self.dir = Path(root) / dataset
+        super().__init__(root, dataset=dataset)
+        self.dir = self.write_dir / dataset
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def model_path(self, u: dict) -> Path:
-        return self.dir / f"{unit_key(u)}.pt"
+        return self.path(u)
 
-    save = staticmethod(atomic_save)
+    save = staticmethod(atomic_save)   # any file of the stage, to a given path (a checkpoint: `put`)
 
 
-def arch_of(sec: dict, pool: Pool) -> dict:
+def arch_of(P: Params, pool: Pool) -> dict:
     """ResNet(**arch_of(...)): the section's architecture with the data set's number of classes."""
-    return {**sec["arch"], "n_classes": pool.n_classes}
+    return {**asdict(P.arch), "n_classes": pool.n_classes}
 
 
-def train_models(cache: Cache, pool: Pool, sec: dict, device=None) -> tuple[list[dict], int]:
+def train_models(cache: Cache, pool: Pool, P: Params, device=None) -> tuple[list[dict], int]:
     """Every model's record (state_dict, seconds, unit, curve), training only the ones not in the cache (in stacks
-    of sec['stack']; null = lib.core.resnet.default_stack: one by one on a CPU, where stacking measured slower, 16 on
+    of P.stack; null = lib.core.resnet.default_stack: one by one on a CPU, where stacking measured slower, 16 on
     CUDA). With train.executor `ray` (lib.core.executor) each stack is a Ray task (16 per task when a task has a
     GPU, else one model). Returns (records, how many were trained now)."""
-    units = [unit(sec, pool, m) for m in range(sec["models"])]
+    units = [unit(P, pool, m) for m in range(P.models)]
     todo = [m for m, u in enumerate(units) if not cache.model_path(u).is_file()]
     settings = EX.active()
     # a Ray task trains on what it was given (a GPU or not), not on this process's device
     dev = ("cuda" if settings.ray_gpus_per_unit > 0 else "cpu") if settings.ray else device
-    k = sec["stack"] or R.default_stack(R._device(dev))
+    k = P.stack or R.default_stack(R._device(dev))
     chunks = [todo[a:a + k] for a in range(0, len(todo), k)]   # one stack (or one model) each, saved when it finishes
-    args = [(cache, pool, sec, c, dev, k, settings.claim_stale_seconds) for c in chunks]
+    args = [(cache, pool, P, c, dev, k, settings.claim_stale_seconds) for c in chunks]
     if settings.ray:
-        EX.run_jobs([EX.Job(train_chunk, a, f"{sec['dataset']} ResNet models {c[0]}–{c[-1]}")
-                     for a, c in zip(args, chunks)], settings, desc=f"{sec['dataset']} ResNet stacks")
+        EX.run_jobs([EX.Job(train_chunk, a, f"{P.dataset} ResNet models {c[0]}–{c[-1]}")
+                     for a, c in zip(args, chunks)], settings, desc=f"{P.dataset} ResNet stacks")
     else:
         for a in args:
             train_chunk(*a)
@@ -127,26 +333,26 @@ def train_models(cache: Cache, pool: Pool, sec: dict, device=None) -> tuple[list
     return recs, len(todo)
 
 
-def train_chunk(cache: Cache, pool: Pool, sec: dict, chunk: list[int], device=None, stack: int | None = None,
+def train_chunk(cache: Cache, pool: Pool, P: Params, chunk: list[int], device=None, stack: int | None = None,
                 claim_stale_seconds: float = 600.0) -> list[int]:
     """Train models `chunk` of the keep matrix in one stack and save each (locally or in a Ray task). Each model is
     claimed first (lib.core.executor.claim): one that another process is training is waited for, not trained
     again. Returns the models trained here."""
     from contextlib import ExitStack
-    tr = sec["training"]
-    units = {m: unit(sec, pool, m) for m in chunk}
+    tr = P.training
+    units = {m: unit(P, pool, m) for m in chunk}
     claims = EX.claims_dir_for(cache.dir.parent)
     with ExitStack() as held:
         mine = [m for m in chunk
-                if held.enter_context(EX.claim(claims, sec["dataset"], unit_key(units[m]),
+                if held.enter_context(EX.claim(claims, P.dataset, unit_key(units[m]),
                                                lambda _, f=cache.model_path(units[m]): f.is_file(),
                                                stale_seconds=claim_stale_seconds))]
         if not mine:
             return []
-        out = R.train(arch_of(sec, pool), pool.x, pool.y, [pool.members(m) for m in mine],
-                      [model_seed(sec, m) for m in mine], epochs=tr["epochs"], batch_size=tr["batch_size"],
-                      lr=tr["lr"], momentum=tr["momentum"], weight_decay=tr["weight_decay"], augment=tr["augment"],
-                      stack=stack or len(mine), device=device, desc=f"{sec['dataset']} ResNet model",
+        out = R.train(arch_of(P, pool), pool.x, pool.y, [pool.members(m) for m in mine],
+                      [model_seed(P, m) for m in mine], epochs=tr.epochs, batch_size=tr.batch_size,
+                      lr=tr.lr, momentum=tr.momentum, weight_decay=tr.weight_decay, augment=tr.augment,
+                      stack=stack or len(mine), device=device, desc=f"{P.dataset} ResNet model",
                       first_index=mine[0])
         for m, rec in zip(mine, out):
             cache.save({**rec, "unit": units[m], "index": m}, cache.model_path(units[m]))
@@ -164,76 +370,85 @@ def accuracy(logits: np.ndarray, y) -> float:
     return float(100.0 * (np.asarray(logits).argmax(-1) == np.asarray(y)).mean())
 
 
-def queries(sec: dict) -> list:
+def queries(P: Params) -> list:
     """The views every model is queried with: "none" first (accuracy), then LiRA's other queries."""
-    return ["none", *[q for q in sec["lira"]["queries"] if q != "none"]]
+    return ["none", *[q for q in P.lira.queries if q != "none"]]
 
 
-def lira_views(sec: dict) -> list[int]:
-    """Positions of LiRA's queries in `queries(sec)` (the attacks' scores and RMIA's signals use these)."""
-    return [queries(sec).index(q) for q in sec["lira"]["queries"]]
+def lira_views(P: Params) -> list[int]:
+    """Positions of LiRA's queries in `queries(P)` (the attacks' scores and RMIA's signals use these)."""
+    return [queries(P).index(q) for q in P.lira.queries]
 
 
 # ----------------------------------------------------------------------------- quantized copies
 
-def ptq_jobs(sec: dict, targets=None, runs=None, grid: bool = True) -> list[dict]:
+def ptq_jobs(P: Params, targets=None, runs=None, grid: bool = True, methods=None, bits=None) -> list[dict]:
     """The quantized configurations of the study, one dict each: target (model index), run (calibration draw),
     method, bits, last_bits (the fc's; = bits unless decoupled), bn_source (OBC only). Calibration draws: ptq.runs
     at the bit widths of ptq.runs_bits (Fig. 6's spread; `runs` overrides), one elsewhere; round-to-nearest draws
-    none. `grid=False` gives only the plain ones (no decoupled, no BN leak rows)."""
-    p = sec["ptq"]
+    none. `grid=False` gives only the plain ones (no decoupled, no BN leak rows); `methods`, `bits` replace
+    ptq.methods, ptq.bits."""
+    p = P.ptq
     jobs = []
-    for t in (range(sec["targets"]) if targets is None else targets):
-        for method in p["methods"]:
-            n_runs = 1 if method == "rtn" else (p["runs"] if runs is None else runs)  # RTN draws no calibration
+    for t in (range(P.targets) if targets is None else targets):
+        for method in (p.methods if methods is None else methods):
+            n_runs = 1 if method == "rtn" else (p.runs if runs is None else runs)  # RTN draws no calibration
             for r in range(n_runs):
                 def add(bits, last_bits=None, bn=None):
                     jobs.append({"target": int(t), "run": r, "method": method, "bits": bits,
                                  "last_bits": bits if last_bits is None else last_bits,
-                                 "bn_source": (bn or p["bn_source"]) if method == "obc" else ""})
-                for b in p["bits"]:
-                    if r == 0 or b in p["runs_bits"]:
+                                 "bn_source": (bn or p.bn_source) if method == "obc" else ""})
+                for b in (p.bits if bits is None else bits):
+                    if r == 0 or b in p.runs_bits:
                         add(b)
                 if not grid or r > 0:
                     continue
-                for b in p["decoupled"]["bits"]:
-                    add(b, last_bits=p["decoupled"]["last_bits"])
-                if method == "obc" and p["bn_source"] != "train":
-                    for b in p["bn_leak_bits"]:
+                for b in p.decoupled.bits:
+                    add(b, last_bits=p.decoupled.last_bits)
+                if method == "obc" and p.bn_source != "train":
+                    for b in p.bn_leak_bits:
                         add(b, bn="train")
     return jobs
 
 
-def quantize(net: R.ResNet, job: dict, pool: Pool, sec: dict, seed: int, device=None):
+def adaptive_jobs(P: Params) -> list[dict]:
+    """The adaptive attacker's copies: every model (not only the targets) quantized with each of adaptive.methods
+    at adaptive.bits, one calibration draw, plain grid."""
+    return ptq_jobs(P, targets=range(P.models), runs=1, grid=False, methods=P.adaptive.methods, bits=P.adaptive.bits)
+
+
+def quantize(net: R.ResNet, job: dict, pool: Pool, P: Params, seed: int, device=None):
     """A quantized copy of `net` (model job['target']) for one job. Calibration images come from that model's
     members only (lib.core.ptq.calibration_indices); OBC's BN re-estimation draws from its members or, when
     job['bn_source'] == 'train', from the whole pool, non-members included (the authors' leak)."""
-    p, members = sec["ptq"], pool.members(job["target"])
+    p, members = P.ptq, pool.members(job["target"])
     method, bits = job["method"], job["bits"]
-    n_cal = min(p["obc_calibration"] if method == "obc" else p["calibration"], len(members))
+    n_cal = min(p.obc_calibration if method == "obc" else p.calibration, len(members))
     cal = Q.calibration_indices(members, n_cal, seed)
     bn_x = None
     if method == "obc":   # batch-norm tuning after OBC (Frantar et al. 2022; the authors)
         bn_x = pool.x[Q.bn_indices(members, np.arange(len(pool.y)), n_cal, seed, source=job["bn_source"])]
     last = job["last_bits"] if job["last_bits"] != bits else None
-    return Q.quantize_model(net, method, bits, pool.x[cal], last_layer_bits=last, iters=p["iters"].get(method, 1),
-                            reg=p["reg"].get(method), scale_method=p["scale_method"], seed=seed, device=device,
+    return Q.quantize_model(net, method, bits, pool.x[cal], last_layer_bits=last, iters=p.iters.get(method, 1),
+                            reg=p.reg.get(method), scale_method=p.scale_method, seed=seed, device=device,
                             bn_x=bn_x, progress_desc=f"model {job['target']} {method} {bits}-bit"
                                                      + (f", fc {last}-bit" if last else ""))
 
 
 @dataclass
 class Study:
-    """The section's state: params (at the active scale), the pool, the cache and the trained models' records."""
-    sec: dict
+    """The section's state: its Params (at the active scale), the pool, the cache and the trained models' records."""
+    sec: Params
     pool: Pool
     cache: Cache
     recs: list
     device: object = None
 
     @classmethod
-    def open(cls, sec: dict, data, checkpoints_dir, device=None) -> "Study":
-        return cls(sec, build_pool(data, sec), Cache(checkpoints_dir, sec["dataset"]), [], device)
+    def open(cls, sec, data, checkpoints_dir, device=None) -> "Study":
+        """`sec`: Params, or the section's dict at the active scale (validated into Params)."""
+        P = sec if isinstance(sec, Params) else Params.from_section(sec)
+        return cls(P, build_pool(data, P), Cache(checkpoints_dir, P.dataset), [], device)
 
     @property
     def arch(self) -> dict:
@@ -253,244 +468,33 @@ class Study:
             return {k: f[k] for k in f.files}
 
     def fp_outputs(self) -> dict:
-        """Full-precision logits of every model under `queries(sec)`: pool [M, N, V, C], test [M, n_test, V, C]."""
-        sec, pool = self.sec, self.pool
-        key = {"models": [r["unit"] for r in self.recs], "queries": sec["lira"]["queries"], "n_test": len(pool.y_test)}
+        """Full-precision logits of every model under `queries(P)`: pool [M, N, V, C], test [M, n_test, V, C]."""
+        P, pool = self.sec, self.pool
+        key = {"models": [r["unit"] for r in self.recs], "queries": P.lira.queries, "n_test": len(pool.y_test)}
         states = [r["state_dict"] for r in self.recs]
 
         def make():
-            return {"pool": R.logits(states, self.arch, pool.x, queries=queries(sec), device=self.device),
-                    "test": R.logits(states, self.arch, pool.x_test, queries=queries(sec), device=self.device)}
+            return {"pool": R.logits(states, self.arch, pool.x, queries=queries(P), device=self.device),
+                    "test": R.logits(states, self.arch, pool.x_test, queries=queries(P), device=self.device)}
         return self._outputs("fp", key, make)
 
     def quantized(self, jobs: list[dict]) -> list[dict]:
-        """Per job: its quantized copy's logits under `queries(sec)` on the pool [N, V, C] and the test images
+        """Per job: its quantized copy's logits under `queries(P)` on the pool [N, V, C] and the test images
         [n_test, V, C], and its PTQ report. Each copy is cached on its own (an interrupted run keeps the finished ones)."""
-        sec, pool, out = self.sec, self.pool, []
-        p = sec["ptq"]
+        P, pool, out = self.sec, self.pool, []
+        p = asdict(P.ptq)
         for job in tqdm(jobs, desc="PTQ copies"):
             m = job["target"]
             key = {"model": self.recs[m]["unit"], "job": {k: v for k, v in job.items() if k != "target"},
-                   "queries": sec["lira"]["queries"], "n_test": len(pool.y_test),
+                   "queries": P.lira.queries, "n_test": len(pool.y_test),
                    "ptq": {k: p[k] for k in ("calibration", "obc_calibration", "iters", "reg", "scale_method")}}
 
             def make(job=job, m=m):
-                qnet, report = quantize(model(self.recs[m], self.arch), job, pool, sec,
-                                        seed=model_seed(sec, m) * 100 + job["run"], device=self.device)
-                return {"pool": R.logits(qnet, None, pool.x, queries=queries(sec), device=self.device)[0],
-                        "test": R.logits(qnet, None, pool.x_test, queries=queries(sec), device=self.device)[0],
+                qnet, report = quantize(model(self.recs[m], self.arch), job, pool, P,
+                                        seed=model_seed(P, m) * 100 + job["run"], device=self.device)
+                return {"pool": R.logits(qnet, None, pool.x, queries=queries(P), device=self.device)[0],
+                        "test": R.logits(qnet, None, pool.x_test, queries=queries(P), device=self.device)[0],
                         "report": np.array(json.dumps(report, default=str))}
             f = self._outputs("ptq", key, make)
             out.append({**job, "pool": f["pool"], "test": f["test"], "report": json.loads(str(f["report"]))})
         return out
-
-    # -- attacks
-    def scores(self, logits: np.ndarray) -> np.ndarray:
-        """LiRA scores [..., N, A] of pool logits [..., N, views, C] (the views of LiRA's A queries)."""
-        y = self.pool.y.numpy()
-        z = np.asarray(logits)[..., lira_views(self.sec), :]
-        return L.scores_from_logits(z, y) if z.ndim == 3 else np.stack([L.scores_from_logits(v, y) for v in z])
-
-    def attack(self, target_scores: np.ndarray, m: int, shadow_scores: np.ndarray, shadows=None) -> list[dict]:
-        """LiRA online and offline on model m's scores [N, A] with the other models (or `shadows`, indices) as
-        shadows: one dict per attack with the member scores (kept for pooling) and the truth keep[m]."""
-        keep = self.pool.keep
-        rest = np.array([i for i in (range(len(keep)) if shadows is None else shadows) if i != m])
-        lr = self.sec["lira"]
-        # the same number of IN and of OUT shadows for every example (lira.balanced_references, as stage 08): in
-        # leave-one-out a target's members otherwise have one IN shadow fewer than its non-members
-        k = keep[rest]
-        use = L.balanced_references(k) if min(k.sum(0).min(), (~k).sum(0).min()) >= 1 else np.ones_like(k)
-        sh = np.where(use.reshape(use.shape + (1,) * (np.ndim(shadow_scores) - 2)), shadow_scores[rest], np.nan)
-        out = []
-        for name, online in (("LiRA online", True), ("LiRA offline", False)):
-            atk = L.LiRA(online=online, fix_variance=lr["fix_variance"], variant=lr["variant"])
-            out.append({"attack": name, "n_shadows": len(rest), "scores": atk.member_scores(
-                sh, keep[rest], target_scores), "truth": keep[m]})
-        return out
-
-    def rmia(self, target_pool_logits, target_test_logits, m: int, fp: dict, refs: int) -> dict:
-        """Offline RMIA on model m's outputs with the other models as references (up to `refs` OUT per example);
-        population = the first rmia.population test images (never anyone's member)."""
-        r, keep, y = self.sec["rmia"], self.pool.keep, self.pool.y.numpy()
-        n_pop = min(r["population"], len(self.pool.y_test))
-        yt = self.pool.y_test.numpy()[:n_pop]
-        rest = np.array([i for i in range(len(keep)) if i != m])
-        v = lira_views(self.sec)
-        sig = lambda z, yy: rmia_signal(z[..., v, :], yy)   # noqa: E731
-        sc = L.rmia_member_scores(sig(target_pool_logits, y), sig(fp["pool"][rest], y), keep[rest],
-                                  sig(target_test_logits[:n_pop], yt), sig(fp["test"][rest, :n_pop], yt),
-                                  offline_a=r["offline_a"], gamma=r["gamma"], max_refs=refs,
-                                  ref_use=L.balanced_references(keep[rest], k_in=0, k_out=refs))   # `refs` OUT models
-        return {"attack": f"RMIA ({refs} ref{'s' if refs > 1 else ''})", "n_shadows": refs, "scores": sc,
-                "truth": keep[m]}
-
-
-# ----------------------------------------------------------------------------- tables
-
-CONFIG = ["method", "bits", "last_bits", "bn_source", "shadows"]
-
-
-ARRAYS = ("scores", "truth", "correct")   # an entry's per-example arrays (not table columns)
-
-
-def attack_table(entries: list[dict], fprs, keys=None, boot: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-target table, pooled table). `entries`: dicts with the configuration columns, target, run,
-    test_acc, train_acc, attack, scores, truth (and `correct`, the test images the target gets right). Pooled =
-    the member scores of every target of one (configuration, run, attack) — or `keys` — concatenated: N⁻ grows with
-    the number of targets (leave-one-out pooling); its TPR's bootstrap resamples the targets too. Each per-target
-    row's `examples` is the id of its per-example outcomes (`outcomes`). `boot`: params.yaml → verdicts.bootstrap."""
-    b = boot or {"n_boot": 200, "seed": 0}
-    per = [{**{k: v for k, v in e.items() if k not in ARRAYS},
-            **metrics_row(e["scores"], e["truth"], fprs, n_boot=b["n_boot"], seed=b["seed"]), "examples": entry_id(e)}
-           for e in entries]
-    per = pd.DataFrame(per)
-    keys = [*CONFIG, "run", "attack"] if keys is None else list(keys)
-    pooled = []
-    for cfg, g, sc, tr in _pooled(entries, keys):
-        who = np.concatenate([np.full(len(e["truth"]), e["target"]) for e in g])
-        pooled.append({**cfg, "targets": len(g), "test_acc": float(np.mean([e["test_acc"] for e in g])),
-                       "train_acc": float(np.mean([e["train_acc"] for e in g])),
-                       **metrics_row(sc, tr, fprs, groups=who, n_boot=b["n_boot"], seed=b["seed"])})
-    return per, pd.DataFrame(pooled)
-
-
-def entry_id(e: dict) -> str:
-    """The id of an attack entry's per-example outcomes: its configuration, target, run and attack."""
-    return "|".join(str(e.get(k, "")) for k in (*CONFIG, "target", "run", "attack"))
-
-
-def outcomes(entries: list[dict]) -> pd.DataFrame:
-    """Per-example outcomes of attack entries (lib.claims.verdicts.Examples): measure "lira" = the attack's member
-    score and the truth of every pool example (example = pool position), "eval" = the target's correctness on
-    every test image (example = −(j + 1))."""
-    parts = []
-    for e in entries:
-        i = entry_id(e)
-        parts.append(pd.DataFrame({"id": i, "measure": "lira", "example": np.arange(len(e["truth"])),
-                                   "member": np.asarray(e["truth"]).astype(np.int8), "score": e["scores"]}))
-        if "correct" in e:
-            parts.append(pd.DataFrame({"id": i, "measure": "eval", "example": -(np.arange(len(e["correct"])) + 1),
-                                       "correct": np.asarray(e["correct"]).astype(np.int8)}))
-    return pd.concat(parts, ignore_index=True)
-
-
-# the metric columns of the per-target table (and claims_table's acc_over_chance), from the per-example outcomes
-OUTCOMES = {"test_acc": V.Outcome("eval", "accuracy", scale=100.0),
-            "acc_over_chance": V.Outcome("eval", "accuracy", scale=100.0),
-            "auc": V.Outcome("lira", "auc"),
-            **{f"{p}tpr_at_{t}": V.Outcome("lira", "log10_tpr" if p else "tpr", f)
-               for f, t in ((0.01, "1pct"), (0.001, "0_1pct")) for p in ("", "log10_")}}
-
-
-def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
-    b = params["verdicts"]["bootstrap"]
-    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
-
-
-def _groups(entries, keys):
-    out: dict = {}
-    for e in entries:
-        out.setdefault(tuple(e[k] for k in keys), []).append(e)
-    return [(dict(zip(keys, k)), g) for k, g in out.items()]
-
-
-def _pooled(entries, keys):
-    """Per group of `keys`: (its values, its entries, their member scores concatenated, their truth concatenated)."""
-    return [(cfg, g, np.concatenate([e["scores"] for e in g]), np.concatenate([e["truth"] for e in g]))
-            for cfg, g in _groups(entries, list(keys))]
-
-
-def pooled_roc(entries: list[dict], keys=(*CONFIG, "attack"), n_points: int = 150) -> pd.DataFrame:
-    """Log-log ROC curve points of each pooled configuration (all runs together)."""
-    return pd.concat([L.roc_loglog(sc, tr, n_points).assign(**cfg) for cfg, _, sc, tr in _pooled(entries, keys)],
-                     ignore_index=True)
-
-
-def main_grid(df: pd.DataFrame, sec: dict, decoupled: bool = False) -> pd.DataFrame:
-    """Rows of the paper's main grid: OBC only with the section's BN source (not the leak copies), and — unless
-    `decoupled` — only copies whose fc has the same bits as the rest."""
-    keep = df.bn_source.fillna("").isin(["", sec["ptq"]["bn_source"]])
-    return df[keep if decoupled else keep & (df.last_bits == df.bits)]
-
-
-FP_CONFIG = {"method": FULL_PRECISION, "bits": FP_BITS, "last_bits": FP_BITS, "bn_source": "", "shadows": "fp"}
-
-
-JOB = ("method", "bits", "last_bits", "bn_source", "target", "run")
-
-
-def _accs(study: Study, pool_logits: np.ndarray, test_logits: np.ndarray, m: int) -> dict:
-    """Test accuracy (%) and accuracy on model m's members (the train accuracy), both on the un-augmented view, and
-    which test images it gets right (`correct`, for the paired tests)."""
-    members = study.pool.members(m)
-    return {"test_acc": accuracy(test_logits[:, 0], study.pool.y_test.numpy()),
-            "correct": np.asarray(test_logits[:, 0]).argmax(-1) == study.pool.y_test.numpy(),
-            "train_acc": accuracy(pool_logits[members, 0], study.pool.y.numpy()[members]),
-            "n_eval": len(study.pool.y_test), "n_members_trained": len(members)}
-
-
-def _fp_row(study: Study, fp: dict, m: int) -> dict:
-    """The configuration and accuracies of full-precision model m as a target."""
-    return {**FP_CONFIG, "target": m, "run": 0, **_accs(study, fp["pool"][m], fp["test"][m], m)}
-
-
-def _q_row(study: Study, q: dict, shadows: str = "fp") -> dict:
-    """The configuration and accuracies of quantized copy q as a target attacked with `shadows` (fp | quantized)."""
-    return {**{k: q[k] for k in JOB}, "shadows": shadows, **_accs(study, q["pool"], q["test"], q["target"])}
-
-
-def lira_entries(study: Study, fp: dict, qouts: list[dict], fp_targets=None) -> list[dict]:
-    """Attack entries (for attack_table / pooled_roc): every full-precision model in `fp_targets` (default: all,
-    leave-one-out) and every quantized copy, each against the full-precision shadows (the paper's protocol)."""
-    S = study.scores(fp["pool"])
-    out = []
-    for m in (range(len(S)) if fp_targets is None else fp_targets):
-        out += [{**_fp_row(study, fp, m), **a} for a in study.attack(S[m], m, S)]
-    for q in qouts:
-        out += [{**_q_row(study, q), **a} for a in study.attack(study.scores(q["pool"]), q["target"], S)]
-    return out
-
-
-def adaptive_entries(study: Study, fp: dict, qouts_all: list[dict]) -> list[dict]:
-    """The adaptive attacker (beyond the paper): for each (method, bits) every model is quantized with the same PTQ,
-    and the quantized targets (the first `targets` models) are attacked with the quantized shadows."""
-    out = []
-    for cfg, g in _groups(qouts_all, ["method", "bits", "last_bits", "bn_source", "run"]):
-        Sq = np.stack([study.scores(q["pool"]) for q in sorted(g, key=lambda q: q["target"])])
-        for q in g:
-            m = q["target"]
-            if m >= study.sec["targets"]:
-                continue
-            out += [{**_q_row(study, q, "quantized"), **a} for a in study.attack(Sq[m], m, Sq)]
-    return out
-
-
-def rmia_entries(study: Study, fp: dict, qouts: list[dict]) -> list[dict]:
-    """RMIA (offline, references = the other full-precision models) on the full-precision targets (the first
-    `targets` models) and on their quantized copies, for each reference count of rmia.references."""
-    out = []
-    for refs in study.sec["rmia"]["references"]:
-        for m in range(study.sec["targets"]):
-            out.append({**_fp_row(study, fp, m), **study.rmia(fp["pool"][m], fp["test"][m], m, fp, refs)})
-        for q in qouts:
-            out.append({**_q_row(study, q), **study.rmia(q["pool"], q["test"], q["target"], fp, refs)})
-    return out
-
-
-def budget_entries(study: Study, fp: dict) -> list[dict]:
-    """TPR vs the attacker's budget on the full-precision targets (the first `targets` models): LiRA online and
-    offline with the first c of the other models as shadows (c in shadow_counts), RMIA with k OUT references per
-    example (k in rmia.references). Column `out_per_example`: OUT models per example the attack uses (LiRA:
-    ≈ (1 − pkeep)·c; RMIA: k), the budget that matters for offline attacks."""
-    S, sec, out = study.scores(fp["pool"]), study.sec, []
-    for m in range(sec["targets"]):
-        base = _fp_row(study, fp, m)
-        others = [i for i in range(len(S)) if i != m]
-        for c in sec["shadow_counts"]:
-            for a in study.attack(S[m], m, S, shadows=others[:c]):
-                out.append({**base, **a, "budget": c, "out_per_example": (1 - sec["pkeep"]) * c})
-        for k in sec["rmia"]["references"]:
-            out.append({**base, **study.rmia(fp["pool"][m], fp["test"][m], m, fp, k), "budget": k,
-                        "out_per_example": float(k)})
-    return out

@@ -3,60 +3,96 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..claims.registry import ladder_parts
+from ..claims.verdicts import CLASSES
+from ..core import config as C
 
-DETAIL_FILES = ("claims_comparisons.csv", "claims_detail.csv")   # 05–07 / 02–04 name it differently
-CLASSES = ("supported", "partly supported", "mixed", "partly contradicted", "contradicted", "not resolved",
-           "scoped", "structural", "not tested")
+SECTION = "99_claims"
+CLAIM_STAGES = ("02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
+                "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder")
+DETAIL_FILE = "claims_detail.csv"   # every stage's per-comparison file
 LADDER_STAGE = "08_attack_ladder"
+CLASS = "verdict class"             # the column of lib.claims.verdicts.evaluate beside `our verdict`
 
 
-def verdict_class(verdict: str) -> str:
-    """The category of a verdict text of lib.claims.verdicts.claim_verdict (or a claim's fixed note). "supported
-    on k of n planned comparisons" (some had no data) is "partly supported"; a scoped claim (measured where it cannot
-    show what the paper claims, e.g. B7/B8's CPU allocator) is "scoped", a structural one (true by construction)
-    "structural", whatever their comparisons say: neither counts as a finding for or against the paper."""
-    v = str(verdict)
-    if v.startswith("scoped ("):
-        return "scoped"
-    if v.startswith("structural ("):
-        return "structural"
-    if v.startswith("supported on "):
-        return "partly supported"
-    if v.startswith("contradicted on "):
-        return "partly contradicted"
-    for c in ("partly supported", "partly contradicted", "supported", "contradicted", "mixed", "not resolved"):
-        if v.startswith(c):
-            return c
-    return "not tested"
+@dataclass(frozen=True)
+class Params:
+    """params.yaml's `99_claims` (at one scale: `by_scale.<scale>` replaces whole entries). Built by `from_params`;
+    __post_init__ checks every value and raises a ConfigError naming its key."""
+    stages: tuple                 # the stages whose claims are gathered, from CLAIM_STAGES
+    before: str | None = None     # a claims_all.csv of the verdicts before a change of the engine ("what moved")
+    checkpoints_dir: str = f"checkpoints/{SECTION}"
+    results_dir: str = f"results/{SECTION}"
+    figures_dir: str = f"figures/{SECTION}"
+    scale: str | None = None
+    keys: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        key = lambda k: self.keys.get(k, f"{SECTION}.{k}")   # noqa: E731
+        st = list(self.stages) if isinstance(self.stages, tuple) else self.stages
+        C._check(isinstance(st, list) and st and set(st) <= set(CLAIM_STAGES) and len(set(st)) == len(st),
+                 key("stages"), st, f"a non-empty list of distinct stages from {list(CLAIM_STAGES)}")
+        C._check(self.before is None or (isinstance(self.before, str) and self.before.endswith(".csv")), key("before"),
+                 self.before, "null or the path of a claims_all.csv (the verdicts before a change of the engine)")
+        for k in C.DIR_KEYS:
+            C._check(isinstance(getattr(self, k), str) and getattr(self, k), key(k), getattr(self, k), "a folder path")
+
+    @classmethod
+    def from_params(cls, params: dict, scale: str | None = None) -> "Params":
+        """params[SECTION] at `scale` (default: params' `scale`); every scale's entries are checked."""
+        sec = params.get(SECTION)
+        C._check(isinstance(sec, dict), SECTION, sec, "a mapping")
+        by = sec.get("by_scale") or {}
+        C._check(isinstance(by, dict) and set(by) <= set(C.SCALES), f"{SECTION}.by_scale", by,
+                 f"a mapping with keys from {C.SCALES}")
+        scale = scale or params["scale"]
+        own = [f.name for f in fields(cls) if f.name not in ("scale", "keys")]
+        out = []
+        for sc in (scale, *(x for x in C.SCALES if x != scale)):
+            over = by.get(sc) or {}
+            grid = C.section({SECTION: sec, "scale": sc}, SECTION)
+            grid.pop("replaced")
+            keys = {k: f"{SECTION}.by_scale.{sc}.{k}" if k in over else f"{SECTION}.{k}" for k in grid}
+            for k in grid:
+                if k not in own:
+                    raise C.ConfigError(f"params.yaml: unknown key `{keys[k]}`; expected one of {own}")
+            if "stages" not in grid:
+                raise C.ConfigError(f"params.yaml: missing key `{SECTION}.stages`")
+            st = grid.pop("stages")
+            out.append(cls(stages=tuple(st) if isinstance(st, list) else st, **grid, scale=sc, keys=keys))
+        return out[0]
 
 
-def _stage_file(root: Path, stage: str, names) -> Path:
-    for n in names:
-        if (root / stage / n).is_file():
-            return root / stage / n
-    raise FileNotFoundError(f"{root / stage}: none of {list(names)} — run the stage `{stage}` first (dvc repro)")
+def _stage_file(root: Path, stage: str, name: str) -> Path:
+    if not (root / stage / name).is_file():
+        raise FileNotFoundError(f"{root / stage / name} is missing — run the stage `{stage}` first (dvc repro)")
+    return root / stage / name
 
 
 def collect(root: str | Path, stages) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(claims: one row per claim of every stage, with its stage, the scale and data source the stage ran at and its
-    verdict class; comparisons: every comparison with its stage). A missing file is an error naming it."""
+    verdict class (the stage's `verdict class` column); comparisons: every comparison with its stage). A missing
+    file, or a claims table without the class column (written before verdicts carried it), is an error naming it."""
     root = Path(root)
     claims, comps = [], []
     for stage in stages:
-        c = pd.read_csv(_stage_file(root, stage, ("claims.csv",)))
+        f = _stage_file(root, stage, "claims.csv")
+        c = pd.read_csv(f)
+        if CLASS not in c.columns:
+            raise ValueError(f"{f} has no `{CLASS}` column (written before verdicts carried their class) — rerun "
+                             f"the stage `{stage}` (dvc repro)")
         metrics = root / stage / "metrics.json"
         scale = json.loads(metrics.read_text()).get("scale", "") if metrics.is_file() else ""
         c.insert(0, "stage", stage)
         c["scale"] = scale
-        c["verdict class"] = c["our verdict"].map(verdict_class)
         claims.append(c)
-        d = pd.read_csv(_stage_file(root, stage, DETAIL_FILES))
+        d = pd.read_csv(_stage_file(root, stage, DETAIL_FILE))
         d.insert(0, "stage", stage)
         comps.append(d)
     return pd.concat(claims, ignore_index=True), pd.concat(comps, ignore_index=True)
@@ -99,7 +135,7 @@ def reading(claims: pd.DataFrame, comps: pd.DataFrame | None = None) -> dict:
     out = {}
     groups = {"holds": ("supported", "partly supported"), "fails": ("contradicted", "partly contradicted", "mixed"),
               "open": ("not resolved", "not tested"), "aside": ("scoped", "structural")}
-    grid = ladder_grid(comps) if comps is not None else pd.DataFrame()
+    grid = ladder_grid(comps, classes=True) if comps is not None else pd.DataFrame()
     for paper, g in claims.groupby("paper", sort=True):
         r = {k: [f"{c} ({st[:2]})" for c, st, v in zip(g.claim, g.stage, g["verdict class"]) if v in cls]
              for k, cls in groups.items()}
@@ -109,20 +145,43 @@ def reading(claims: pd.DataFrame, comps: pd.DataFrame | None = None) -> dict:
         for cid in g[g.stage == LADDER_STAGE].claim:
             if cid in grid.index.get_level_values(0):
                 for metric, row in grid.loc[cid].iterrows():
-                    ladder.setdefault(cid, {})[metric] = [(atk, verdict_class(v)) for atk, v in row.dropna().items()]
+                    ladder.setdefault(cid, {})[metric] = list(row.dropna().items())
         r["ladder"] = ladder
         out[paper] = r
     return out
 
 
-def ladder_grid(comps: pd.DataFrame) -> pd.DataFrame:
-    """Stage 08's cells (claim × metric rows, attacks as columns), each cell's verdict from its comparisons
-    (lib.stages.ladder.verdict_grid), read from the comparisons `collect` gathered."""
-    from .ladder import verdict_grid
+def reading_text(r: dict, primary: dict) -> str:
+    """Notebook 99's reading as markdown: per paper (`r` = `reading`'s result) its claims by outcome and, for each
+    ladder claim, its AUC cell under each attack of stage 08 (`primary`: params.yaml → 08_attack_ladder.primary)."""
+    lines = []
+    for p, x in r.items():
+        own = [s[:2] for s in x["stages"] if s != LADDER_STAGE]
+        n = sum(len(x[k]) for k in ("holds", "fails", "open", "aside"))
+        lines.append(f"**Paper {p}** ({f'{n} claims of stages ' + ', '.join(own) if own else 'stage 08 only'}"
+                     f"{'; and stage 08' if own and x['ladder'] else ''}; scale {', '.join(x['scales'])})")
+        for k, name in (("holds", "holds"), ("fails", "does not hold"), ("open", "not decided here"),
+                        ("aside", "scoped or structural (not a finding either way)")):
+            if x[k]:
+                lines.append(f"* {name} ({len(x[k])}): {', '.join(x[k])}")
+        for base, by_metric in x["ladder"].items():
+            prim = primary.get(base, {})
+            lines.append(f"* under the attack ladder (08), *{base}*, AUC under each attack (the claim's verdict is "
+                         f"its primary cell, {prim.get('attack', '?')} {prim.get('metric', '?')}; the others are "
+                         "secondary): " + "; ".join(f"{atk} **{v}**" for atk, v in by_metric.get("AUC", [])))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def ladder_grid(comps: pd.DataFrame, classes: bool = False) -> pd.DataFrame:
+    """Stage 08's cells (claim × metric rows, attacks as columns), each cell's verdict (or, with `classes`, its
+    verdict class) from its comparisons (lib.stages.ladder.verdict_grid), read from the comparisons `collect`
+    gathered."""
+    from .ladder_tables import verdict_grid
     d = comps[comps.stage == LADDER_STAGE] if "stage" in comps else comps
     if not len(d):
         return pd.DataFrame()
-    return verdict_grid(d.drop(columns=["stage"], errors="ignore"))
+    return verdict_grid(d.drop(columns=["stage"], errors="ignore"), classes=classes)
 
 
 # ----------------------------------------------------------------------------- what the mended engine moved
@@ -144,8 +203,9 @@ MENDS = {
 }
 
 
-def mends_touching(stage: str, claim: str, verdict: str, comps: pd.DataFrame) -> list[int]:
-    """The issue-21 items (MENDS) whose condition holds for one claim, from its verdict and comparisons."""
+def mends_touching(stage: str, claim: str, verdict: str, cls: str, comps: pd.DataFrame) -> list[int]:
+    """The issue-21 items (MENDS) whose condition holds for one claim, from its verdict (item 9: the wording of
+    planned comparisons and of "no zeros"), its verdict class and its comparisons."""
     c = comps[(comps.stage == stage) & (comps.claim == claim)] if len(comps) else comps
     items = []
     expected = c.get("expected", pd.Series(dtype=str)).astype(str)
@@ -164,11 +224,11 @@ def mends_touching(stage: str, claim: str, verdict: str, comps: pd.DataFrame) ->
     if stage == LADDER_STAGE:
         items.append(7)
     v = str(verdict)
-    if v.startswith("structural") or "planned comparisons" in v or "no zeros" in v:
+    if cls == "structural" or "planned comparisons" in v or "no zeros" in v:
         items.append(9)
     if stage in ("06_post_training_quantization", LADDER_STAGE):
         items.append(10)
-    if v.startswith("scoped"):
+    if cls == "scoped":
         items.append(11)
     return items
 
@@ -178,8 +238,9 @@ OLD_LADDER_METRICS = {"auc": "AUC", "tpr_low": "TPR at low FPR"}   # stage 08's 
 
 def what_moved(before: pd.DataFrame, after: pd.DataFrame, comps: pd.DataFrame,
                ladder_primary: dict | None = None) -> pd.DataFrame:
-    """Every claim whose verdict changed between `before` (claims_all.csv of the run judged by the old engine) and
-    `after` (this run's), before → after, with the issue-21 items that touch it (`mends_touching`). Stage 08's old
+    """Every claim whose verdict changed between `before` (claims_all.csv of the run judged by the old engine, with
+    its `verdict class` column: results/history/claims_before_issue21.csv stores it) and `after` (this run's),
+    before → after, with the issue-21 items that touch it (`mends_touching`). Stage 08's old
     per-cell claims ("<claim> · <attack> · <metric>") are matched to the claim's primary cell (`ladder_primary`:
     params.yaml → 08_attack_ladder.primary); its other old cells are now secondary comparisons of the claim."""
     b = before.copy()
@@ -196,16 +257,30 @@ def what_moved(before: pd.DataFrame, after: pd.DataFrame, comps: pd.DataFrame,
         o = old.iloc[0]
         rows.append({"paper": r.paper, "stage": r.stage, "claim": r.claim,
                      "before": str(o["our verdict"]) + (f"  [old cell: {o.atk} · {o.met}]" if o.atk else ""),
-                     "after": r["our verdict"], "class before": o["verdict class"],
-                     "class after": verdict_class(r["our verdict"]),
+                     "after": r["our verdict"], "class before": o[CLASS], "class after": r[CLASS],
                      "mends that touch it (issue 21 items)": ", ".join(
-                         str(i) for i in mends_touching(r.stage, r.claim, r["our verdict"], comps))})
+                         str(i) for i in mends_touching(r.stage, r.claim, r["our verdict"], r[CLASS], comps))})
     cols = ["paper", "stage", "claim", "before", "after", "class before", "class after", "class changed",
             "mends that touch it (issue 21 items)"]
     out = pd.DataFrame(rows, columns=[c for c in cols if c != "class changed"])
     out.insert(7, "class changed", out["class before"] != out["class after"])
     # the claims whose class changed first (a finding gained or lost), then those whose wording alone changed
     return out.sort_values("class changed", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def moved_text(moved: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame) -> str:
+    """Notebook 99's lines above the "what moved" table: issue 21's items, the classes before → after, and stage
+    08's count of claims before (every ladder cell a claim) and now (one per claim, on its primary cell)."""
+    pairs = moved.groupby(["class before", "class after"]).size().items()
+    out = ("Issue 21's items: " + "; ".join(f"**{k}** {v}" for k, v in MENDS.items()) + ". Classes before → after: "
+           + ", ".join(f"{a} → {b} × {n}" for (a, b), n in pairs))
+    old08, new08 = before[before.stage == LADDER_STAGE], after[after.stage == LADDER_STAGE]
+    if len(old08):
+        tally = lambda t: ", ".join(f"{k} × {n}" for k, n in t[CLASS].value_counts().items())   # noqa: E731
+        out += (f"\n\nStage 08 before: {len(old08)} ladder cells each counted as a claim ({tally(old08)}); now "
+                f"{len(new08)} claims, each judged on its primary cell ({tally(new08)}); the other cells are "
+                "secondary comparisons, Holm-corrected as one family per claim (item 7).")
+    return out
 
 
 # ----------------------------------------------------------------------------- "as published" switches
@@ -264,6 +339,7 @@ def switches(root: str | Path, stages) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[SWITCH_COLUMNS]
 
 
-__all__ = ["DETAIL_FILES", "CLASSES", "LADDER_STAGE", "MENDS", "SWITCH_COLUMNS", "verdict_class", "collect", "evidence",
-           "counts", "reading", "ladder_grid", "mends_touching", "what_moved", "switches",
-           "ladder_parts"]   # re-exported for notebook 99 (defined with the ladder claims in lib.claims.registry)
+__all__ = ["Params", "SECTION", "CLAIM_STAGES",
+           "DETAIL_FILE", "CLASS", "CLASSES", "LADDER_STAGE", "MENDS", "SWITCH_COLUMNS", "collect", "evidence",
+           "counts", "reading", "reading_text", "ladder_grid", "mends_touching", "what_moved", "moved_text", "switches",
+           "ladder_parts"]   # re-exported for notebook 99 (defined with the ladder claims in lib.claims.ladder_claims)

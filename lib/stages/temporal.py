@@ -11,10 +11,14 @@ attacked twice:
 
 The trace is recomputed from the stored weights with the evaluation's own seed, so its last step is
 exactly the stored final-step output (checked), and cached under <checkpoints>/traces/.
+
+The section of params.yaml is `Params`; the notebook's tables, paper B's verdicts (`judge`), metrics.json and its
+closing reading come from the functions at the end, so the notebook is a call and a table or figure per claim.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +29,84 @@ from tqdm import tqdm
 from ..core import config as C
 from ..core import data as D
 from ..attacks.mia import loss_threshold_attack, shadow_attack
-from ..core.efficiency import ALLOC_METHOD, Meter, spike_counts, train_step
+from ..core.efficiency import Meter, row, spike_counts, train_step
 from ..claims import verdicts as V
-from .membership import OUTCOMES as _OUTCOMES, outcomes
+from .membership import OUTCOMES as _OUTCOMES, cell, outcomes
 from ..claims.metrics import paired_accuracy_var
 from ..core.train import ModelStore, predict
 
 
-# ----------------------------------------------------------------------------- settings of this section
+# ----------------------------------------------------------------------------- this section of params.yaml
+SECTION = "05_temporal_dynamics"
 
-def unit(params: dict, sec: dict, dataset: str, encoding: str, role: str, seed: int, **extra) -> dict:
+
+@dataclass(frozen=True)
+class Params(C.GridSection):
+    """params.yaml's 05_temporal_dynamics at one scale: its grid, plus the common frame of lib.core.config.GridSection
+    (per-family values, folders). Checked in __post_init__: every error is a ConfigError naming its key
+    (`05_temporal_dynamics.by_scale.<scale>.<key>` when a replacement at that scale wrote it)."""
+    OWN_KEYS = ("datasets", "encodings", "baseline", "trace_attack", "transfer", "sweep", "efficiency")
+    datasets: tuple[str, ...]
+    encodings: tuple[str, ...]
+    baseline: str                  # the encoding paper B compares against
+    trace_attack: bool             # also attack the whole output-membrane trace (paper B's break condition)
+    transfer: dict                 # {source, target: image sets, frozen: [layer indices 0-3]}
+    sweep: dict                    # {datasets: [...], <stochastic encoder>: {constant: [values]}}
+    efficiency: dict               # {spike_samples, rss_interval} (Runner)
+    encoders: dict = field(default_factory=dict, repr=False)   # params.yaml's `encoders` (the sweep's centre)
+    name: str = field(default=SECTION, kw_only=True)
+
+    def __post_init__(self):
+        from ..core.encoders import build_encoder
+        ok, as_yaml, enc = C._check, (lambda v: list(v) if isinstance(v, tuple) else v), C.ENCODINGS
+        C._list_of(self.key("datasets"), as_yaml(self.datasets), C.DATASETS)
+        C._list_of(self.key("encodings"), as_yaml(self.encodings), enc)
+        ok(self.baseline in enc, self.key("baseline"), self.baseline, f"one of {enc}")
+        ok(isinstance(self.trace_attack, bool), self.key("trace_attack"), self.trace_attack, "true or false")
+        t, img = self.transfer, C.IMAGE_DATASETS
+        ok(isinstance(t, dict) and set(t) == {"source", "target", "frozen"} and t["source"] in img
+           and t["target"] in img and isinstance(t["frozen"], list)
+           and all(isinstance(i, int) and 0 <= i < 4 for i in t["frozen"]), self.key("transfer"), t,
+           "{source: image set, target: image set, frozen: [layer indices 0-3]}")
+        key, v = self.key("sweep"), self.sweep
+        ok(isinstance(v, dict) and isinstance(v.get("datasets"), list) and all(d in C.DATASETS for d in v["datasets"]),
+           f"{key}.datasets", v.get("datasets") if isinstance(v, dict) else v, "a list of datasets")
+        for e, grid in v.items():
+            if e == "datasets":
+                continue
+            ok(e in ("poisson_burst", "delayed_burst", "rate") and isinstance(grid, dict), f"{key}.{e}", grid,
+               "a mapping {constant: [values]} of a stochastic encoder")
+            for const, values in grid.items():
+                ok(isinstance(values, list) and values, f"{key}.{e}.{const}", values, "a non-empty list")
+                for x in values:
+                    try:
+                        build_encoder(e, **{**(self.encoders.get(e) or {}), const: x})
+                    except (TypeError, ValueError) as err:
+                        raise C.ConfigError(f"params.yaml: `{key}.{e}.{const}` = {x!r}: {err}") from None
+        f = self.efficiency
+        ok(isinstance(f, dict) and set(f) == {"spike_samples", "rss_interval"} and C._is_pos_int(f["spike_samples"])
+           and isinstance(f["rss_interval"], (int, float)) and not isinstance(f["rss_interval"], bool)
+           and f["rss_interval"] > 0, self.key("efficiency"), f, "{spike_samples: positive integer, rss_interval: seconds > 0}")
+
+    @classmethod
+    def from_params(cls, params: dict, name: str = SECTION) -> "Params":
+        """The section at the active scale (GridSection.from_params), whose grid must also be runnable: the
+        transfer and sweep datasets and the baseline are in it."""
+        act = super().from_params(params, name, encoders=dict(params.get("encoders") or {}))
+        for ds in (act.transfer["source"], act.transfer["target"], *act.sweep["datasets"]):
+            C._check(ds in act.datasets, f"{name}.datasets", list(act.datasets),
+                     f"a list that includes {ds} (used by `transfer` / `sweep` at scale {params['scale']})")
+        C._check(act.baseline in act.encodings, f"{name}.encodings", list(act.encodings),
+                 f"a list that includes the baseline {act.baseline!r}")
+        return act
+
+
+def unit(params: dict, sec: Params | dict, dataset: str, encoding: str, role: str, seed: int, **extra) -> dict:
     """The SNN unit of `dataset` under `encoding` in this section (extra: encoding_kwargs, init_from, frozen).
-    Members per model, epochs and batch size are the section's at the active scale (lib.core.config.effective);
-    its reduced member pools come from lib.stages.base.store_for (subset_splits)."""
-    st = C.effective(params, sec, dataset)
+    Members per model, epochs and batch size are the section's at the active scale (lib.core.config.effective;
+    `sec`: this Params, or the section as lib.core.config.section gives it); its reduced member pools come from
+    lib.stages.base.store_for (subset_splits)."""
+    st = C.effective(params, sec.per_family if isinstance(sec, Params) else sec, dataset)
     return C.unit(params, dataset, "snn", role, seed, encoding=encoding, n_in=st["n_in"], n_out=st["n_out"],
                   epochs=st["epochs"], batch_size=st["batch_size"], **extra)
 
@@ -82,28 +150,14 @@ class Runner:
             u = rec["unit"]
             data = self.store.data_loader(u["dataset"])
             split = D.load_split(D.split_path(self.store.splits_dir, u["dataset"], u["seed"]))
-            x, _ = D.pool(data, split, "eval")
+            (x, _), (xi, yi) = (D.pool(data, split, n) for n in ("eval", f"{u['role']}_in"))
             model = self.store.load_model(rec)
             meas["spikes"] = spike_counts(model, x[:self.spike_samples], seed=C.init_seed(u) + 3)
-            xi, yi = D.pool(data, split, "target_in" if u["role"] == "target" else "shadow_in")
             meas.update(train_step(model, xi[:u["batch_size"]], yi[:u["batch_size"]], seed=C.init_seed(u)))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(meas, indent=1))
-        u = rec["unit"]
-        nan = float("nan")
-        row = {"key": rec["key"], "measured": "wall_seconds" in meas,
-               "seconds_per_epoch": rec["train_seconds"] / u["epochs"],
-               "wall_seconds": meas.get("wall_seconds", nan), "rss_peak_mb": meas.get("rss_peak_mb", nan),
-               "rss_increase_mb": meas.get("rss_increase_mb", nan),
-               "step_rss_increase_mb": meas["step_rss_increase_mb"], "step_seconds": meas["step_seconds"],
-               "step_alloc_mb": meas["step_alloc_mb"], "step_activation_mb": meas["step_activation_mb"],
-               "step_batch": meas["step_batch"],
-               "step_alloc_method": ALLOC_METHOD,
-               "gpu_peak_mem_mb": meas.get("gpu_peak_mem_mb", "n/a"),
-               "gpu_mean_power_w": meas.get("gpu_mean_power_w", "n/a"), "device": rec.get("device")}
-        row.update({f"spikes_{k}": v for k, v in meas["spikes"].items()})
-        row["spikes_total"] = float(np.nansum([v for k, v in meas["spikes"].items()]))
-        return row
+        return {"key": rec["key"], "measured": "wall_seconds" in meas,
+                "seconds_per_epoch": rec["train_seconds"] / rec["unit"]["epochs"], **row(meas, rec.get("device"))}
 
     def traces(self, rec: dict) -> dict:
         """{"in": [T, N, C], "out": [T, N, C]} output-membrane traces of the record's member / non-member pools,
@@ -195,19 +249,19 @@ def _base_cols(rec: dict, params: dict) -> dict:
             "split_mode": params["00_data"]["split_mode"]}
 
 
-def run_grid(runner: Runner, params: dict, sec: dict, *, progress: bool = True):
+def run_grid(runner: Runner, params: dict, sec: Params, *, progress: bool = True):
     """Every dataset × encoding × seed: target and shadow, both attacks, efficiency of both models.
     Returns (results: one row per dataset/encoding/seed, efficiency: one row per model, examples: the per-example
     outcomes of every row, lib.stages.membership.outcomes)."""
-    jobs = [(ds, enc, seed) for ds in sec["datasets"] for enc in sec["encodings"]
-            for seed in C.effective(params, sec, ds)["seeds"]]
-    for ds in sec["datasets"]:   # load data first, so that no run's memory increase includes it
+    jobs = [(ds, enc, seed) for ds in sec.datasets for enc in sec.encodings
+            for seed in C.effective(params, sec.per_family, ds)["seeds"]]
+    for ds in sec.datasets:   # load data first, so that no run's memory increase includes it
         runner.store.data_loader(ds)
     rows, eff, ex = [], [], []
     for ds, enc, seed in tqdm(jobs, desc="encodings × datasets × seeds", disable=not progress):
         recs = {role: runner.get(unit(params, sec, ds, enc, role, seed)) for role in ("target", "shadow")}
         t = recs["target"]
-        metrics, atks = attack(t, recs["shadow"], params["attack"], seed, runner if sec["trace_attack"] else None)
+        metrics, atks = attack(t, recs["shadow"], params["attack"], seed, runner if sec.trace_attack else None)
         ex_id = f"{t['key']}/{recs['shadow']['key']}"
         row = {**_base_cols(t, params), "train_acc": 100 * t["train_acc"], "test_acc": 100 * t["test_acc"],
                "shadow_test_acc": 100 * recs["shadow"]["test_acc"], **metrics,
@@ -219,14 +273,14 @@ def run_grid(runner: Runner, params: dict, sec: dict, *, progress: bool = True):
     return pd.DataFrame(rows), pd.DataFrame(eff), pd.concat(ex, ignore_index=True)
 
 
-def run_transfer(runner: Runner, params: dict, sec: dict, *, progress: bool = True) -> pd.DataFrame:
+def run_transfer(runner: Runner, params: dict, sec: Params, *, progress: bool = True) -> pd.DataFrame:
     """Per encoding and seed: the source target model (pretrained), a copy fine-tuned on the target dataset
     with the layers `transfer.frozen` fixed, and the model trained on the target dataset from scratch
     (the main grid's target model). One row per (encoding, seed) with both test accuracies."""
-    tr = sec["transfer"]
+    tr = sec.transfer
     src, dst = tr["source"], tr["target"]
     rows = []
-    jobs = [(enc, seed) for enc in sec["encodings"] for seed in C.effective(params, sec, dst)["seeds"]]
+    jobs = [(enc, seed) for enc in sec.encodings for seed in C.effective(params, sec.per_family, dst)["seeds"]]
     for enc, seed in tqdm(jobs, desc="transfer", disable=not progress):
         pre = runner.get(unit(params, sec, src, enc, "target", seed))
         scratch = runner.get(unit(params, sec, dst, enc, "target", seed))
@@ -244,10 +298,10 @@ def run_transfer(runner: Runner, params: dict, sec: dict, *, progress: bool = Tr
     return pd.DataFrame(rows)
 
 
-def sweep_points(params: dict, sec: dict) -> list[tuple[str, str, float, dict]]:
+def sweep_points(params: dict, sec: Params) -> list[tuple[str, str, float, dict]]:
     """One-at-a-time sweep around params.yaml's constants: (encoding, constant, value, encoding_kwargs)."""
     out = []
-    for enc, grid in sec["sweep"].items():
+    for enc, grid in sec.sweep.items():
         if enc == "datasets":
             continue
         base = dict(params["encoders"].get(enc) or {})
@@ -259,16 +313,16 @@ def sweep_points(params: dict, sec: dict) -> list[tuple[str, str, float, dict]]:
     return out
 
 
-def run_sweep(runner: Runner, params: dict, sec: dict, *, progress: bool = True) -> pd.DataFrame:
+def run_sweep(runner: Runner, params: dict, sec: Params, *, progress: bool = True) -> pd.DataFrame:
     """Accuracy and final-step attack AUC at every sweep point and seed (points equal to params.yaml's
     constants are the main grid's models), plus the baseline encoding's rows for reference.
     Returns (rows, examples: their per-example outcomes)."""
     rows, ex = [], []
-    jobs = [(ds, p, seed) for ds in sec["sweep"]["datasets"] for p in sweep_points(params, sec)
-            for seed in C.effective(params, sec, ds)["seeds"]]
-    base = sec["baseline"]
-    for ds in sec["sweep"]["datasets"]:
-        for seed in C.effective(params, sec, ds)["seeds"]:
+    jobs = [(ds, p, seed) for ds in sec.sweep["datasets"] for p in sweep_points(params, sec)
+            for seed in C.effective(params, sec.per_family, ds)["seeds"]]
+    base = sec.baseline
+    for ds in sec.sweep["datasets"]:
+        for seed in C.effective(params, sec.per_family, ds)["seeds"]:
             jobs.append((ds, (base, "none", np.nan, dict(params["encoders"].get(base) or {})), seed))
     for ds, (enc, name, value, kw), seed in tqdm(jobs, desc="sweep", disable=not progress):
         recs = {role: runner.get(unit(params, sec, ds, enc, role, seed, encoding_kwargs=kw))
@@ -297,10 +351,137 @@ def summary(df: pd.DataFrame, keys, metrics) -> pd.DataFrame:
     return out.reset_index()
 
 
-def cell(mean, std, digits=2) -> str:
-    if pd.isna(mean):
-        return "—"
-    return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+def cells(summ: pd.DataFrame, metrics) -> dict:
+    """{metric: 'mean ± std' per row of a summary}: 4 digits for AUCs and TPRs, 2 for the rest."""
+    return {m: [cell(a, b, 4 if "auc" in m or "tpr" in m else 2) for a, b in zip(summ[f"{m}_mean"], summ[f"{m}_std"])]
+            for m in metrics}
+
+
+# ----------------------------------------------------------------------------- the notebook's tables
+GRID_METRICS = ("train_acc", "test_acc", "auc", "tpr_at_1pct", "trace_auc", "trace_tpr_at_1pct", "loss_auc")
+EFFICIENCY_METRICS = ("seconds_per_epoch", "step_seconds", "step_alloc_mb", "step_activation_mb", "rss_increase_mb",
+                      "step_rss_increase_mb", "spikes_input", "spikes_total")
+
+
+def encoder_tables(params: dict, encodings, steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The spiking encoders' constants (params.yaml → encoders) and their exact expected spikes per input element
+    over `steps` steps at intensities p = 0.1, 0.5, 1."""
+    from ..core.encoders import build_encoder, expected_spike_count
+    encs = [e for e in encodings if e != "direct"]
+    consts = pd.DataFrame([{"encoding": e, **(params["encoders"].get(e) or {})} for e in encs]).set_index("encoding")
+    exp = pd.DataFrame({e: {f"p = {p}": expected_spike_count(build_encoder(e, **(params["encoders"].get(e) or {})),
+                                                             p, steps) for p in (0.1, 0.5, 1.0)} for e in encs}).T
+    return consts, exp
+
+
+def grid_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """summary.csv: per dataset and encoding, mean and std over seeds of the grid's metrics and of the AUC's
+    bootstrap 95% half-width."""
+    metrics = [m for m in GRID_METRICS if m in results]
+    return summary(results.assign(auc_ci_half=(results.auc_ci_high - results.auc_ci_low) / 2),
+                   ["dataset", "encoding"], metrics + ["auc_ci_half"])
+
+
+def grid_table(summ: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"data source": summ.data_source, "dataset": summ.dataset, "encoding": summ.encoding,
+                         **cells(summ, ("train_acc", "test_acc", "auc", "tpr_at_1pct")),
+                         "AUC 95% CI ± (bootstrap, mean)": summ.auc_ci_half_mean.round(3), "seeds": summ.n_seeds}
+                        ).set_index(["dataset", "encoding"])
+
+
+def trace_table(summ: pd.DataFrame) -> pd.DataFrame:
+    """Final-step vs whole-trace attack AUC per dataset and encoding."""
+    t = summ[["dataset", "encoding", "auc_mean", "auc_std", "trace_auc_mean", "trace_auc_std", "n_seeds"]].copy()
+    t["trace − final"] = t.trace_auc_mean - t.auc_mean
+    return t.round(4).set_index(["dataset", "encoding"])
+
+
+def efficiency_summary(eff: pd.DataFrame) -> pd.DataFrame:
+    """efficiency_summary.csv: mean and std over models per dataset and encoding; GPU peak memory and power as their
+    mean, "n/a" where none was measured (efficiency.csv's "n/a" reads back as NaN)."""
+    esumm = summary(eff, ["dataset", "encoding"], EFFICIENCY_METRICS)
+    for g in ("gpu_peak_mem_mb", "gpu_mean_power_w"):
+        esumm[g] = eff.groupby(["dataset", "encoding"], sort=False)[g].mean().to_numpy()
+        esumm[g] = esumm[g].astype(object).where(esumm[g].notna(), "n/a")
+    return esumm
+
+
+def efficiency_table(esumm: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"data source": esumm.data_source, "dataset": esumm.dataset, "encoding": esumm.encoding,
+                         **cells(esumm, EFFICIENCY_METRICS), "GPU peak MB": esumm.gpu_peak_mem_mb, "GPU mean W": esumm.gpu_mean_power_w,
+                         "models": esumm.n_seeds}).set_index(["dataset", "encoding"])
+
+
+def alloc_table(eff: pd.DataFrame) -> pd.DataFrame:
+    """The bytes one training step allocates: distinct values over encodings and seeds per dataset and model role."""
+    return eff.groupby(["dataset", "role"], sort=False).agg(
+        distinct_values=("step_alloc_mb", "nunique"), step_alloc_mb=("step_alloc_mb", "first"),
+        step_batch=("step_batch", "first"), models=("key", "size"))
+
+
+def transfer_table(transfer: pd.DataFrame) -> pd.DataFrame:
+    m = ("source_test_acc", "scratch_test_acc", "transfer_test_acc", "drop")
+    ts = summary(transfer, ["encoding"], m)
+    return pd.DataFrame({"encoding": ts.encoding, **cells(ts, m), "seeds": ts.n_seeds}).set_index("encoding")
+
+
+def sweep_table(sweep: pd.DataFrame) -> pd.DataFrame:
+    ss = summary(sweep, ["dataset", "encoding", "constant", "value"], ["test_acc", "auc"])
+    return pd.DataFrame({"dataset": ss.dataset, "encoding": ss.encoding, "constant": ss.constant, "value": ss.value,
+                         **cells(ss, ("test_acc", "auc")), "seeds": ss.n_seeds})
+
+
+def judge(params: dict, sec: Params, frames: dict, res_dir: str | Path, gpu: bool):
+    """Paper B's claims (lib.claims.registry.paper_b) judged on this run's tables (`frames`: results, efficiency,
+    transfer, sweep, as read back from their files) and per-example outcomes (<res_dir>/examples.csv.gz,
+    sweep_examples.csv.gz). Returns (claims: one row per claim, detail: one row per comparison)."""
+    from ..claims import registry as CL
+    res, transfer, res_dir = frames["results"], frames["transfer"], Path(res_dir)
+    points = [(ds, enc, const, value) for ds in sec.sweep["datasets"]      # the points run_sweep ran
+              for enc, const, value, _ in sweep_points(params, sec)]
+    claim_list = CL.paper_b(list(dict.fromkeys(res.dataset)), list(sec.encodings), sec.baseline,
+                            params["verdicts"]["margins"], sweep=points, gpu=gpu, trace="trace_auc" in res,
+                            transfer_encodings=set(transfer.encoding) if len(transfer) else ())
+    examples = {"results": examples_of(pd.read_csv(res_dir / "examples.csv.gz"), params),   # paired on the same examples
+                "sweep": examples_of(pd.read_csv(res_dir / "sweep_examples.csv.gz"), params)}
+    return V.evaluate(frames, claim_list, examples)
+
+
+def headline_metrics(summ: pd.DataFrame, claims: pd.DataFrame, scale: str, minutes: float) -> dict:
+    """metrics.json: the scale, the notebook's minutes, every claim's verdict and per dataset/encoding the mean test
+    accuracy, final-step and trace AUC."""
+    out = {"scale": scale, "minutes": minutes, "claims": claims.set_index("claim")["our verdict"].to_dict()}
+    for _, r in summ.iterrows():
+        out[f"{r.dataset}/{r.encoding}"] = {"test_acc": round(float(r.test_acc_mean), 3),
+                                            "auc": round(float(r.auc_mean), 4), "trace_auc": round(float(r.trace_auc_mean), 4)}
+    return out
+
+
+def reading(results: pd.DataFrame, claims: pd.DataFrame, n_classes: dict, device, gpu: dict) -> str:
+    """What limits this run's numbers, from its result files (Markdown): per dataset the models' size, the accuracy
+    range over encodings against chance (those within 10 points of it named), the train − test gap and one attack's
+    95% AUC interval; the verdict tally; where efficiency was measured."""
+    from ..report.plots import label
+    lines = []
+    for ds, g in results.groupby("dataset", sort=False):
+        chance = 100 / n_classes[ds]
+        acc = g.groupby("encoding", sort=False).test_acc.mean()
+        near = [e for e, a in acc.items() if a < chance + 10]
+        ci = ((g.auc_ci_high - g.auc_ci_low) / 2).median()
+        lines.append(f"* **{label(ds, g.data_source.iloc[0])}**: {int(g.n_members.iloc[0])} members per model, "
+                     f"{int(g.epochs.iloc[0])} epochs, {g.seed.nunique()} seeds. Test accuracy {acc.min():.0f}–"
+                     f"{acc.max():.0f}% over encodings (chance {chance:.0f}%), mean train − test gap "
+                     f"{(g.train_acc - g.test_acc).mean():.0f} points (the overfitting an attack can exploit). One "
+                     f"attack's 95% AUC interval is ±{ci:.3f} (median)."
+                     + (f" **Near chance: {', '.join(near)}** — their AUCs say nothing about the encoder's privacy."
+                        if near else ""))
+    tally = claims["our verdict"].str.split(r" \(|:|;", regex=True).str[0].value_counts()
+    lines.append(f"* Verdicts at scale {results.scale.iloc[0]}: " + ", ".join(f"{v} × {n}" for v, n in tally.items())
+                 + ". *Not resolved* is not *refuted*: more seeds or the paper scale can resolve it.")
+    lines.append(f"* Efficiency was measured on {device} (GPU: {gpu['gpu']}); the memory claims are judged on the bytes "
+                 "one training step allocates (exact); the GPU power claim is "
+                 + ("tested with NVML." if gpu["nvml"] else "not testable here (GPU power and memory reported as n/a)."))
+    return "\n".join(lines)
 
 
 def raster(encoder_names, params: dict, x: torch.Tensor, intensity_range, steps: int, seed: int = 0) -> pd.DataFrame:
@@ -321,6 +502,7 @@ def raster(encoder_names, params: dict, x: torch.Tensor, intensity_range, steps:
     return pd.concat(rows, ignore_index=True)
 
 
-__all__ = ["unit", "Runner", "trace_features", "attack", "run_grid", "run_transfer",
-           "sweep_points", "run_sweep", "summary", "cell", "paired", "verdict", "comparisons", "claim_verdict",
-           "PAPER_B_CLAIMS", "claims", "claim_summary", "raster"]
+__all__ = ["Params", "unit", "Runner", "trace_features", "attack", "run_grid", "run_transfer", "sweep_points",
+           "run_sweep", "summary", "cell", "cells", "encoder_tables", "grid_summary", "grid_table", "trace_table",
+           "efficiency_summary", "efficiency_table", "alloc_table", "transfer_table", "sweep_table", "judge",
+           "headline_metrics", "reading", "raster"]

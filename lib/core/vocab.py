@@ -1,0 +1,40 @@
+"""The names params.yaml may use, each written once, in a module that imports nothing.
+
+Validation (lib.core.config and the stages' schemas) reads them here, so loading params.yaml imports no model
+library (torch, brevitas, snntorch, spikingjelly). The modules that implement the names import their tuple from
+here, and where one builds a mapping keyed by the names it asserts at import that its keys are exactly these.
+"""
+
+# lib.core.data
+IMAGE_DATASETS = ("mnist", "fmnist", "cifar10")
+TABULAR_DATASETS = ("iris", "breast_cancer")
+DATASETS = IMAGE_DATASETS + TABULAR_DATASETS
+SPLIT_MODES = ("disjoint", "as_published")
+CIFAR10_SOURCES = ("torchvision", "jpeg-standin")
+
+# lib.core.models (Net)
+ARCHS = ("convnet", "fcnet")
+KINDS = ("ann", "snn")
+READOUTS = ("last", "mean")
+
+# lib.core.neurons.SURROGATES (snntorch spike functions; the keys of `surrogates` in params.yaml)
+SURROGATES = ("fast_sigmoid", "atan", "spike_rate_escape", "triangular", "straight_through_estimator",
+              "spike_rate_escape_legacy", "triangular_true")
+
+# lib.core.encoders.ENCODERS (`encoding`, the keys of `encoders`)
+ENCODINGS = ("direct", "rate", "regular_rate", "poisson_burst", "delayed_burst")
+
+# lib.core.sew (paper D's SEW / Spiking ResNets): ARCHS and the spikingjelly surrogates of swap_surrogate
+SEW_ARCHS = ("resnet18", "resnet34", "resnet50")
+SEW_SURROGATES = ("atan", "erf", "piecewise_quadratic", "sigmoid")
+
+# lib.core.ptq (paper C): the methods and the bit widths with a defined grid (LEVELS' keys)
+PTQ_METHODS = ("rtn", "adaround", "brecq", "obc")
+PTQ_BITS = (8, 4, 2, 1.58, 1)
+
+
+def same_names(mapping, names: tuple, what: str) -> None:
+    """Assert that a mapping built by a heavy module is keyed by exactly the vocabulary's names."""
+    if set(mapping) != set(names):
+        raise AssertionError(f"{what}: keys {sorted(mapping, key=str)} differ from lib.core.vocab's "
+                             f"{sorted(names, key=str)}")
