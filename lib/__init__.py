@@ -5,9 +5,11 @@
     lib.claims   metrics (ROC, AUC, TPR at FPR, paired statistics), verdicts (the engine), registry (the papers'
                  claims as data), published (the papers' transcribed numbers)
     lib.attacks  mia (shadow SVM, loss threshold), lira (LiRA, RMIA), adversarial (FGSM, PGD, Square, masking checks)
-    lib.stages   one module per pipeline stage: base (open_stage, loaders, stores, tidy tables), membership (02-04),
-                 temporal (05), ptq_privacy (06), grad_obf (07), ladder (08), summary (99)
-    lib.report   plots: figures drawn from results files
+    lib.stages   one module per pipeline stage, each owning its params section as a frozen Params: base (open_stage,
+                 loaders, stores, tidy tables), membership (02-04), temporal (05), ptq_privacy (+ _tables, 06),
+                 grad_obf (+ _params, _tables, 07), ladder (+ _params, _tables, 08), summary (99)
+    lib.report   theme, plots (+ plots_ptq, plots_adversarial, plots_ladder): figures drawn from results files; it
+                 imports nothing from the other rooms, and stages may borrow its labels
 
 A notebook starts with `stage = lib.open_stage("<stage name>", params_file, scale)`.
 """

@@ -4,6 +4,7 @@ BN-leak table, metrics.json and the reading."""
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import PTQ_PRIVACY_SEC
 
 from lib.claims import verdicts as V
 from lib.stages import ptq_privacy as PP, ptq_privacy_tables as PT
@@ -93,11 +94,12 @@ def test_table_one_and_the_bn_leak_table():
 def test_metrics_and_the_reading():
     plain = _plain(0.05, 0.01).assign(auc=0.6, n_nonmembers=5000, last_bits=lambda d: d.bits, bn_source="")
     models = pd.DataFrame({"members": [50, 52], "test_acc": [60.0, 62.0], "gap": [30.0, 28.0]})
-    verdicts = pd.DataFrame({"claim": ["C1", "C5"], "our verdict": ["supported", "not resolved: within noise"]})
+    verdicts = pd.DataFrame({"claim": ["C1", "C5"], "our verdict": ["supported", "not resolved: within noise"],
+                             "verdict class": ["supported", "not resolved"]})
     m = PT.metrics("smoke", 1.5, 2, models, verdicts, plain)
     assert m["claims"] == {"C1": "supported", "C5": "not resolved: within noise"} and m["fp_test_acc"] == 61.0
     assert m["brecq/1.58/LiRA online"] == {"test_acc": 70.0, "tpr_at_1pct": 0.01}
-    P = PP.Params.from_section(__import__("test_ptq_privacy").SEC)
+    P = PP.Params.from_section(PTQ_PRIVACY_SEC)
     text = PT.reading(P, models, plain, plain, verdicts, "tpr_at_1pct", "synthetic", "smoke")
     assert "**below chance**" in text                                        # 0.05 / 10 < 1%
     assert "BRECQ loses 10.0 accuracy points and divides TPR@0.1% by 5.0" in text

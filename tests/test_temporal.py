@@ -297,7 +297,8 @@ def test_reading_names_models_near_chance():
     res = pd.DataFrame({"dataset": "iris", "encoding": ["rate", "burst"], "test_acc": [95.0, 38.0],
                         "train_acc": [99.0, 40.0], "auc_ci_low": 0.4, "auc_ci_high": 0.6, "n_members": 50,
                         "epochs": 10, "seed": 0, "data_source": "sklearn", "scale": "smoke"})
-    claims = pd.DataFrame({"our verdict": ["not resolved (0/2)", "supported: 2/2", "not resolved"]})
+    claims = pd.DataFrame({"our verdict": ["not resolved (0/2)", "supported: 2/2", "not resolved"],
+                           "verdict class": ["not resolved", "supported", "not resolved"]})
     text = TD.reading(res, claims, {"iris": 3}, "cpu", {"gpu": "n/a", "nvml": False})
     assert "Near chance: burst" in text and "chance 33%" in text and "not resolved × 2, supported × 1" in text
     assert "not testable here" in text

@@ -342,8 +342,9 @@ def write(results: pd.DataFrame, examples: pd.DataFrame, roc: pd.DataFrame, res_
 
 def write_examples(frame: pd.DataFrame, path: str | Path) -> None:
     """Per-example outcomes as a gzip CSV, scores to 7 significant digits (the file is committed with the run;
-    float32 precision, enough for ranks and tied blocks alike)."""
-    frame.to_csv(path, index=False, float_format="%.7g")
+    float32 precision, enough for ranks and tied blocks alike). The gzip header carries no time stamp, so the same
+    outcomes give the same bytes and a rerun leaves the committed file unchanged."""
+    frame.to_csv(path, index=False, float_format="%.7g", compression={"method": "gzip", "mtime": 0})
 
 
 # ----------------------------------------------------------------------------- summaries

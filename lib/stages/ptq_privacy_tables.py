@@ -480,6 +480,6 @@ def reading(P: PP.Params, models: pd.DataFrame, pooled: pd.DataFrame, plain: pd.
         rho = stats.spearmanr(fp_on.test_acc - ok.test_acc, fp_on.tpr_at_0_1pct / ok.tpr_at_0_1pct).statistic
         lines.append(f"* Across these {len(ok)} methods, Spearman ρ between accuracy lost and the TPR@0.1% reduction "
                      f"factor is {rho:.2f}: read each privacy gain beside the accuracy it costs.")
-    tally = verdicts["our verdict"].str.split(r" \(|:|;", regex=True).str[0].value_counts()
+    tally = verdicts["verdict class"].value_counts()   # the engine's class field, never the text re-parsed
     lines.append(f"* Verdicts at scale {scale}: " + ", ".join(f"{v} × {n}" for v, n in tally.items()) + ".")
     return "\n".join(lines)

@@ -475,7 +475,7 @@ def reading(results: pd.DataFrame, claims: pd.DataFrame, n_classes: dict, device
                      f"attack's 95% AUC interval is ±{ci:.3f} (median)."
                      + (f" **Near chance: {', '.join(near)}** — their AUCs say nothing about the encoder's privacy."
                         if near else ""))
-    tally = claims["our verdict"].str.split(r" \(|:|;", regex=True).str[0].value_counts()
+    tally = claims["verdict class"].value_counts()   # the engine's class field, never the text re-parsed
     lines.append(f"* Verdicts at scale {results.scale.iloc[0]}: " + ", ".join(f"{v} × {n}" for v, n in tally.items())
                  + ". *Not resolved* is not *refuted*: more seeds or the paper scale can resolve it.")
     lines.append(f"* Efficiency was measured on {device} (GPU: {gpu['gpu']}); the memory claims are judged on the bytes "
