@@ -27,6 +27,7 @@ ifdef CIFAR10_SOURCE
 	sed -i 's/^  cifar10_source: .*/  cifar10_source: $(CIFAR10_SOURCE)/' params.yaml
 	@echo "params.yaml: 00_data.cifar10_source = $(CIFAR10_SOURCE)"
 endif
+	$(PY) -m lib.core.config params.yaml   # validate first: a typo stops here, before dvc removes any stage's outputs
 	dvc repro
 
 test: $(STAMP)

@@ -1,5 +1,6 @@
 """Shared test helpers, imported by the test files as `from conftest import ...` (pytest puts tests/ on sys.path)."""
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -17,11 +18,18 @@ class FakeTensors:
 
 def make_store(tmp_path, params, datasets=("iris",)):
     """A lib.core.train.ModelStore in tmp_path/ckpt, with the membership splits of `datasets` at `params`' scale
-    written to tmp_path/splits (as 00_data writes them)."""
+    written to tmp_path/splits (as 00_data writes them). The datasets' files go to tmp_path/raw (copied from the
+    mirror there), never into the repository's data/raw (a dvc-tracked output of 00_data)."""
     from lib.core import config, data as D
     from lib.core.train import ModelStore
     from lib.stages import base as pipeline
+    params = {**params, "00_data": {**params["00_data"], "raw_dir": str(tmp_path / "raw")}}
     loader = pipeline.Loader(params)
+    assert Path(loader.kw["raw_dir"]).resolve().is_relative_to(Path(tmp_path).resolve())
+    if loader.kw["mirror"] is None:   # pytest run without `make`: the mirror beside the repository, else data/raw (read)
+        root = Path(__file__).resolve().parents[1]
+        loader.kw["mirror"] = next((m for m in (root.parent / "shared" / "datasets", root / "data" / "raw")
+                                    if m.is_dir()), None)
     for ds in datasets:
         t = loader(ds)
         s = config.scale_settings(params, ds)

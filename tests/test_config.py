@@ -2,6 +2,7 @@
 at a scale come from one resolver, config.effective."""
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -47,21 +48,22 @@ def test_repository_params_are_valid_at_every_scale():
      .__setitem__("batch_size", {"image": -32, "tabular": None})),
     ("05_temporal_dynamics.by_scale.quick.curve_eval_size", lambda p: p["05_temporal_dynamics"]["by_scale"]["quick"]
      .__setitem__("curve_eval_size", 1.5)),
-    ("06_post_training_quantization.by_scale.quick.ptq", lambda p: p["06_post_training_quantization"]["by_scale"]
+    ("06_post_training_quantization.by_scale.quick.ptq.bits", lambda p: p["06_post_training_quantization"]["by_scale"]
      ["quick"]["ptq"].__setitem__("bits", [3])),
-    ("06_post_training_quantization.ptq", lambda p: p["06_post_training_quantization"]["ptq"]
+    ("06_post_training_quantization.ptq.methods", lambda p: p["06_post_training_quantization"]["ptq"]
      .__setitem__("methods", ["gptq"])),
-    ("06_post_training_quantization.lira", lambda p: p["06_post_training_quantization"]["lira"]
+    ("06_post_training_quantization.lira.variant", lambda p: p["06_post_training_quantization"]["lira"]
      .__setitem__("variant", "carlini")),
     ("06_post_training_quantization.by_scale.quick.targets", lambda p: p["06_post_training_quantization"]["by_scale"]
      ["quick"].__setitem__("targets", 40)),
     ("06_post_training_quantization.by_scale.quick.shadow_counts", lambda p: p["06_post_training_quantization"]
      ["by_scale"]["quick"].__setitem__("shadow_counts", [2, 17])),
-    ("06_post_training_quantization.rmia", lambda p: p["06_post_training_quantization"]["rmia"]
+    ("06_post_training_quantization.rmia.offline_a", lambda p: p["06_post_training_quantization"]["rmia"]
      .__setitem__("offline_a", 2)),
     ("06_post_training_quantization.by_scale.quick.colour", lambda p: p["06_post_training_quantization"]["by_scale"]
      ["quick"].__setitem__("colour", 1)),
-    ("07_gradient_sparsity.models", lambda p: p["07_gradient_sparsity"]["models"][0].__setitem__("kind", "vgg")),
+    ("07_gradient_sparsity.models[0].kind", lambda p: p["07_gradient_sparsity"]["models"][0]
+     .__setitem__("kind", "vgg")),
     ("07_gradient_sparsity.by_scale.quick.models", lambda p: p["07_gradient_sparsity"]["by_scale"]["quick"]["models"]
      .append(dict(p["07_gradient_sparsity"]["by_scale"]["quick"]["models"][0]))),       # duplicate name
     ("07_gradient_sparsity.by_scale.quick.masking.models", lambda p: p["07_gradient_sparsity"]["by_scale"]["quick"]
@@ -70,28 +72,55 @@ def test_repository_params_are_valid_at_every_scale():
      ["quick"]["masking"].__setitem__("transfer_from", "SEW-ResNet10-w16")),           # not an ANN
     ("07_gradient_sparsity.by_scale.quick.sweep", lambda p: p["07_gradient_sparsity"]["by_scale"]["quick"]["sweep"]
      .__setitem__("n", 5000)),                                                         # more than attacked
-    ("07_gradient_sparsity.attack", lambda p: p["07_gradient_sparsity"]["attack"].__setitem__("bn_mode", "frozen")),
-    ("07_gradient_sparsity.by_scale.quick.masking", lambda p: p["07_gradient_sparsity"]["by_scale"]["quick"]
-     ["masking"]["surrogate"].__setitem__("name", "triangle")),
+    ("07_gradient_sparsity.attack.bn_mode", lambda p: p["07_gradient_sparsity"]["attack"]
+     .__setitem__("bn_mode", "frozen")),
+    ("07_gradient_sparsity.by_scale.quick.masking.surrogate.name", lambda p: p["07_gradient_sparsity"]["by_scale"]
+     ["quick"]["masking"]["surrogate"].__setitem__("name", "triangle")),
     ("07_gradient_sparsity.K", lambda p: p["07_gradient_sparsity"].__setitem__("K", 9)),
     ("99_claims.stages", lambda p: p["99_claims"]["stages"].append("09_future")),
-    ("08_attack_ladder.by_scale.quick.settings", lambda p: p["08_attack_ladder"]["by_scale"]["quick"]["settings"]
-     ["ann"].__setitem__("encoding", "rate")),                                         # an encoding on an ANN
-    ("08_attack_ladder.settings", lambda p: p["08_attack_ladder"]["settings"]["snn"].__setitem__("datasets", ["svhn"])),
-    ("08_attack_ladder.by_scale.quick.models", lambda p: p["08_attack_ladder"]["by_scale"]["quick"]
+    ("08_attack_ladder.by_scale.quick.settings.ann.encoding", lambda p: p["08_attack_ladder"]["by_scale"]["quick"]
+     ["settings"]["ann"].__setitem__("encoding", "rate")),                             # an encoding on an ANN
+    ("08_attack_ladder.settings.snn.datasets", lambda p: p["08_attack_ladder"]["settings"]["snn"]
+     .__setitem__("datasets", ["svhn"])),
+    ("08_attack_ladder.by_scale.quick.models.image", lambda p: p["08_attack_ladder"]["by_scale"]["quick"]
      .__setitem__("models", {"image": 3, "tabular": 10})),                             # < 4: no IN and OUT reference
     ("08_attack_ladder.by_scale.quick.as_published.settings", lambda p: p["08_attack_ladder"]["by_scale"]["quick"]
      ["as_published"].__setitem__("settings", ["ann", "snn_w4"])),                     # not a setting id
     ("08_attack_ladder.by_scale.quick.as_published.datasets", lambda p: p["08_attack_ladder"]["by_scale"]["quick"]
      ["as_published"].__setitem__("datasets", ["fmnist"])),                            # the setting does not train it
-    ("08_attack_ladder.lira", lambda p: p["08_attack_ladder"]["lira"].__setitem__("fix_variance", "yes")),
+    ("08_attack_ladder.lira.fix_variance", lambda p: p["08_attack_ladder"]["lira"].__setitem__("fix_variance", "yes")),
     ("08_attack_ladder.by_scale.quick.settings.ann.datasets", lambda p: (
         p["00_data"].__setitem__("datasets", ["mnist", "iris"]))),                     # 00_data does not prepare them
 ])
 def test_invalid_value_names_its_key(tmp_path, key, edit):
+    """Every error names the full key, also inside the nested blocks of 06-08 (`...ptq.iters.adaround`)."""
     path = _write(tmp_path, edit)
-    with pytest.raises(config.ConfigError, match=f"`{key}`"):
+    with pytest.raises(config.ConfigError, match=re.escape(f"`{key}`")):
         config.load(path)
+
+
+@pytest.mark.parametrize("key,value,edit", [
+    ("06_post_training_quantization.ptq.iters.adaround", -1, lambda p: p["06_post_training_quantization"]["ptq"]
+     ["iters"].__setitem__("adaround", -1)),
+    ("06_post_training_quantization.ptq.bits", [8, 0], lambda p: p["06_post_training_quantization"]["ptq"]
+     .__setitem__("bits", [8, 0])),
+    ("06_post_training_quantization.training.lr_schedule", None, lambda p: p["06_post_training_quantization"]
+     ["training"].__setitem__("lr_schedule", "cosine")),
+    ("06_post_training_quantization.arch.widths", [16, 32], lambda p: p["06_post_training_quantization"]["arch"]
+     .__setitem__("widths", [16, 32])),                                                # 4 stages, 2 widths
+    ("07_gradient_sparsity.masking.square.queries", 0, lambda p: p["07_gradient_sparsity"]["masking"]["square"]
+     .__setitem__("queries", 0)),
+    ("07_gradient_sparsity.training.lr", -1, lambda p: p["07_gradient_sparsity"]["training"].__setitem__("lr", -1)),
+    ("08_attack_ladder.rmia.gamma", 0, lambda p: p["08_attack_ladder"]["rmia"].__setitem__("gamma", 0)),
+    ("08_attack_ladder.settings.snn.zz", None, lambda p: p["08_attack_ladder"]["settings"]["snn"].__setitem__("zz", 1)),
+])
+def test_nested_block_errors_name_the_full_key_and_the_value_alone(tmp_path, key, value, edit):
+    with pytest.raises(config.ConfigError) as err:
+        config.load(_write(tmp_path, edit))
+    msg = str(err.value)
+    assert f"`{key}`" in msg and len(msg) < 400, msg          # not the whole block
+    if value is not None:
+        assert f"`{key}` = {value!r} is invalid" in msg, msg
 
 
 def test_missing_key_is_named(tmp_path):
@@ -255,3 +284,44 @@ def test_each_name_is_written_once_in_the_vocabulary():
     assert set(ptq.LEVELS) == set(vocab.PTQ_BITS) and ptq.METHODS is vocab.PTQ_METHODS
     with pytest.raises(AssertionError, match="differ"):
         vocab.same_names({"ann": 1}, vocab.KINDS, "x")
+
+
+# ----------------------------------------------------------------------------- every key known; the command-line check
+
+@pytest.mark.parametrize("key,edit", [
+    ("train.lr_schedule", lambda p: p["train"].__setitem__("lr_schedule", "cosine")),
+    ("train.lr.cnn", lambda p: p["train"]["lr"].__setitem__("cnn", 0.1)),
+    ("model.snn.tau", lambda p: p["model"]["snn"].__setitem__("tau", 2.0)),
+    ("model.dropout", lambda p: p["model"].__setitem__("dropout", 0.5)),
+    ("scales.quick.image.n_inn", lambda p: p["scales"]["quick"]["image"].__setitem__("n_inn", 10)),
+    ("scales.huge", lambda p: p["scales"].__setitem__("huge", {})),
+    ("attack.kernel", lambda p: p["attack"].__setitem__("kernel", "rbf")),
+    ("verdicts.bootstrap.n", lambda p: p["verdicts"]["bootstrap"].__setitem__("n", 10)),
+    ("00_data.rawdir", lambda p: p["00_data"].__setitem__("rawdir", "data/raw")),
+    ("09_future", lambda p: p.__setitem__("09_future", {"x": 1})),
+])
+def test_unknown_key_is_refused_naming_its_path_and_the_allowed_keys(tmp_path, key, edit):
+    with pytest.raises(config.ConfigError, match=f"unknown key `{key}`; expected one of ") as err:
+        config.load(_write(tmp_path, edit))
+    assert repr(key.rsplit(".", 1)[-1]) not in str(err.value).split("expected one of", 1)[1]
+
+
+def test_negative_weight_decay_is_named_with_its_value(tmp_path):
+    with pytest.raises(config.ConfigError, match=r"`train.weight_decay` = -0.01 is invalid"):
+        config.load(_write(tmp_path, lambda p: p["train"].__setitem__("weight_decay", -0.01)))
+
+
+def test_command_line_check_exits_nonzero_naming_the_key(tmp_path):
+    """`python -m lib.core.config FILE` (what `make repro` runs before `dvc repro`): 0 on the repository's params.yaml,
+    1 with the key named on a typo, and the Makefile runs it before dvc."""
+    import subprocess
+    import sys
+    bad = _write(tmp_path, lambda p: p["06_post_training_quantization"]["ptq"].__setitem__("bits", [8, 0]))
+    run = lambda f: subprocess.run([sys.executable, "-m", "lib.core.config", str(f)], cwd=ROOT,   # noqa: E731
+                                   capture_output=True, text=True, timeout=300)
+    ok, ko = run(ROOT / "params.yaml"), run(bad)
+    assert ok.returncode == 0 and "params.yaml: valid" in ok.stdout, ok.stderr[-2000:]
+    assert ko.returncode == 1 and "06_post_training_quantization.ptq" in ko.stderr, ko.stderr[-2000:]
+    assert "Traceback" not in ko.stderr
+    recipe = (ROOT / "Makefile").read_text().split("\nrepro:", 1)[1].split("\n\n", 1)[0]
+    assert recipe.index("-m lib.core.config") < recipe.index("dvc repro")

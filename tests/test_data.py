@@ -81,6 +81,22 @@ def test_mirror_check_names_the_missing_file(tmp_path):
         D.fetch("mnist", tmp_path / "raw2", mirror2, allow_download=False)
 
 
+def test_truncated_mirror_file_is_reported_as_there_but_not_verifying(tmp_path):
+    """A mirror file that exists but is truncated is not "missing": the error names it, its size and its MD5."""
+    if not MIRROR.is_dir():
+        pytest.skip("no ../shared/datasets mirror beside the repository")
+    mirror = tmp_path / "mirror"
+    shutil.copytree(MIRROR / "MNIST", mirror / "MNIST")
+    p = mirror / "MNIST/raw/t10k-labels-idx1-ubyte"
+    p.chmod(0o644)
+    p.write_bytes(p.read_bytes()[:100])
+    with pytest.raises(D.DataError) as err:
+        D.fetch("mnist", tmp_path / "raw", mirror, allow_download=False)
+    msg = str(err.value)
+    assert "does not verify" in msg and f"{p} has 100 bytes, MD5 {D.md5(p)}" in msg, msg
+    assert "train-images" not in msg
+
+
 def test_mnist_from_mirror_is_verified_and_preprocessed(tmp_path):
     if not MIRROR.is_dir():
         pytest.skip("no mirror")

@@ -191,6 +191,92 @@ print("ok", EX.active().executor)
     assert out.stdout.strip().endswith("ok local")
 
 
+# ----------------------------------------------------------------------------- local workers die with their parent
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (a killed orphan may wait to be reaped by an init that never does)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _kill_parent_and_watch(parent_code: str, pid_dir: Path, n: int) -> list[int]:
+    """Run `parent_code` in a python process, wait for `n` processes to write their pid into `pid_dir`, kill the
+    parent with SIGKILL and return the pids still running 5 s later (any left are killed then)."""
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=ROOT)
+    pids = []
+    try:
+        t0 = time.time()
+        while len(pids) < n and time.time() - t0 < 120 and parent.poll() is None:
+            time.sleep(0.1)
+            pids = sorted(int(f.name) for f in pid_dir.iterdir())
+        assert len(pids) == n, f"{len(pids)} of {n} processes started (parent exit code {parent.poll()})"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        t0 = time.time()
+        while any(_running(p) for p in pids) and time.time() - t0 < 5:
+            time.sleep(0.05)
+        return [p for p in pids if _running(p)]
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for p in pids:
+            if _running(p):
+                os.kill(p, signal.SIGKILL)
+
+
+def test_local_workers_train_a_grid_to_the_single_threaded_bits(tmp_path):
+    """train_missing with workers > 1 (the path of membership.train_parallel): each unit trained once, in the pool,
+    to the bits one thread gives in this process."""
+    params = _smoke()
+    store = _store(tmp_path / "pool", params)
+    units = [config.unit(params, "iris", k, "target", 0) for k in ("ann", "snn")]
+    assert store.train_missing(units, settings=EX.Settings(), workers=2) == 2
+    assert store.trained == 0 and store.missing(units) == []          # trained in the workers, not here
+    here = _store(tmp_path / "here", params)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert all(_same(store.get(u), here.get_or_train(u)) for u in units)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_local_workers_die_with_their_killed_parent(tmp_path):
+    """The pool ModelStore.train_missing trains in (02-04, 08: execution.workers): when its parent (a notebook
+    kernel) is killed with SIGKILL, every worker ends within seconds instead of finishing its unit."""
+    code = f"""
+import os, time
+from joblib import delayed
+from lib.core import executor as EX
+
+def task(d, parent):
+    assert os.getppid() == parent        # a worker of this pool, not some other process
+    open(os.path.join(d, str(os.getpid())), "w").close()
+    time.sleep(60)
+
+EX.local_pool(2)(delayed(task)({str(tmp_path)!r}, os.getpid()) for _ in range(2))
+"""
+    assert _kill_parent_and_watch(code, tmp_path, 2) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_the_watchdog_alone_ends_an_orphan(tmp_path):
+    """Where prctl is not available (not Linux), die_with_parent's thread ends the process once its parent is gone."""
+    child = f"""
+import os, sys, time
+from lib.core import executor as EX
+EX.sys = type("NotLinux", (), {{"platform": "darwin"}})
+EX.die_with_parent(os.getppid(), poll_seconds=0.1)
+open(os.path.join({str(tmp_path)!r}, str(os.getpid())), "w").close()
+time.sleep(60)
+"""
+    code = f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {child!r}])\ntime.sleep(60)\n"
+    assert _kill_parent_and_watch(code, tmp_path, 1) == []
+
+
 # ----------------------------------------------------------------------------- a local Ray cluster
 
 @pytest.fixture(scope="module")

@@ -323,8 +323,8 @@ def test_checkpoint_and_attack_keys_of_the_committed_quick_run_are_unchanged():
 
 
 @pytest.mark.parametrize("key,edit", [
-    ("07_gradient_sparsity.masking", lambda s: s["masking"]["square"].__setitem__("p_init", 2)),     # nested value
-    ("07_gradient_sparsity.training", lambda s: s["training"].__setitem__("momentum", 0.9)),        # nested key
+    ("07_gradient_sparsity.masking.square.p_init", lambda s: s["masking"]["square"].__setitem__("p_init", 2)),     # nested value
+    ("07_gradient_sparsity.training.momentum", lambda s: s["training"].__setitem__("momentum", 0.9)),        # nested key
     ("07_gradient_sparsity.colour", lambda s: s.__setitem__("colour", 1)),                          # unknown key
     ("07_gradient_sparsity.T", lambda s: s.pop("T")),                                               # missing key
     ("07_gradient_sparsity.blocks", lambda s: s.__setitem__("blocks", [1, 1, 1])),

@@ -256,7 +256,7 @@ def test_params_read_every_scale_and_name_the_key_of_a_bad_value():
     assert [s.columns() for s in LD.settings(params, p)][0]["lr"] == params["train"]["lr"]["ann"]
     with pytest.raises(FrozenInstanceError):
         p.seed = 1
-    with pytest.raises(config.ConfigError, match="`08_attack_ladder.models`"):
+    with pytest.raises(config.ConfigError, match="`08_attack_ladder.models.image` = 3"):
         _sec(models={"image": 3, "tabular": 8})
     with pytest.raises(config.ConfigError, match="`08_attack_ladder.as_published.settings`"):
         _sec(as_published={"settings": ["nope"], "datasets": []})

@@ -166,7 +166,7 @@ def test_params_are_frozen_and_checked_naming_the_key():
         P.models = 5
     with pytest.raises(ConfigError, match=r"`06_post_training_quantization\.targets`"):
         PP.Params.from_section({**SEC, "targets": 5})
-    with pytest.raises(ConfigError, match=r"`06_post_training_quantization\.ptq`"):
+    with pytest.raises(ConfigError, match=r"`06_post_training_quantization\.ptq\.bits` = \[3\]"):
         PP.Params.from_section({**SEC, "ptq": {**SEC["ptq"], "bits": [3]}})
     with pytest.raises(ConfigError, match=r"missing key `06_post_training_quantization\.seed`"):
         PP.Params.from_section({k: v for k, v in SEC.items() if k != "seed"})

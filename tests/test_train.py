@@ -1,4 +1,5 @@
 """Training reaches the expected accuracy, is deterministic, and the model cache never retrains."""
+import re
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,108 @@ def test_checkpoints_on_disk_are_where_the_store_looks(stage):
     store = CheckpointStore(ROOT / "checkpoints" / stage, dataset="cifar10")
     for f in files[:3]:
         assert store.find(torch.load(f, map_location="cpu", weights_only=False)["unit"]) == f
+
+
+# ----------------------------------------------------------------------------- corrupt checkpoints (issue 23, item 2)
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _equal_records(a: dict, b: dict) -> bool:
+    return (a["state_dict"].keys() == b["state_dict"].keys()
+            and all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+            and all((a["pools"][p]["outputs"] == b["pools"][p]["outputs"]).all() for p in a["pools"]))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_corrupt_checkpoint_is_named_set_aside_and_retrained_to_the_same_bits(tmp_path, damage):
+    from lib.core.train import CorruptCheckpoint
+    params = config.load(ROOT / "params.yaml", "smoke")
+    store = _store(tmp_path, params)
+    unit = config.unit(params, "iris", "ann", "target", 0)
+    first = store.get_or_train(unit)
+    path = store.find(unit)
+    if damage == "truncated":
+        _truncate(path)
+    else:
+        path.write_bytes(b"not a checkpoint\n" * 100)
+    broken = path.read_bytes()
+    again = ModelStore(tmp_path / "ckpt", data_loader=store.data_loader, splits_dir=tmp_path / "splits",
+                       progress=False)
+    with pytest.warns(CorruptCheckpoint, match=re.escape(str(path))):
+        rec = again.get_or_train(unit)
+    assert again.trained == 1 and _equal_records(first, rec)
+    aside = tmp_path / ".corrupt" / "ckpt" / "iris" / path.name     # outside the stage's folder, bytes kept
+    assert aside.read_bytes() == broken and path.with_suffix(".json").is_file()
+    assert _equal_records(first, again.get(unit))                      # the rewritten file is sound
+
+
+def test_missing_counts_a_truncated_checkpoint_and_train_missing_retrains_it(tmp_path):
+    from lib.core import executor as EX
+    from lib.core.train import CorruptCheckpoint
+    params = config.load(ROOT / "params.yaml", "smoke")
+    store = _store(tmp_path, params)
+    units = [config.unit(params, "iris", "ann", role, 0) for role in ("target", "shadow")]
+    first = [store.get_or_train(u) for u in units]
+    assert store.missing(units) == []
+    _truncate(store.find(units[1]))
+    with pytest.warns(CorruptCheckpoint, match=re.escape(str(store.path(units[1])))):
+        assert store.missing(units) == [units[1]]                        # set aside now: missing from here on
+    assert store.find(units[1]) is None
+    assert store.train_missing(units, settings=EX.Settings()) == 1
+    assert _equal_records(first[1], store.get(units[1])) and _equal_records(first[0], store.get(units[0]))
+
+
+def test_a_sound_checkpoint_that_fails_to_load_is_not_set_aside(tmp_path):
+    """Only a damaged archive is set aside: a sound zip that torch cannot read (here: not a torch file; in
+    practice a class that moved, a CUDA tensor on a CPU machine) raises, naming the file, and stays."""
+    import zipfile
+    from lib.core.train import CheckpointStore
+    store = CheckpointStore(tmp_path / "stage", dataset="cifar10")
+    u = _resnet_unit()
+    path = store.path(u)
+    path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("something/else.txt", "a sound archive")
+    with pytest.raises(RuntimeError) as err:
+        store.get(u)
+    assert str(path) in "".join(getattr(err.value, "__notes__", []))
+    assert path.is_file() and store.missing([u]) == [] and not (tmp_path / ".corrupt").exists()
+
+
+def test_a_corrupt_paper_c_checkpoint_is_retrained_to_the_same_bits(tmp_path):
+    import copy
+    from conftest import PTQ_PRIVACY_SEC, ptq_privacy_data
+    from lib.core.train import CorruptCheckpoint
+    from lib.stages import ptq_privacy as PP
+    s = PP.Study.open(PP.Params.from_section(PTQ_PRIVACY_SEC), ptq_privacy_data(), tmp_path / "c", device="cpu")
+    assert s.train() == PTQ_PRIVACY_SEC["models"]
+    path = s.cache.model_path(s.recs[1]["unit"])
+    _truncate(path)
+    again = PP.Study.open(copy.deepcopy(PTQ_PRIVACY_SEC), ptq_privacy_data(), tmp_path / "c", device="cpu")
+    with pytest.warns(CorruptCheckpoint, match=re.escape(str(path))):
+        assert again.train() == 1
+    for a, b in zip(s.recs, again.recs):
+        assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert (tmp_path / ".corrupt" / "c" / PTQ_PRIVACY_SEC["dataset"] / path.name).is_file()
+
+
+def test_a_corrupt_paper_d_checkpoint_is_retrained_to_the_same_bits(tmp_path):
+    import copy
+    from conftest import GRAD_OBF_SEC, grad_obf_data
+    from lib.core.train import CorruptCheckpoint
+    from lib.stages import grad_obf as G
+    s = G.Study.open(copy.deepcopy(GRAD_OBF_SEC), grad_obf_data(), tmp_path / "d", device="cpu")
+    assert s.train().trained_now.all()
+    net = next(iter(s.nets.values()))
+    path = s.root / f"{net.key}.pt"
+    _truncate(path)
+    s2 = G.Study.open(copy.deepcopy(GRAD_OBF_SEC), grad_obf_data(), tmp_path / "d", device="cpu")
+    with pytest.warns(CorruptCheckpoint, match=re.escape(str(path))):
+        rows = s2.train()
+    assert rows.trained_now.tolist() == [n.key == net.key for n in s2.nets.values()]
+    for k, n in s.nets.items():
+        a, b = n.model.state_dict(), s2.nets[k].model.state_dict()
+        assert all(torch.equal(a[p], b[p]) for p in a)

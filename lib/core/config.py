@@ -54,9 +54,51 @@ def _datasets(params, key):
     _check(isinstance(v, list) and v and all(d in DATASETS for d in v), key, v, f"a non-empty list from {list(DATASETS)}")
 
 
+# Every key the common sections may hold (a nested mapping: key → its own keys, or None for a value). An unknown key
+# anywhere in them, or an unknown top-level section, is refused, naming its full path (a typo or a leftover such as
+# `train.lr_schedule` would otherwise be silently ignored). The values are checked in `validate`; the stage sections
+# check their own keys (check_section, STAGE_SCHEMAS), `execution` is lib.core.executor.Settings's, `surrogates` and
+# `encoders` are keyed by the names of lib.core.vocab (their constants checked by the encoders themselves).
+_FAMILY_SCALE = {"n_in": None, "n_out": None, "epochs": None}
+KNOWN_KEYS = {
+    "scale": None,
+    "00_data": dict.fromkeys(("datasets", "raw_dir", "splits_dir", "mirror_env", "cifar10_source", "split_mode",
+                              "shadow_member_fraction", "shadow_nonmember_fraction", "tabular_test_fraction",
+                              "tabular_split_seed")),
+    "model": {**dict.fromkeys(("hidden", "conv_channels", "conv_kernel", "conv_padding")),
+              "snn": dict.fromkeys(("beta", "threshold", "steps", "surrogate", "encoding", "readout"))},
+    "surrogates": None, "encoders": None, "execution": None,
+    "train": {"optimizer": None, "lr": dict.fromkeys(KINDS), "weight_decay": None,
+              "batch_size": {"image": None, "tabular": None}, "device": None, "curve_eval_size": None,
+              "eval_batch_size": None, "seed": None, "shadow_seed_offset": None},
+    "scales": {sc: {"image": _FAMILY_SCALE, "tabular": _FAMILY_SCALE, "steps": None,
+                    "seeds": {"image": None, "tabular": None}} for sc in SCALES},
+    "attack": dict.fromkeys(("mode", "max_train", "standardize", "n_boot")),
+    "verdicts": {"margins": None, "bootstrap": {"n_boot": None, "seed": None}},
+    "01_models": None,
+}
+
+
+def _known_keys(node, known: dict, where: str = "") -> None:
+    """Refuse any key of `node` (a mapping of params.yaml at `where`) that `known` does not list, recursively."""
+    for k, v in node.items():
+        key = f"{where}.{k}" if where else str(k)
+        if k not in known:
+            raise ConfigError(f"params.yaml: unknown key `{key}`; expected one of {list(known)}")
+        if known[k] is not None and isinstance(v, dict):
+            _known_keys(v, known[k], key)
+
+
 def validate(params: dict) -> dict:
     """Check every value the pipeline uses; return params unchanged."""
+    _check(isinstance(params, dict), "(top level)", params, "a mapping of sections")
     _check(_get(params, "scale") in SCALES, "scale", params.get("scale"), f"one of {SCALES}")
+    for key in ("00_data", "model", "model.snn", "train", "scales", "attack", "verdicts"):
+        if key in ("attack", "verdicts") and key not in params:
+            continue
+        _check(isinstance(_get(params, key), dict), key, _get(params, key), "a mapping")
+    _validate_execution(params)   # first: it names the train.<key> that moved to execution
+    _known_keys(params, {**KNOWN_KEYS, **dict.fromkeys(STAGE_SCHEMAS)})   # the stage sections check their own
     _datasets(params, "00_data.datasets")
     _check(_get(params, "00_data.cifar10_source") in CIFAR10_SOURCES, "00_data.cifar10_source",
            params["00_data"]["cifar10_source"], f"one of {CIFAR10_SOURCES}")
@@ -87,7 +129,8 @@ def validate(params: dict) -> dict:
     _positive_int(params, "train.curve_eval_size")
     _positive_int(params, "train.eval_batch_size")
     _positive_int(params, "train.shadow_seed_offset")
-    _validate_execution(params)
+    v = _get(params, "train.weight_decay")
+    _check(_num(v, 0), "train.weight_decay", v, "a number >= 0 (the optimizer's L2 penalty)")
     for scale in SCALES:
         _positive_int(params, f"scales.{scale}.steps")
         for fam in ("image", "tabular"):
@@ -314,14 +357,35 @@ def _num(x, lo=None, hi=None, integer=False) -> bool:
     return ok and (lo is None or x >= lo) and (hi is None or x <= hi)
 
 
+def check_block(v, where: str, schema: dict) -> None:
+    """A nested block of a section (e.g. 06's `ptq`) against its schema: sub-key → (check(value) → bool, what is
+    expected) or a nested schema. Exactly the schema's keys; every error names the full key path and the bad value
+    alone, e.g. `06_post_training_quantization.ptq.iters.adaround` = -1, never the whole block."""
+    _check(isinstance(v, dict), where, v, f"a mapping with the keys {list(schema)}")
+    for k in v:
+        if k not in schema:
+            raise ConfigError(f"params.yaml: unknown key `{where}.{k}`; expected one of {list(schema)}")
+    for k, spec in schema.items():
+        if k not in v:
+            raise ConfigError(f"params.yaml: missing key `{where}.{k}`")
+        if isinstance(spec, dict):
+            check_block(v[k], f"{where}.{k}", spec)
+        else:
+            _check(bool(spec[0](v[k])), f"{where}.{k}", v[k], spec[1])
+
+
 def _schema_entries(sec: dict, where: str, checks: dict, expected: dict) -> None:
-    """Check each entry of a section with its own schema (06, 07): folder keys, unknown keys, checks[key](value)."""
+    """Check each entry of a section with its own schema (06, 07): folder keys, unknown keys, checks[key](value)
+    or, where checks[key] is a mapping, check_block's nested schema."""
     for k, v in sec.items():
         if k in DIR_KEYS:
             _check(isinstance(v, str) and v, f"{where}.{k}", v, "a folder path")
             continue
         if k not in checks:
             raise ConfigError(f"params.yaml: unknown key `{where}.{k}`; expected one of {[*checks, *DIR_KEYS]}")
+        if isinstance(checks[k], dict):
+            check_block(v, f"{where}.{k}", checks[k])
+            continue
         _check(bool(checks[k](v)), f"{where}.{k}", v, expected.get(k, "a positive integer"))
 
 
@@ -417,83 +481,6 @@ def scale_settings(params: dict, dataset: str) -> dict:
     return {**e, "n_seeds": len(e["seeds"])}
 
 
-def init_seed(unit: dict) -> int:
-    """The seed of a unit's initialization, shuffling, augmentation and encoder noise: `init_seed` for shadows
-    (seed + train.shadow_seed_offset), else its `seed` (which also names its membership split)."""
-    return int(unit.get("init_seed", unit["seed"]))
-
-
-def seeds(params: dict, dataset: str, section: str | dict | None = None) -> list[int]:
-    """The seeds of `dataset` in `section` at the active scale (`effective(...)["seeds"]`)."""
-    return effective(params, section, dataset)["seeds"]
-
-
-def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **overrides) -> dict:
-    """The complete description of one trained model (a cache unit): everything that changes its weights.
-
-    overrides: weight_bits, act_bits, act_threshold, surrogate, surrogate_kwargs, encoding, encoding_kwargs,
-    epochs, ... (any key of the returned dict); for SNNs also `quant_output` (bool, default true: with act_bits,
-    state_quant acts on the output LIF layer's membrane too). `quant_output` enters the unit only when it changes
-    the model (false together with act_bits), so every other unit — and its checkpoint key — stays as it was.
-    """
-    quant_output = overrides.pop("quant_output", True)
-    if kind == "snn" and not isinstance(quant_output, bool):
-        raise ConfigError(f"model setting `quant_output` must be true or false, got {quant_output!r}")
-    if role not in ("target", "shadow"):
-        raise ConfigError(f"role must be `target` or `shadow`, got {role!r}")
-    if kind not in KINDS:
-        raise ConfigError(f"`kinds` entries must be one of {KINDS}, got {kind!r}")
-    s = effective(params, None, dataset)   # the scale's values; a section's own values come in as overrides
-    d, m, tr = params["00_data"], params["model"], params["train"]
-    u = {
-        "dataset": dataset, "kind": kind, "role": role, "seed": int(seed),
-        "arch": "convnet" if s["family"] == "image" else "fcnet",
-        "n_in": s["n_in"], "n_out": s["n_out"],
-        "hidden": m["hidden"], "channels": list(m["conv_channels"]), "kernel": m["conv_kernel"],
-        "padding": m["conv_padding"],
-        "weight_bits": None, "act_bits": None, "act_threshold": None,
-        "optimizer": tr["optimizer"], "lr": tr["lr"][kind], "weight_decay": tr["weight_decay"],
-        "batch_size": s["batch_size"], "epochs": s["epochs"],
-        # transfer learning: start from another trained unit's weights ({"dataset", "key"}), and keep the
-        # layers listed in `frozen` (indices into Net.ops, e.g. [0, 1] = the two conv layers) fixed
-        "init_from": None, "frozen": [],
-    }
-    if dataset == "cifar10":
-        u["cifar10_source"] = d["cifar10_source"]
-    if role == "shadow":  # the target's pools do not depend on the split mode; the shadow's do
-        u["split_mode"] = d["split_mode"]
-        # Threat model: the attacker's shadow does not share the target's initialization and batch order. `seed`
-        # still names the split file (the shadow pools of that seed); weights, shuffling and encoder noise come
-        # from init_seed. (Target units have no init_seed key, so their checkpoint keys are unchanged.)
-        u["init_seed"] = int(seed) + int(tr["shadow_seed_offset"])
-        if d["split_mode"] == "as_published":
-            u["shadow_fractions"] = [d["shadow_member_fraction"], d["shadow_nonmember_fraction"]]
-    if kind == "snn":
-        sn = m["snn"]
-        u.update(beta=sn["beta"], threshold=sn["threshold"], steps=s["steps"], surrogate=sn["surrogate"],
-                 surrogate_kwargs=dict(params["surrogates"].get(sn["surrogate"], {})),
-                 encoding=sn["encoding"], encoding_kwargs=dict(params.get("encoders", {}).get(sn["encoding"]) or {}),
-                 readout=sn["readout"])
-    for k, v in overrides.items():
-        if k not in u and not (kind == "snn" and k in ("surrogate_kwargs", "encoding_kwargs")):
-            raise ConfigError(f"unknown model setting `{k}` for a {kind} unit")
-        u[k] = v
-    if quant_output is not True:
-        if kind != "snn":
-            raise ConfigError(f"unknown model setting `quant_output` for a {kind} unit (ANN outputs are never quantized)")
-        if u["act_bits"]:   # without act_bits nothing is quantized: the unit is the full-precision one
-            u["quant_output"] = False
-    if kind == "snn" and "surrogate" in overrides and "surrogate_kwargs" not in overrides:
-        u["surrogate_kwargs"] = dict(params["surrogates"].get(u["surrogate"], {}))
-    if kind == "snn" and "encoding" in overrides and "encoding_kwargs" not in overrides:
-        u["encoding_kwargs"] = dict(params.get("encoders", {}).get(u["encoding"]) or {})
-    if kind == "snn" and u["surrogate"] not in SURROGATES:
-        raise ConfigError(f"unknown surrogate {u['surrogate']!r} (parameter `surrogate`); choose one of {sorted(SURROGATES)}")
-    if kind == "snn" and u["encoding"] not in ENCODINGS:
-        raise ConfigError(f"unknown encoding {u['encoding']!r} (parameter `encoding`); choose one of {ENCODINGS}")
-    return copy.deepcopy(u)
-
-
 # ---------------------------------------------------------------- encoders (paper B)
 def _validate_encoders(params: dict) -> None:
     from .encoders import build_encoder
@@ -504,3 +491,30 @@ def _validate_encoders(params: dict) -> None:
             build_encoder(name, **(consts or {}))
         except (TypeError, ValueError) as err:
             raise ConfigError(f"params.yaml: `encoders.{name}`: {err}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m lib.core.config [params.yaml ...]`: load and validate each file (no kernel, no training, no DVC);
+    print "<file>: valid" or the error. Exit status 1 when any file is invalid (`make repro` runs this first, so a
+    typo stops the run before `dvc repro` deletes any stage's outputs)."""
+    import sys
+    status = 0
+    for path in (argv if argv is not None else sys.argv[1:]) or ["params.yaml"]:
+        try:
+            load(path)
+        except ConfigError as err:
+            print(f"{path}: invalid\n{err}", file=sys.stderr)
+            status = 1
+        else:
+            print(f"{path}: valid")
+    return status
+
+
+# The unit builder (what one trained model is) lives in lib.core.units; these names stay importable from here.
+from .units import init_seed, seeds, unit  # noqa: E402,F401
+
+
+if __name__ == "__main__":
+    # run as lib.core.config (not this __main__ copy), so that the stage schemas raise this very ConfigError
+    from lib.core.config import main as _main
+    raise SystemExit(_main())

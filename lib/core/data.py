@@ -67,14 +67,26 @@ def _item_ok(folder: Path, item) -> bool:
     return (folder / gz).is_file() and md5(folder / gz) == gz_md5
 
 
-def _problems(folder: Path, items) -> list[str]:
+def _problems(folder: Path, items, mirror: Path | None = None) -> list[str]:
+    """One line per file of `items` that `folder` lacks or holds corrupt; with `mirror` (the mirror's folder of the
+    same files), a file the mirror has but that does not verify is reported as such (not as "missing")."""
     out = []
     for item in items:
         if not _item_ok(folder, item):
             names = [n for n in (item[0], item[2]) if n]
             present = [n for n in names if (folder / n).exists()]
-            out.append(f"{' or '.join(names)} ({'corrupt: MD5 mismatch' if present else 'missing'})")
+            note = 'corrupt: MD5 mismatch' if present else 'missing'
+            bad = [_mirror_mismatch(mirror / n, want) for n, want in ((item[0], item[1]), (item[2], item[3]))
+                   if mirror is not None and n and want and (mirror / n).is_file()]
+            if bad and not present:
+                note = "missing; the mirror's copy is there but does not verify: " + "; ".join(bad)
+            out.append(f"{' or '.join(names)} ({note})")
     return out
+
+
+def _mirror_mismatch(path: Path, want: str) -> str:
+    """Why a mirror file was not copied: its size and MD5 against the expected MD5 (a truncated or corrupt copy)."""
+    return f"{path} has {path.stat().st_size} bytes, MD5 {md5(path)} (expected MD5 {want})"
 
 
 def _copy_from_mirror(key: str, raw_dir: Path, mirror: Path) -> None:
@@ -111,7 +123,7 @@ def fetch(key: str, raw_dir: str | Path, mirror: str | Path | None, allow_downlo
             _torchvision_class(key)(str(raw_dir), train=True, download=True)
         except Exception as err:  # no network: report below with the file list
             warnings.warn(f"torchvision could not download {key}: {err}")
-    problems = _problems(folder, items)
+    problems = _problems(folder, items, Path(mirror) / sub if mirror else None)
     if problems:
         where = f"the mirror {Path(mirror) / sub}" if mirror else "no mirror (the mirror environment variable is unset)"
         hint = ("set `00_data.cifar10_source: jpeg-standin` in params.yaml (or run `make repro "

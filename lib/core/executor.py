@@ -28,6 +28,9 @@ Two processes that find the same stale claim at the same instant could both take
 it is atomic, the check before it is not); they would then both train the unit, to the same bits, and one rename
 wins: wasted work, never a wrong or half file.
 
+Local worker processes (`local_pool`) end with the process that started them (`die_with_parent`): a killed
+notebook kernel leaves no worker training on for minutes beside its rerun.
+
 Who uses it: lib.core.train.CheckpointStore.claim, the one model store of every family, and through it
 ModelStore.train_missing (01 through lib.stages.base.train_all; 02–04 and 08 through membership.train_parallel),
 ptq_privacy.train_models (06) and grad_obf.Study.train (07). Stage 05 trains in the notebook's own process on every
@@ -35,10 +38,13 @@ executor, because its efficiency table measures that process's training.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -269,6 +275,49 @@ def copy_atomic(src: str | Path, dst: str | Path) -> None:
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
+
+
+# ----------------------------------------------------------------------------- local worker processes
+
+_PR_SET_PDEATHSIG = 1   # linux/prctl.h
+_WATCHED = False
+
+
+def die_with_parent(parent_pid: int, poll_seconds: float = 0.5) -> None:
+    """End this process (a local worker) when process `parent_pid`, the one that started it, dies: at once on
+    Linux (prctl PR_SET_PDEATHSIG: the kernel sends SIGKILL), and everywhere by a daemon thread that polls
+    os.getppid() and kills this process once it is no longer `parent_pid` (the fallback elsewhere, and for a
+    parent that died before this ran). Idempotent. Without it a killed notebook kernel's loky workers train on for
+    minutes (they notice the parent only after their task).
+
+    PR_SET_PDEATHSIG fires when the *thread* that spawned this process ends. loky spawns its workers from the thread
+    that submits work (a notebook's main thread here) and from its executor's manager thread, which outlive them;
+    a pool used from a short-lived thread loses its idle workers when that thread ends, and joblib starts fresh
+    ones at the next call (measured: no error, only the start-up)."""
+    global _WATCHED
+    if _WATCHED:
+        return
+    _WATCHED = True
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):   # no libc prctl: the thread below still watches
+            pass
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(poll_seconds)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def local_pool(workers: int):
+    """joblib's Parallel over `workers` loky processes (reused across calls, as joblib does) that each end with
+    this process (`die_with_parent`). Call it as `local_pool(n)(delayed(f)(x) for x in xs)`."""
+    from joblib import Parallel, parallel_config
+    with parallel_config(backend="loky", initializer=die_with_parent, initargs=(os.getpid(),)):
+        return Parallel(n_jobs=workers, verbose=0)
 
 
 # ----------------------------------------------------------------------------- running jobs

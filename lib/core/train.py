@@ -15,6 +15,8 @@ import hashlib
 import json
 import os
 import time
+import warnings
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -178,7 +180,12 @@ class CheckpointStore:
     A unit is the dict of everything that determines a model's weights; its hash names the file. MLP/ConvNet/SNN
     units (lib.core.config.unit) and paper C's ResNets carry their `dataset`; paper D's nets do not, and are filed
     under the store's `dataset`. Looks up every folder in `read_dirs` and `write_dir`; writes only to `write_dir`.
-    Users: ModelStore (01-05, 08), lib.stages.ptq_privacy.Cache (06), lib.stages.grad_obf.train_net (07)."""
+    Users: ModelStore (01-05, 08), lib.stages.ptq_privacy.Cache (06), lib.stages.grad_obf.train_net (07).
+
+    A corrupt checkpoint (truncated, overwritten, a bad checksum) is never an error: `load` (and `get`, `missing`)
+    moves it aside (`set_aside`) with a warning naming it, and its unit counts as untrained, so whoever asked trains
+    it again (to the same bits: training is deterministic). `missing` checks each file's zip directory (cheap:
+    it finds truncated and garbage files); `load` finds the rest when it reads the file."""
 
     def __init__(self, write_dir: str | Path, read_dirs=(), *, dataset: str | None = None,
                  claims_dir: str | Path | None = None, claim_stale_seconds: float = 600.0):
@@ -206,21 +213,69 @@ class CheckpointStore:
         return None
 
     def get(self, unit: dict, map_location=None) -> dict | None:
+        """The unit's record; None when no folder has it, or its checkpoint was corrupt (now moved aside: `load`)."""
         p = self.find(unit)
-        return torch.load(p, map_location=map_location, weights_only=False) if p else None
+        return self.load(p, map_location) if p else None
+
+    @staticmethod
+    def load(path: str | Path, map_location=None) -> dict | None:
+        """The checkpoint at `path` (torch.load). None when the file is corrupt (not a readable zip archive, or one
+        with a bad checksum), after moving it aside with a warning (`set_aside`), so that the caller trains its unit
+        again; None also when it vanished meanwhile (another process set it aside). A sound file that cannot be
+        loaded here (a class that moved, a CUDA tensor on a CPU machine) raises torch's error, noting the file."""
+        path = Path(path)
+        try:
+            return torch.load(path, map_location=map_location, weights_only=False)
+        except Exception as e:   # noqa: BLE001 - corrupt: set aside; anything else: raised again below
+            if not path.is_file():
+                return None
+            problem = _damage(path, deep=True)
+            if problem is None:
+                e.add_note(f"while loading the checkpoint {path} (its archive is sound: not set aside)")
+                raise
+            CheckpointStore.set_aside(path, f"{problem}; torch: {type(e).__name__}: {str(e)[:200]}")
+            return None
+
+    @staticmethod
+    def set_aside(path: str | Path, problem: str) -> Path:
+        """Move the corrupt checkpoint <dir>/<dataset>/<key>.pt to <dir's parent>/.corrupt/<dir's name>/<dataset>/
+        <key>.pt (outside the stage's DVC-tracked folder, whose content is then again what a fresh run writes; its
+        <key>.json stays), warning with both paths. Returns where it went."""
+        path = Path(path)
+        dest = path.parent.parent.parent / ".corrupt" / path.parent.parent.name / path.parent.name / path.name
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+        except FileNotFoundError:   # set aside by another process meanwhile
+            return dest
+        except OSError as e:
+            raise RuntimeError(f"the checkpoint {path} is corrupt ({problem}) and could not be moved aside ({e}): "
+                               "delete it, and it is trained again") from e
+        warnings.warn(f"the checkpoint {path} is corrupt ({problem}): moved it to {dest}; its model is trained "
+                      "again (delete the moved file once done)", CorruptCheckpoint, stacklevel=2)
+        return dest
 
     def path_of_key(self, dataset: str, key: str) -> Path | None:
         return next((d / dataset / f"{key}.pt" for d in self.dirs if (d / dataset / f"{key}.pt").is_file()), None)
 
     def missing(self, units: list[dict]) -> list[dict]:
-        """The units (each once, in order) that no folder of this store has a checkpoint for."""
+        """The units (each once, in order) that no folder of this store has a sound checkpoint for: a file whose zip
+        directory is unreadable (truncated, garbage) is moved aside now (`set_aside`) and its unit is missing."""
         todo, seen = [], set()
         for u in units:
             k = self.path(u)
-            if k not in seen and self.find(u) is None:
+            if k not in seen and self._find_sound(u) is None:
                 seen.add(k)
                 todo.append(u)
         return todo
+
+    def _find_sound(self, unit: dict) -> Path | None:
+        p = self.find(unit)
+        problem = _damage(p) if p is not None else None
+        if problem is None:
+            return p
+        self.set_aside(p, problem)
+        return self._find_sound(unit)   # another folder's copy, if any
 
     def _readable(self, unit: dict, waited: bool = False) -> bool:
         """The unit's checkpoint is in one of this store's folders, or (after waiting for another stage's store that
@@ -292,14 +347,16 @@ class ModelStore(CheckpointStore):
                 "claims_dir": str(self.claims_dir), "claim_stale_seconds": self.claim_stale_seconds}
 
     def get_or_train(self, unit: dict, desc: str | None = None) -> dict:
-        rec = self.get(unit)
-        if rec is not None:
-            return rec
-        with self.claim(unit) as mine:
-            if not mine:   # trained meanwhile by whoever held the claim
-                return self.get(unit)
-            rec = self._train(unit, desc)
-        return rec
+        """The unit's record, trained now when no folder has a sound checkpoint of it (a corrupt one is moved
+        aside and trained again: CheckpointStore.load)."""
+        while True:
+            rec = self.get(unit)
+            if rec is not None:
+                return rec
+            with self.claim(unit) as mine:
+                if mine:
+                    return self._train(unit, desc)
+            # trained meanwhile by whoever held the claim: read it (again the loop, should that file be corrupt)
 
     def _train(self, unit: dict, desc: str | None) -> dict:
         self.path(unit).with_name(self.path(unit).name + ".tmp").unlink(missing_ok=True)   # a killed run's half file
@@ -333,9 +390,10 @@ class ModelStore(CheckpointStore):
         todo = self.missing(units)
         settings = settings or EX.active()
         if not settings.ray and workers > 1 and todo:
-            from joblib import Parallel, delayed
+            from joblib import delayed
             spec = self.spec()
-            Parallel(n_jobs=workers, backend="loky", verbose=0)(
+            # loky processes that end with this one (a killed kernel leaves none training on)
+            EX.local_pool(workers)(
                 delayed(_train_single_threaded)(spec, u) for u in tqdm(todo, desc=desc, disable=not self.progress))
             return len(todo)
         if not settings.ray:
@@ -356,7 +414,11 @@ class ModelStore(CheckpointStore):
         path = self.path_of_key(src["dataset"], src["key"])
         if path is None:
             raise FileNotFoundError(f"init_from: no checkpoint {src['dataset']}/{src['key']}.pt in {self.dirs}")
-        model.load_state_dict(torch.load(path, weights_only=False)["state_dict"])
+        rec = self.load(path)
+        if rec is None:
+            raise FileNotFoundError(f"init_from: the checkpoint {path} was corrupt (moved aside): rerun the stage "
+                                    "that trains it first")
+        model.load_state_dict(rec["state_dict"])
         for i in unit["frozen"]:
             for p in model.ops[i].parameters():
                 p.requires_grad_(False)
@@ -392,6 +454,25 @@ def _train_single_threaded(spec: dict, unit: dict) -> None:
     two cores do not compete (small layers do not use a second thread)."""
     torch.set_num_threads(1)
     train_unit_job(spec, unit)
+
+
+class CorruptCheckpoint(UserWarning):
+    """A checkpoint file could not be read and was moved aside (CheckpointStore.set_aside); its unit is trained
+    again."""
+
+
+def _damage(path: Path, deep: bool = False) -> str | None:
+    """What is wrong with the archive of checkpoint `path` (torch.save writes a zip archive), or None when it is
+    sound. Cheap by default: the zip directory at the file's end (a truncated or garbage file has none); `deep`
+    also reads every member against its CRC."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip() if deep else None
+    except FileNotFoundError:
+        return None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        return f"not a readable zip archive: {e}"
+    return f"bad checksum in {bad}" if bad else None
 
 
 def _check_split(split: dict, unit: dict) -> None:

@@ -180,7 +180,10 @@ class Study:
             now = key in missing
             if not path.exists():
                 train_net(self.sec, spec, self.data, seed, self.root, self.device, settings.claim_stale_seconds)
-            rec = torch.load(path, map_location="cpu", weights_only=False)
+            rec = TR.CheckpointStore.load(path, map_location="cpu")
+            if rec is None:   # a corrupt checkpoint, now moved aside (CheckpointStore.load): trained again here
+                now = train_net(self.sec, spec, self.data, seed, self.root, self.device, settings.claim_stale_seconds)
+                rec = TR.CheckpointStore.load(path, map_location="cpu")
             model.load_state_dict(rec["state_dict"])
             model.to(self.device).eval()
             net = Net(spec.name, spec, seed, model, key, rec["seconds"], rec["curve"], now)

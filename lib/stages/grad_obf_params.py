@@ -135,6 +135,31 @@ CHECKS = {
                 f"{{models: [model names], n, iters, restarts, surrogate: {{name: one of {sorted(SEW_SURROGATES)}, "
                 "alpha > 0}, transfer_from: a model name or null, square: {queries, n, p_init in [0, 1]}}"),
 }
+# The nested blocks' keys (config.check_block's schemas), checked on the params.yaml values before CHECKS: an error
+# names the full key (`07_gradient_sparsity.masking.square.queries`) and the bad value, not the whole block.
+_POS = (_pos, "a positive integer")
+_GT0 = (lambda x: _num(x, 0) and x > 0, "a number > 0")
+_BOOL = (lambda x: isinstance(x, bool), "true or false")
+SUB_CHECKS = {
+    "training": {"epochs": _POS, "batch_size": (lambda x: _num(x, 2, None, True), "an integer >= 2"), "lr": _GT0,
+                 "weight_decay": (lambda x: _num(x, 0), "a number >= 0"), "flip": _BOOL},
+    "attack": {"eps_255": (_eps, "a number in (0, 255]"), "step": _GT0, "iters": _POS, "random_start": _BOOL,
+               "bn_mode": (lambda x: x in ("train", "eval"), "train or eval"), "batch_size": _POS},
+    "sweep": {"eps_255": (lambda v: isinstance(v, list) and v and all(_eps(e) for e in v),
+                          "a non-empty list of numbers in (0, 255]"), "n": _POS},
+    "sparsity": {"n": _POS, "batch_size": (lambda x: _num(x, 2, None, True), "an integer >= 2")},
+    "masking": {"models": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                           "a list of model names"),
+                "n": _POS, "iters": _POS, "restarts": _POS,
+                "surrogate": {"name": (lambda x: x in SEW_SURROGATES, f"one of {sorted(SEW_SURROGATES)}"),
+                              "alpha": _GT0},
+                "transfer_from": (lambda x: x is None or isinstance(x, str), "a model name or null"),
+                "square": {"queries": _POS, "n": _POS, "p_init": (lambda x: _num(x, 0, 1), "a number in [0, 1]")}},
+}
+MODEL_CHECKS = {"name": (lambda x: isinstance(x, str) and x, "a non-empty name"),
+                "kind": (lambda x: x in KINDS, f"one of {list(KINDS)}"),
+                "arch": (lambda x: x in SEW_ARCHS, f"one of {list(SEW_ARCHS)}"),
+                "pool": (lambda x: x in ("max", "avg"), "max or avg")}
 _NESTED = {"training": Training, "attack": Attack, "sweep": Sweep, "sparsity": Sparsity, "masking": Masking,
            "surrogate": Surrogate, "square": Square}
 
@@ -258,6 +283,11 @@ class Params:
                 raise C.ConfigError(f"params.yaml: missing key `{SECTION}.{f.name}`")
         values = {}
         for k, v in grid.items():
+            if k in SUB_CHECKS:
+                C.check_block(v, keys[k], SUB_CHECKS[k])
+            if k == "models" and isinstance(v, list):
+                for i, m in enumerate(v):
+                    C.check_block(m, f"{keys[k]}[{i}]", MODEL_CHECKS)
             values[k] = _typed(k, v)
             if values[k] is None and v is not None:
                 _invalid(keys[k], v, CHECKS[k][1])

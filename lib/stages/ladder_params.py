@@ -119,6 +119,55 @@ def _checks() -> dict:
     }
 
 
+def _sub_checks() -> dict:
+    """The nested blocks' keys (config.check_block's schemas), checked before `_checks`: an error names the full key
+    (`08_attack_ladder.lira.fix_variance`, `08_attack_ladder.members.image`) and the bad value, not the block."""
+    from ..core.vocab import DATASETS
+    from ..attacks.lira import VARIANTS as LIRA_VARIANTS
+    pos = (lambda x: _num(x, 1, None, True), "a positive integer")
+    fam = lambda ok, txt: {f: (ok, txt) for f in FAMILIES}   # noqa: E731
+    return {
+        "members": fam(lambda x: x is None or _num(x, 2, None, True),
+                       "an integer >= 2 or null (the whole training part)"),
+        "epochs": fam(*pos), "batch_size": fam(*pos),
+        "models": fam(lambda x: _num(x, 4, None, True),
+                      "an integer >= 4 (every leave-one-out target needs an IN and an OUT reference)"),
+        "population_test": fam(lambda x: x is None or _num(x, 10, None, True),
+                               "an integer >= 10 or null (every test example)"),
+        "as_published": {"settings": (lambda v: isinstance(v, list), "a list of setting ids"),
+                         "datasets": (lambda v: isinstance(v, list) and set(v) <= set(DATASETS),
+                                      f"a list from {list(DATASETS)}")},
+        "lira": {"variant": (lambda x: x in LIRA_VARIANTS, f"one of {list(LIRA_VARIANTS)}"),
+                 "fix_variance": (lambda x: isinstance(x, bool), "true or false")},
+        "rmia": {"offline_a": (lambda x: _num(x, 0, 1), "a number in [0, 1]"),
+                 "gamma": (lambda x: _num(x, 0) and x > 0, "a number > 0")},
+    }
+
+
+def _check_setting(key: str, v) -> None:
+    """One entry of `settings` (key = its full params.yaml key): its keys, then each value, named alone."""
+    from ..core.vocab import DATASETS, ENCODINGS, KINDS, SURROGATES
+    _check(isinstance(v, dict), key, v, f"a mapping with keys from {list(SETTING_KEYS)}")
+    for k in v:
+        if k not in SETTING_KEYS:
+            raise ConfigError(f"params.yaml: unknown key `{key}.{k}`; expected one of {list(SETTING_KEYS)}")
+    for k in ("kind", "datasets"):
+        if k not in v:
+            raise ConfigError(f"params.yaml: missing key `{key}.{k}`")
+    _check(v["kind"] in KINDS, f"{key}.kind", v["kind"], f"one of {list(KINDS)}")
+    ds = v["datasets"]
+    _check(isinstance(ds, list) and ds and set(ds) <= set(DATASETS) and len(set(ds)) == len(ds), f"{key}.datasets",
+           ds, f"a non-empty list of distinct datasets from {list(DATASETS)}")
+    _check(v.get("lr") in (None, *KINDS), f"{key}.lr", v.get("lr"), f"null or one of {list(KINDS)}")
+    _check(v.get("weight_bits") is None or _num(v["weight_bits"], 1, 8, True), f"{key}.weight_bits",
+           v.get("weight_bits"), "null or an integer in [1, 8]")
+    _check(v.get("label") is None or isinstance(v["label"], str), f"{key}.label", v.get("label"), "a text")
+    _check(v.get("encoding") is None or (v["kind"] == "snn" and v["encoding"] in ENCODINGS), f"{key}.encoding",
+           v.get("encoding"), f"null, or for an SNN one of {list(ENCODINGS)}")
+    _check(v.get("surrogate") is None or (v["kind"] == "snn" and v["surrogate"] in SURROGATES), f"{key}.surrogate",
+           v.get("surrogate"), f"null, or for an SNN one of {sorted(SURROGATES)}")
+
+
 def _raw(v):
     """A field's value as params.yaml states it (for the checks and messages)."""
     if isinstance(v, tuple) and v and isinstance(v[0], SettingSpec):
@@ -208,11 +257,16 @@ class Params:
         grid = C.section({SECTION: sec, "scale": scale}, SECTION)
         replaced = grid.pop("replaced")
         keys = {k: f"{SECTION}.by_scale.{scale}.{k}" if k in over else f"{SECTION}.{k}" for k in grid}
-        checks = _checks()
+        checks, subs = _checks(), _sub_checks()
         own = [f.name for f in fields(cls) if f.name not in ("scale", "replaced", "keys")]
         for k, v in grid.items():
             if k not in own:
                 raise ConfigError(f"params.yaml: unknown key `{keys[k]}`; expected one of {own}")
+            if k in subs:
+                C.check_block(v, keys[k], subs[k])
+            if k == "settings" and isinstance(v, dict):
+                for sid, x in v.items():
+                    _check_setting(f"{keys[k]}.{sid}", x)
             if k in checks:
                 _check(bool(checks[k][0](v)), keys[k], v, checks[k][1])
         for f in fields(cls):

@@ -45,52 +45,41 @@ def _entry_checks() -> tuple[dict, dict]:
     num, pos = C._num, C._is_pos_int
     bits_ok = lambda v: isinstance(v, list) and v and all(b in Q.LEVELS for b in v)   # noqa: E731
     bits_txt = f"a non-empty list from {sorted(Q.LEVELS)}"
+    POS_LIST = (lambda v: isinstance(v, list) and v and all(pos(x) for x in v), "a non-empty list of positive integers")
+    POS, GE0 = (pos, "a positive integer"), (lambda x: num(x, 0), "a number >= 0")
+    BOOL = (lambda x: isinstance(x, bool), "true or false")
+    BITS_OR_NONE = (lambda v: v == [] or bits_ok(v), f"[] or {bits_txt}")
     checks = {
         "dataset": lambda v: v == "cifar10", "not_run": lambda v: isinstance(v, list) and set(v) <= set(DATASETS),
         "pool": lambda v: v is None or num(v, 16, 50000, True), "models": lambda v: num(v, 3, None, True),
         "targets": lambda v: num(v, 1, None, True), "pkeep": lambda v: num(v, 0.0) and 0 < v < 1,
         "n_test": lambda v: v is None or num(v, 16, 10000, True), "stack": lambda v: v is None or num(v, 1, None, True),
         "seed": lambda v: num(v, 0, None, True),
-        "arch": lambda v: isinstance(v, dict) and set(v) == {"blocks", "widths"} and len(v["blocks"]) == len(
-            v["widths"]) and all(pos(b) for b in v["blocks"] + v["widths"]),
-        "training": lambda v: isinstance(v, dict) and set(v) == {"epochs", "batch_size", "lr", "momentum",
-                                                                 "weight_decay", "augment"}
-        and pos(v["epochs"]) and pos(v["batch_size"]) and num(v["lr"], 0) and num(v["momentum"], 0, 1)
-        and num(v["weight_decay"], 0) and isinstance(v["augment"], bool),
-        "lira": lambda v: isinstance(v, dict) and set(v) == {"queries", "variant", "fix_variance", "fprs"}
-        and isinstance(v["queries"], list) and v["queries"]
-        and all(q in ("none", "flip") or (isinstance(q, int) and not isinstance(q, bool)) for q in v["queries"])
-        and v["variant"] in L.VARIANTS and isinstance(v["fix_variance"], bool)
-        and isinstance(v["fprs"], list) and all(num(f) and 0 < f < 1 for f in v["fprs"]),
-        "ptq": lambda v: isinstance(v, dict) and set(v) == {"methods", "bits", "calibration", "obc_calibration",
-                                                            "iters", "reg", "scale_method", "runs", "runs_bits",
-                                                            "bn_source", "bn_leak_bits", "decoupled"}
-        and isinstance(v["methods"], list) and v["methods"] and set(v["methods"]) <= set(Q.METHODS)
-        and bits_ok(v["bits"]) and pos(v["calibration"]) and pos(v["obc_calibration"])
-        and isinstance(v["iters"], dict) and set(v["iters"]) == {"adaround", "brecq"}
-        and all(pos(i) for i in v["iters"].values()) and isinstance(v["reg"], dict)
-        and set(v["reg"]) == {"adaround", "brecq"} and all(num(r, 0) for r in v["reg"].values())
-        and v["scale_method"] in ("mse", "minmax") and pos(v["runs"])
-        and (v["runs_bits"] == [] or bits_ok(v["runs_bits"]))
-        and v["bn_source"] in ("members", "train") and (v["bn_leak_bits"] == [] or bits_ok(v["bn_leak_bits"]))
-        and isinstance(v["decoupled"], dict) and set(v["decoupled"]) == {"last_bits", "bits"}
-        and v["decoupled"]["last_bits"] in Q.LEVELS and (v["decoupled"]["bits"] == [] or bits_ok(v["decoupled"]["bits"])),
-        "adaptive": lambda v: isinstance(v, dict) and set(v) == {"methods", "bits"} and set(v["methods"]) <= set(
-            Q.METHODS) and (v["bits"] == [] or bits_ok(v["bits"])),
-        "rmia": lambda v: isinstance(v, dict) and set(v) == {"references", "offline_a", "gamma", "population"}
-        and isinstance(v["references"], list) and all(pos(r) for r in v["references"])
-        and num(v["offline_a"], 0, 1) and num(v["gamma"], 0) and num(v["population"], 1, 10000, True),
+        # the nested blocks: config.check_block's schemas (sub-key → (check, expected)), errors name the full key
+        "arch": {"blocks": POS_LIST, "widths": POS_LIST},
+        "training": {"epochs": POS, "batch_size": POS, "lr": GE0, "momentum": (lambda x: num(x, 0, 1), "a number in "
+                     "[0, 1]"), "weight_decay": GE0, "augment": BOOL},
+        "lira": {"queries": (lambda q: isinstance(q, list) and q and all(x in ("none", "flip") or (
+                     isinstance(x, int) and not isinstance(x, bool)) for x in q),
+                     "a non-empty list of none | flip | int (a seeded training augmentation)"),
+                 "variant": (lambda x: x in L.VARIANTS, f"one of {list(L.VARIANTS)}"), "fix_variance": BOOL,
+                 "fprs": (lambda f: isinstance(f, list) and all(num(x) and 0 < x < 1 for x in f), "numbers in (0, 1)")},
+        "ptq": {"methods": (lambda m: isinstance(m, list) and m and set(m) <= set(Q.METHODS),
+                            f"a non-empty list from {list(Q.METHODS)}"), "bits": (bits_ok, bits_txt),
+                "calibration": POS, "obc_calibration": POS, "iters": {"adaround": POS, "brecq": POS},
+                "reg": {"adaround": GE0, "brecq": GE0}, "runs": POS, "runs_bits": BITS_OR_NONE,
+                "scale_method": (lambda x: x in ("mse", "minmax"), "mse|minmax"), "bn_leak_bits": BITS_OR_NONE,
+                "bn_source": (lambda x: x in ("members", "train"), "members|train"),
+                "decoupled": {"last_bits": (lambda x: x in Q.LEVELS, f"one of {sorted(Q.LEVELS)}"),
+                              "bits": BITS_OR_NONE}},
+        "adaptive": {"methods": (lambda m: isinstance(m, list) and set(m) <= set(Q.METHODS), f"a list from "
+                                 f"{list(Q.METHODS)}"), "bits": BITS_OR_NONE},
+        "rmia": {"references": (lambda r: isinstance(r, list) and all(pos(x) for x in r), "positive integers"),
+                 "offline_a": (lambda x: num(x, 0, 1), "a number in [0, 1]"), "gamma": GE0,
+                 "population": (lambda x: num(x, 1, 10000, True), "an integer in [1, 10000]")},
         "shadow_counts": lambda v: isinstance(v, list) and all(num(c, 1, None, True) for c in v),
     }
-    expected = {"arch": "{blocks: [n per stage], widths: [channels per stage]} of equal length",
-                "training": "{epochs, batch_size, lr, momentum in [0, 1], weight_decay, augment}",
-                "lira": "{queries: list of none | flip | int (a seeded training augmentation), variant: paper|authors, fix_variance: bool, fprs in (0, 1)}",
-                "ptq": f"{{methods ⊆ {list(Q.METHODS)}, bits/bn_leak_bits/decoupled.bits: {bits_txt}, "
-                       "calibration, obc_calibration, iters: {adaround, brecq}, reg: {adaround, brecq}, scale_method: mse|minmax, runs, runs_bits, bn_source: members|train, "
-                       "decoupled: {last_bits, bits}}",
-                "adaptive": f"{{methods ⊆ {list(Q.METHODS)}, bits: {bits_txt}}}",
-                "rmia": "{references: [positive integers], offline_a in [0, 1], gamma > 0, population ≤ 10000}",
-                "pool": "null or an integer in [16, 50000]", "n_test": "null or an integer in [16, 10000]",
+    expected = {"pool": "null or an integer in [16, 50000]", "n_test": "null or an integer in [16, 10000]",
                 "dataset": "cifar10 (the only one of paper C's datasets in the mirror)",
                 "not_run": f"a list from {list(DATASETS)}", "models": "an integer >= 3",
                 "pkeep": "a number in (0, 1)", "shadow_counts": "a list of positive integers",
@@ -101,6 +90,10 @@ def _entry_checks() -> tuple[dict, dict]:
 def _check_entries(sec: dict, where: str) -> None:
     """Each entry of the section (where = its name) or of a by_scale replacement (where = <name>.by_scale.<scale>)."""
     C._schema_entries(sec, where, *_entry_checks())
+    if "arch" in sec:
+        a = sec["arch"]
+        C._check(len(a["blocks"]) == len(a["widths"]), f"{where}.arch.widths", a["widths"],
+                 f"one width per stage of arch.blocks ({len(a['blocks'])} stages)")
 
 
 @dataclass(frozen=True)
@@ -329,7 +322,10 @@ def train_models(cache: Cache, pool: Pool, P: Params, device=None) -> tuple[list
     else:
         for a in args:
             train_chunk(*a)
-    recs = [torch.load(cache.model_path(u), weights_only=False) for u in units]
+    recs = [cache.get(u) for u in units]   # None: a corrupt checkpoint, now moved aside (CheckpointStore.load)
+    if any(r is None for r in recs):       # trained again, as if it had been missing
+        recs, again = train_models(cache, pool, P, device)
+        return recs, len(todo) + again
     return recs, len(todo)
 
 
