@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Where the data stage finds the original dataset files when it cannot download them.
 export SNN_PRIVACY_DATA_MIRROR ?= $(abspath ../shared/datasets)
 
-.PHONY: setup repro test lab bench clean-results
+.PHONY: setup repro smoke test lab bench site clean-results
 
 $(STAMP): requirements.txt requirements-lock.txt requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,11 +30,19 @@ endif
 	$(PY) -m lib.core.config params.yaml   # validate first: a typo stops here, before dvc removes any stage's outputs
 	dvc repro
 
+# The smoke scale without editing params.yaml, in its own output root: a copy of this working tree under runs/smoke
+# (git-ignored; the committed quick results, figures and checkpoints are never touched). Rerunning reuses that copy's
+# checkpoints; `rm -rf runs/smoke` starts afresh.
+smoke: $(STAMP)
+	$(PY) -m lib.core.config params.yaml
+	$(PY) -m lib.core.smoke runs/smoke
+
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# JupyterLab on the notebooks with the project's kernel; as root (a container) it needs --allow-root.
 lab: $(STAMP)
-	jupyter lab notebooks/
+	jupyter lab notebooks/ --MappingKernelManager.default_kernel_name=snn-privacy $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(PY) bench/bench_snn.py

@@ -236,7 +236,7 @@ def correct(model: nn.Module, x: Tensor, y: Tensor, attack: Callable[..., Tensor
     `batch_size` along `batch_dim` (moved to the model's device; batch_dim is forwarded to attacks that take it),
     scored with the whole model in eval() and its modules' modes restored afterwards. attack=None scores clean
     inputs only (both results equal). `desc`: a tqdm progress bar over batches. Returns (clean, adversarial)."""
-    from tqdm import tqdm
+    from ..core.progress import tqdm
 
     dev = _device(model)
     if attack is not None and "batch_dim" in inspect.signature(attack).parameters:

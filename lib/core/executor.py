@@ -355,7 +355,7 @@ def run_jobs(jobs: list[Job], settings: Settings, *, desc: str = "units") -> int
     """Run `jobs` as Ray tasks (settings.executor `ray`; local callers run their jobs themselves) and wait for all
     with a progress bar. Returns how many ran. A failed task raises here, naming the unit, after the others
     finished (their checkpoints are kept)."""
-    from tqdm.auto import tqdm
+    from .progress import tqdm
     if not settings.ray:
         raise ValueError(f"run_jobs runs Ray tasks; execution.executor is `{settings.executor}`")
     if not jobs:

@@ -69,7 +69,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .obc import _hessians, _obc_layer, obq  # noqa: F401  (obq, _obc_layer: re-exported for callers and tests)
 from .ptq_grid import LEVELS, Grid, Quantized, channel_grid, n_levels, quantize_tensor  # noqa: F401

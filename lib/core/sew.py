@@ -337,7 +337,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     import time
 
     import torch.nn.functional as F
-    from tqdm import tqdm
+    from .progress import tqdm
 
     if epochs < 0:
         raise ValueError("epochs must be >= 0")

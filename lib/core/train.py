@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+from .progress import tqdm
 
 from . import data as D
 from . import executor as EX

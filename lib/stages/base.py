@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from ..core.progress import tqdm
 
 from ..core import config as C
 from ..core import data as D

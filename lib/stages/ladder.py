@@ -363,7 +363,7 @@ def plan(params: dict, sec: Params, loader) -> tuple[dict, list[dict]]:
 def run(params: dict, sec: Params, store, pops: dict, jobs: list[dict], progress: bool = True):
     """Train (or load) every job's models, attack each target with every rung. Returns (per-target rows, pooled rows,
     pooled ROC curves, one row per trained model, per-example outcomes of every per-target row)."""
-    from tqdm.auto import tqdm
+    from ..core.progress import tqdm
     per, pooled, rocs, models, exs = [], [], [], [], []
     bar = tqdm(jobs, desc="settings x datasets", disable=not progress)
     for job in bar:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from ..core.progress import tqdm
 
 from ..core import config as C, executor as EX
 from ..core import ptq as Q
