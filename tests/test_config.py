@@ -260,13 +260,15 @@ def test_section_keys_are_checked_alike(tmp_path, key, edit):
 
 
 def test_loading_params_imports_no_model_library():
-    """Validation reads names from lib.core.vocab, and the stage modules whose schemas it imports build no model at
-    import: loading params.yaml pulls in none of brevitas, snntorch, spikingjelly. (torch comes with
-    lib.core.encoders, whose dataclasses check the encoder constants, and with the stage modules.)"""
+    """Validation reads names from lib.core.vocab, the encoders' constants from lib.core.encoder_constants, and each
+    stage's schema from its `<stage>_params` module: loading params.yaml (every section, every scale's replacements)
+    imports none of torch, torchvision, sklearn, pandas, scipy, brevitas, snntorch, spikingjelly — what keeps
+    `make repro`'s check under 2 s and lets it run before DVC touches anything."""
     import subprocess
     import sys
-    code = ("import sys, lib.core.config as c; c.load('params.yaml'); "
-            "print(sorted(m for m in ('brevitas', 'snntorch', 'spikingjelly') if m in sys.modules))")
+    heavy = ("torch", "torchvision", "sklearn", "pandas", "scipy", "brevitas", "snntorch", "spikingjelly")
+    code = (f"import sys, lib.core.config as c; c.load('params.yaml'); "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
@@ -282,6 +284,10 @@ def test_each_name_is_written_once_in_the_vocabulary():
     assert set(neurons.SURROGATES) == set(vocab.SURROGATES) == set(config.SURROGATES)
     assert set(sew.ARCHS) == set(vocab.SEW_ARCHS) and set(sew.SURROGATES) == set(vocab.SEW_SURROGATES)
     assert set(ptq.LEVELS) == set(vocab.PTQ_BITS) and ptq.METHODS is vocab.PTQ_METHODS
+    from lib.attacks import lira
+    from lib.core import encoder_constants
+    assert set(lira.VARIANTS) == set(vocab.LIRA_VARIANTS)
+    assert all(issubclass(encoders.ENCODERS[k], encoder_constants.CONSTANTS[k]) for k in vocab.ENCODINGS)
     with pytest.raises(AssertionError, match="differ"):
         vocab.same_names({"ann": 1}, vocab.KINDS, "x")
 
@@ -325,3 +331,60 @@ def test_command_line_check_exits_nonzero_naming_the_key(tmp_path):
     assert "Traceback" not in ko.stderr
     recipe = (ROOT / "Makefile").read_text().split("\nrepro:", 1)[1].split("\n\n", 1)[0]
     assert recipe.index("-m lib.core.config") < recipe.index("dvc repro")
+
+
+# ----------------------------------------------------------------------------- constants of surrogates, encoders; margins
+
+@pytest.mark.parametrize("key,value,edit", [
+    ("surrogates.fast_sigmoid.slpoe", 25, lambda p: p["surrogates"]["fast_sigmoid"].update({"slpoe": 25})),
+    ("surrogates.triangular.width", 1.0, lambda p: p["surrogates"]["triangular"].update({"width": 1.0})),
+    ("surrogates.atan.alpha", -2.0, lambda p: p["surrogates"]["atan"].update({"alpha": -2.0})),
+    ("surrogates.fast_sigmoid.slope", "25", lambda p: p["surrogates"]["fast_sigmoid"].update({"slope": "25"})),
+    ("verdicts.margins.tpr_at_5pct", 0.02, lambda p: p["verdicts"]["margins"].update({"tpr_at_5pct": 0.02})),
+    ("verdicts.margins.test_acc", 0, lambda p: p["verdicts"]["margins"].update({"test_acc": 0})),
+    ("verdicts.margins.pool_zero_pct", None, lambda p: p["verdicts"]["margins"].pop("pool_zero_pct")),
+])
+def test_constants_and_margins_are_known_and_checked(tmp_path, key, value, edit):
+    """A surrogate's constants are exactly its spike function's arguments (snntorch's triangular takes `threshold`,
+    not `width`), positive numbers; a margin is given for each metric the claims use, and only for those."""
+    with pytest.raises(config.ConfigError) as err:
+        config.load(_write(tmp_path, edit))
+    assert f"`{key}` = {value!r} is invalid" in str(err.value), str(err.value)
+
+
+def test_encoder_constants_are_checked_without_torch():
+    """The constants' checks are the encoders' own (the encoder classes are built on them): a bad or unknown constant
+    fails alike through check_constants (the validator's) and build_encoder (the stages')."""
+    from lib.core import encoder_constants as EC, encoders as E
+    for name, kw in [("poisson_burst", {"tau": 0}), ("delayed_burst", {"p_min": 0.5, "p_max": 0.2}),
+                     ("delayed_burst", {"schedule": "cubic"}), ("rate", {"lam": 2.0}), ("Poisson-Bust", {})]:
+        with pytest.raises(ValueError) as a:
+            EC.check_constants(name, **kw)
+        with pytest.raises(ValueError) as b:
+            E.build_encoder(name, **kw)
+        assert str(a.value) == str(b.value)
+    assert E.build_encoder("Poisson-Burst", tau=4).params() == EC.check_constants("poisson_burst", tau=4).params()
+
+
+def test_smoke_run_has_its_own_output_root(tmp_path):
+    """`make smoke` (lib.core.smoke): a copy of the sources at the smoke scale, without the committed run's outputs
+    (dvc.lock, results/<stage>, figures) but with results/history (99's frozen inputs); this tree is untouched and
+    cannot be the output root; the Makefile validates params.yaml before the copy runs."""
+    from lib.core import smoke
+    before = {p: p.stat().st_mtime_ns for p in (ROOT / "results").rglob("*") if p.is_file()}
+    dest = smoke.prepare(tmp_path / "smoke", overrides={"train.seed": 3})
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    assert params["scale"] == "smoke" and params["train"]["seed"] == 3
+    assert (dest / "dvc.yaml").is_file() and (dest / "lib/core/smoke.py").is_file() and (dest / ".git").is_dir()
+    assert not (dest / "dvc.lock").exists() and not (dest / "figures").exists()
+    assert sorted(p.name for p in (dest / "results").iterdir()) == ["history"]
+    config.load(dest / "params.yaml")
+    (dest / "results/02_activation_quantization").mkdir()
+    (dest / "results/02_activation_quantization/results.csv").write_text("mine")
+    smoke.prepare(dest)                                               # a rerun keeps the copy's own results
+    assert (dest / "results/02_activation_quantization/results.csv").read_text() == "mine"
+    assert {p: p.stat().st_mtime_ns for p in (ROOT / "results").rglob("*") if p.is_file()} == before
+    with pytest.raises(ValueError, match="must not be this working tree"):
+        smoke.prepare(ROOT)
+    recipe = (ROOT / "Makefile").read_text().split("\nsmoke:", 1)[1].split("\n\n", 1)[0]
+    assert recipe.index("-m lib.core.config") < recipe.index("-m lib.core.smoke")

@@ -390,7 +390,7 @@ def test_params_is_the_section_at_the_active_scale(name):
         want = sec.get(k)
         assert getattr(got, k) == (tuple(want) if isinstance(want, list) else want), k
     assert got.replaced == sec["replaced"] and got.scale == "quick"
-    assert config.STAGE_SCHEMAS[name].startswith("lib.stages.membership:")
+    assert config.STAGE_SCHEMAS[name].startswith("lib.stages.membership_params:")
     with pytest.raises(dataclasses.FrozenInstanceError):
         got.datasets = ("iris",)
 

@@ -228,7 +228,8 @@ def test_params_is_the_section_at_the_active_scale(scale):
         want = sec.get(k)
         assert getattr(got, k) == (tuple(want) if isinstance(want, list) else want), k
     assert got.replaced == sec["replaced"] and got.encoders == p["encoders"]
-    assert C.STAGE_SCHEMAS[TD.SECTION] == "lib.stages.temporal:Params.from_params"
+    assert C.STAGE_SCHEMAS[TD.SECTION] == "lib.stages.temporal_params:Params.from_params"
+    assert C._stage_schema(C.STAGE_SCHEMAS[TD.SECTION]).__self__ is TD.Params   # the stage re-exports its schema
     for ds in got.datasets:   # what the stage trains with: the resolver reads the Params as it read the dict
         assert C.effective(p, got.per_family, ds) == C.effective(p, TD.SECTION, ds)
 

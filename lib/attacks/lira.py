@@ -36,9 +36,11 @@ from scipy.special import logsumexp
 from sklearn.metrics import roc_auc_score
 
 from ..claims import metrics as M
+from ..core.vocab import LIRA_VARIANTS, same_names
 
 VARIANTS = {"paper": {"center": "mean", "fixed_from": "each", "offline_sides": 1},
             "authors": {"center": "median", "fixed_from": "in", "offline_sides": 2}}
+same_names(VARIANTS, LIRA_VARIANTS, "lib.attacks.lira.VARIANTS")
 FPRS = (0.001, 0.01)
 
 

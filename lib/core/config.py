@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 # the names params.yaml may use, from the one light module that holds them (no model library is imported here)
-from .vocab import (CIFAR10_SOURCES, DATASETS, ENCODINGS, IMAGE_DATASETS, KINDS, READOUTS,  # noqa: F401
-                    SPLIT_MODES, SURROGATES)
+from .vocab import (CIFAR10_SOURCES, DATASETS, ENCODINGS, IMAGE_DATASETS, KINDS, MARGIN_METRICS,  # noqa: F401
+                    READOUTS, SPLIT_MODES, SURROGATE_CONSTANTS, SURROGATES)
 
 SCALES = ("smoke", "quick", "paper")
 OPTIMIZERS = ("adam", "sgd")
@@ -114,8 +114,15 @@ def validate(params: dict) -> dict:
     _positive(params, "model.snn.threshold")
     v = _get(params, "model.snn.surrogate")
     _check(v in SURROGATES, "model.snn.surrogate", v, f"one of {sorted(SURROGATES)}")
-    for name in _get(params, "surrogates"):
+    _check(isinstance(_get(params, "surrogates"), dict), "surrogates", params["surrogates"], "a mapping")
+    for name, consts in params["surrogates"].items():
         _check(name in SURROGATES, f"surrogates.{name}", name, f"surrogate names from {sorted(SURROGATES)}")
+        _check(consts is None or isinstance(consts, dict), f"surrogates.{name}", consts, "a mapping of constants")
+        for const, v in (consts or {}).items():
+            _check(const in SURROGATE_CONSTANTS[name], f"surrogates.{name}.{const}", v,
+                   f"a constant of {name}: one of {list(SURROGATE_CONSTANTS[name])}" if SURROGATE_CONSTANTS[name]
+                   else f"nothing: {name} takes no constant")
+            _check(_num(v) and v > 0, f"surrogates.{name}.{const}", v, "a positive number")
     v = _get(params, "model.snn.encoding")
     _check(v in ENCODINGS, "model.snn.encoding", v, f"one of {ENCODINGS}")
     v = _get(params, "model.snn.readout")
@@ -149,9 +156,13 @@ def validate(params: dict) -> dict:
         _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, "attack.n_boot", v, "an integer >= 0")
     if "verdicts" in params:
         v = _get(params, "verdicts.margins")
-        _check(isinstance(v, dict) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
-                                                 for x in v.values()), "verdicts.margins", v,
-               "a mapping {metric: positive margin}")
+        _check(isinstance(v, dict), "verdicts.margins", v, "a mapping {metric: positive margin}")
+        for metric in v:
+            _check(metric in MARGIN_METRICS, f"verdicts.margins.{metric}", v[metric],
+                   f"a margin of a metric the claims use: {list(MARGIN_METRICS)}")
+        for metric in MARGIN_METRICS:   # every one is read by some claim: a missing one would stop a stage late
+            _check(_num(v.get(metric)) and v.get(metric) > 0, f"verdicts.margins.{metric}", v.get(metric),
+                   "a positive margin (lib.core.vocab.MARGIN_METRICS says its unit)")
         _positive_int(params, "verdicts.bootstrap.n_boot")
         v = _get(params, "verdicts.bootstrap.seed")
         _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, "verdicts.bootstrap.seed", v,
@@ -167,16 +178,17 @@ def validate(params: dict) -> dict:
 
 # Sections whose schema lives with their stage: section → "module:callable" (params → raises ConfigError), imported
 # only when that section is validated. A stage module's callable is its Params.from_params (a frozen dataclass
-# validated in __post_init__, every error naming its key).
+# validated in __post_init__, every error naming its key). Each lives in a `<stage>_params` module that imports no
+# model library (torch, sklearn, pandas): validating params.yaml takes well under 2 s and starts no kernel.
 STAGE_SCHEMAS = {
-    "02_activation_quantization": "lib.stages.membership:activation_quantization",
-    "03_weight_quantization": "lib.stages.membership:weight_quantization",
-    "04_surrogate_gradients": "lib.stages.membership:surrogate_gradients",
-    "05_temporal_dynamics": "lib.stages.temporal:Params.from_params",
-    "06_post_training_quantization": "lib.stages.ptq_privacy:Params.from_params",
+    "02_activation_quantization": "lib.stages.membership_params:activation_quantization",
+    "03_weight_quantization": "lib.stages.membership_params:weight_quantization",
+    "04_surrogate_gradients": "lib.stages.membership_params:surrogate_gradients",
+    "05_temporal_dynamics": "lib.stages.temporal_params:Params.from_params",
+    "06_post_training_quantization": "lib.stages.ptq_privacy_params:Params.from_params",
     "07_gradient_sparsity": "lib.stages.grad_obf_params:Params.from_params",
     "08_attack_ladder": "lib.stages.ladder_params:Params.from_params",
-    "99_claims": "lib.stages.summary:Params.from_params",
+    "99_claims": "lib.stages.summary_params:Params.from_params",
 }
 
 
@@ -483,12 +495,12 @@ def scale_settings(params: dict, dataset: str) -> dict:
 
 # ---------------------------------------------------------------- encoders (paper B)
 def _validate_encoders(params: dict) -> None:
-    from .encoders import build_encoder
+    from .encoder_constants import check_constants   # torch-free: the encoders' own checks
     for name, consts in (params.get("encoders") or {}).items():
         _check(name in ENCODINGS, f"encoders.{name}", name, f"encoder names from {ENCODINGS}")
         _check(consts is None or isinstance(consts, dict), f"encoders.{name}", consts, "a mapping of constants")
         try:
-            build_encoder(name, **(consts or {}))
+            check_constants(name, **(consts or {}))
         except (TypeError, ValueError) as err:
             raise ConfigError(f"params.yaml: `encoders.{name}`: {err}") from None
 

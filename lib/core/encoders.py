@@ -36,13 +36,14 @@ Conventions shared by all spiking encoders
 from __future__ import annotations
 
 import math
-import numbers
-from dataclasses import dataclass, fields
-from typing import ClassVar
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from .encoder_constants import (CONSTANTS, Constants, DelayedBurstConstants, DirectConstants,  # noqa: F401 (re-exported)
+                                PoissonBurstConstants, RateConstants, RegularRateConstants, check_constants,
+                                encoding_key)
 from .vocab import ENCODINGS, same_names
 
 __all__ = [
@@ -120,53 +121,19 @@ def _mean_capped_burst(lam: float, min_burst: int, cap: int) -> float:
     return float(sum(1.0 if j < min_burst else 1.0 - cdf[j] for j in range(max(cap, 0))))
 
 
-def _as_int(value, name: str, enc: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not isinstance(value, numbers.Integral) and (
-            not math.isfinite(value) or value != int(value)):
-        raise ValueError(f"{enc}: `{name}` must be an integer >= {minimum}, got {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{enc}: `{name}` must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _as_float(value, name: str, enc: str, lo: float | None = None, hi: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{enc}: `{name}` must be a finite number, got {value!r}")
-    value = float(value)
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-        raise ValueError(f"{enc}: `{name}` must lie in {rng}, got {value!r}")
-    return value
-
-
-def _check_low_high(obj) -> None:
-    enc = obj.name
-    object.__setattr__(obj, "low", _as_float(obj.low, "low", enc))
-    object.__setattr__(obj, "high", _as_float(obj.high, "high", enc))
-    if not obj.high > obj.low:
-        raise ValueError(f"{enc}: `low` must be < `high`, got low={obj.low}, high={obj.high}")
-
-
 # ----------------------------------------------------------------------------- encoders
 
 @dataclass(frozen=True)
-class Encoder:
-    """Base class. Call as enc(x, steps, generator=None) -> [T, B, ...] (T = steps)."""
-
-    name: ClassVar[str] = "encoder"
-    static: ClassVar[bool] = False  # True: every step is the same tensor (a model may compute layer 1 once)
+class Encoder(Constants):
+    """Base class. Call as enc(x, steps, generator=None) -> [T, B, ...] (T = steps). Each encoder's constants,
+    defaults and their checks are its base class in lib.core.encoder_constants (torch-free); `params()` lists them."""
 
     def __call__(self, x: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError
 
-    def params(self) -> dict:
-        """The constants of this encoder (what build_encoder accepts), e.g. for logging."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
 
 @dataclass(frozen=True)
-class Direct(Encoder):
+class Direct(DirectConstants, Encoder):
     """Direct input (paper A): the preprocessed x is the input current at every step.
 
     Returns x.unsqueeze(0).expand(steps, *x.shape): a stride-0 *view* of x, no copy -- all T steps
@@ -174,8 +141,7 @@ class Direct(Encoder):
     first if a writable copy is needed). No constants; `generator` is ignored.
     """
 
-    name: ClassVar[str] = "direct"
-    static: ClassVar[bool] = True
+    # constants, defaults and their checks: DirectConstants (lib.core.encoder_constants)
 
     def __call__(self, x: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
         _check_input(x, steps, self.name)
@@ -183,7 +149,7 @@ class Direct(Encoder):
 
 
 @dataclass(frozen=True)
-class Rate(Encoder):
+class Rate(RateConstants, Encoder):
     """Rate (Bernoulli) coding, the semantics of snntorch.spikegen.rate.
 
     Generative process, independently for every step t < T and element i:
@@ -195,12 +161,7 @@ class Rate(Encoder):
     values when x is mean/std normalized.
     """
 
-    name: ClassVar[str] = "rate"
-    low: float = 0.0
-    high: float = 1.0
-
-    def __post_init__(self):
-        _check_low_high(self)
+    # constants, defaults and their checks: RateConstants (lib.core.encoder_constants)
 
     def __call__(self, x: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
         _check_input(x, steps, self.name)
@@ -210,7 +171,7 @@ class Rate(Encoder):
 
 
 @dataclass(frozen=True)
-class RegularRate(Encoder):
+class RegularRate(RegularRateConstants, Encoder):
     """Deterministic (regular-interval) rate coding: paper B's baseline, "deterministic rate coding".
 
     The intensity p_i = intensity(x_i, low, high) is integrated at every step and a spike is emitted each time
@@ -224,13 +185,7 @@ class RegularRate(Encoder):
     E[count] = count = floor(T p + ε). The Bernoulli `rate` encoder has the same mean T·p, with variance.
     """
 
-    name: ClassVar[str] = "regular_rate"
-    low: float = 0.0
-    high: float = 1.0
-    EPS: ClassVar[float] = 1e-6
-
-    def __post_init__(self):
-        _check_low_high(self)
+    # constants, defaults and their checks: RegularRateConstants (lib.core.encoder_constants)
 
     def __call__(self, x: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
         _check_input(x, steps, self.name)
@@ -241,7 +196,7 @@ class RegularRate(Encoder):
 
 
 @dataclass(frozen=True)
-class PoissonBurst(Encoder):
+class PoissonBurst(PoissonBurstConstants, Encoder):
     """Poisson-Burst (paper B): intensity sets how often a burst occurs, a Poisson law its size.
 
     Exact generative process for one element with intensity p = intensity(x, low, high), T steps:
@@ -273,23 +228,7 @@ class PoissonBurst(Encoder):
     E[count] = p * sum_w E[min(max(K, min_burst), min(cap, T - w*tau))].
     """
 
-    name: ClassVar[str] = "poisson_burst"
-    tau: int = 5
-    lam: float = 2.0
-    low: float = 0.0
-    high: float = 1.0
-    min_burst: int = 1
-    max_burst: int | None = None
-
-    def __post_init__(self):
-        enc = self.name
-        object.__setattr__(self, "tau", _as_int(self.tau, "tau", enc, 1))
-        object.__setattr__(self, "lam", _as_float(self.lam, "lam", enc, lo=0.0))
-        object.__setattr__(self, "min_burst", _as_int(self.min_burst, "min_burst", enc, 0))
-        if self.max_burst is not None:
-            mb = _as_int(self.max_burst, "max_burst", enc, max(1, self.min_burst))
-            object.__setattr__(self, "max_burst", mb)
-        _check_low_high(self)
+    # constants, defaults and their checks: PoissonBurstConstants (lib.core.encoder_constants)
 
     @property
     def cap(self) -> int:
@@ -309,7 +248,7 @@ class PoissonBurst(Encoder):
 
 
 @dataclass(frozen=True)
-class DelayedBurst(Encoder):
+class DelayedBurst(DelayedBurstConstants, Encoder):
     """Delayed-Burst (paper B): intensity sets *when* a single burst starts (latency code).
 
     Exact generative process for one element with intensity p = intensity(x, low, high), T steps:
@@ -344,33 +283,7 @@ class DelayedBurst(Encoder):
     E[count] = sum_{d<T} q (1-q)^d E[min(max(K, min_burst), cap, T - d)], cap = T or max_burst.
     """
 
-    name: ClassVar[str] = "delayed_burst"
-    SCHEDULES: ClassVar[tuple[str, ...]] = ("linear_q", "linear_mean")
-    lam: float = 2.0
-    p_min: float = 0.05
-    p_max: float = 1.0
-    low: float = 0.0
-    high: float = 1.0
-    min_burst: int = 1
-    max_burst: int | None = None
-    schedule: str = "linear_q"
-    margin: int = 5
-
-    def __post_init__(self):
-        enc = self.name
-        object.__setattr__(self, "lam", _as_float(self.lam, "lam", enc, lo=0.0))
-        object.__setattr__(self, "p_min", _as_float(self.p_min, "p_min", enc, lo=0.0, hi=1.0))
-        object.__setattr__(self, "p_max", _as_float(self.p_max, "p_max", enc, lo=0.0, hi=1.0))
-        if self.p_min > self.p_max:
-            raise ValueError(f"{enc}: `p_min` must be <= `p_max`, got p_min={self.p_min}, p_max={self.p_max}")
-        object.__setattr__(self, "min_burst", _as_int(self.min_burst, "min_burst", enc, 0))
-        if self.max_burst is not None:
-            mb = _as_int(self.max_burst, "max_burst", enc, max(1, self.min_burst))
-            object.__setattr__(self, "max_burst", mb)
-        if self.schedule not in self.SCHEDULES:
-            raise ValueError(f"{enc}: `schedule` must be one of {list(self.SCHEDULES)}, got {self.schedule!r}")
-        object.__setattr__(self, "margin", _as_int(self.margin, "margin", enc, 0))
-        _check_low_high(self)
+    # constants, defaults and their checks: DelayedBurstConstants (lib.core.encoder_constants)
 
     def onset_probability(self, p, steps: int) -> Tensor:
         """q(p) of the Geometric onset law for intensity p (tensor or number) and T = steps."""
@@ -413,25 +326,18 @@ ENCODERS: dict[str, type[Encoder]] = {
     cls.name: cls for cls in (Direct, Rate, RegularRate, PoissonBurst, DelayedBurst)
 }
 same_names(ENCODERS, ENCODINGS, "lib.core.encoders.ENCODERS")
+assert all(issubclass(ENCODERS[k], CONSTANTS[k]) for k in ENCODINGS), "every encoder is built on its constants"
 
 
 def build_encoder(name: str, **params) -> Encoder:
     """The encoder called `name` (the key `encoding`) with constants `params` (encoders.<name>).
 
     Names are case-insensitive and '-' may replace '_' ("Poisson-Burst" works). An unknown name, an
-    unknown constant or an invalid value raises ValueError naming the offending key.
+    unknown constant or an invalid value raises ValueError naming the offending key
+    (lib.core.encoder_constants.check_constants, the same checks without torch).
     """
-    if not isinstance(name, str):
-        raise ValueError(f"unknown encoding {name!r} (parameter `encoding`); choose one of {sorted(ENCODERS)}")
-    key = name.strip().lower().replace("-", "_")
-    if key not in ENCODERS:
-        raise ValueError(f"unknown encoding {name!r} (parameter `encoding`); choose one of {sorted(ENCODERS)}")
-    cls = ENCODERS[key]
-    allowed = [f.name for f in fields(cls)]
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown constant(s) {unknown} for encoding {key!r}; valid constants: {allowed}")
-    return cls(**params)
+    check_constants(name, **params)
+    return ENCODERS[encoding_key(name)](**params)
 
 
 def expected_spike_count(encoder: Encoder, p, steps: int):

@@ -17,12 +17,13 @@ unchanged). tests/test_neurons.py checks outputs and gradients against an `snnto
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import torch
 from snntorch import surrogate as snn_surrogate
 
-from .vocab import SURROGATES as SURROGATE_NAMES, same_names
+from .vocab import SURROGATE_CONSTANTS, SURROGATES as SURROGATE_NAMES, same_names
 
 class SpikeRateEscapeLegacy(torch.autograd.Function):
     """Spike rate escape as snntorch ≤ 0.7 computed it: the slope was passed where β belongs.
@@ -98,6 +99,10 @@ SURROGATES: dict[str, Callable] = {
     "triangular_true": triangular_true,                  # dS/dx = max(0, 1 - |x|/w) / w
 }
 same_names(SURROGATES, SURROGATE_NAMES, "lib.core.neurons.SURROGATES")
+for _name, _fn in SURROGATES.items():   # the validator's constants are exactly each function's keyword arguments
+    if tuple(inspect.signature(_fn).parameters) != SURROGATE_CONSTANTS[_name]:
+        raise AssertionError(f"lib.core.vocab.SURROGATE_CONSTANTS[{_name!r}] = {SURROGATE_CONSTANTS[_name]} differs from "
+                             f"the arguments of its spike function {tuple(inspect.signature(_fn).parameters)}")
 
 
 def surrogate(name: str, **kwargs) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -82,8 +82,7 @@ def _setting_ok(v) -> bool:
 
 def _checks() -> dict:
     """key → (check of its params.yaml value, what is expected)."""
-    from ..core.vocab import DATASETS, ENCODINGS, KINDS
-    from ..attacks.lira import VARIANTS as LIRA_VARIANTS
+    from ..core.vocab import DATASETS, ENCODINGS, KINDS, LIRA_VARIANTS
     num, pos = _num, (lambda x: _num(x, 1, None, True))   # noqa: E731
     fam = "{image: ..., tabular: ...}"
     return {
@@ -122,8 +121,7 @@ def _checks() -> dict:
 def _sub_checks() -> dict:
     """The nested blocks' keys (config.check_block's schemas), checked before `_checks`: an error names the full key
     (`08_attack_ladder.lira.fix_variance`, `08_attack_ladder.members.image`) and the bad value, not the block."""
-    from ..core.vocab import DATASETS
-    from ..attacks.lira import VARIANTS as LIRA_VARIANTS
+    from ..core.vocab import DATASETS, LIRA_VARIANTS
     pos = (lambda x: _num(x, 1, None, True), "a positive integer")
     fam = lambda ok, txt: {f: (ok, txt) for f in FAMILIES}   # noqa: E731
     return {
