@@ -7,10 +7,7 @@ mirror named by $SNN_PRIVACY_DATA_MIRROR (CIFAR-10 through its labelled JPEG sta
 """
 import json
 import os
-import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -32,21 +29,11 @@ def smoke_repo(tmp_path_factory):
     mirror = os.environ.get("SNN_PRIVACY_DATA_MIRROR")
     if not mirror or not Path(mirror).is_dir():
         pytest.skip("set SNN_PRIVACY_DATA_MIRROR to the dataset mirror (make test does)")
-    repo = tmp_path_factory.mktemp("smoke") / "repo"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file():
-            (repo / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, repo / f)
+    from lib.core import smoke   # what `make smoke` runs: a copy of the sources, its own output root
+    repo = smoke.prepare(tmp_path_factory.mktemp("smoke") / "repo", "smoke",
+                         overrides={"00_data.cifar10_source": "jpeg-standin"})
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["scale"] = "smoke"
-    params["00_data"]["cifar10_source"] = "jpeg-standin"
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    _run(["git", "init", "-q"], repo, env)
-    _run(["git", "add", "-A"], repo, env)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "smoke"], repo, env)
+    env = smoke.env()
     log = _run(["dvc", "repro"], repo, env)
     return repo, env, log, params
 

@@ -270,7 +270,9 @@ def rmia_member_scores(target_x, ref_x, ref_keep_x, target_z, ref_z, *, offline_
         mean = np.mean(out, axis=1) if used is None or k > 1 else (out * used).sum(1) / used.sum(1)
         return (1 + a) / 2 * mean + (1 - a) / 2
 
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A ratio over a near-zero reference ratio overflows to inf, which compares > gamma as its limit does: the
+    # comparison is exact, so the overflow warning is silenced with the division ones (values unchanged).
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio_x = tx / pr(np.ascontiguousarray(rx.T), np.ascontiguousarray(keep.T),
                           None if use is None else np.ascontiguousarray(use.T))   # C order as theirs: same sums
         ratio_z = tz / pr(np.ascontiguousarray(rz.T), np.zeros(rz.T.shape, bool))
