@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Where the data stage finds the original dataset files when it cannot download them.
 export SNN_PRIVACY_DATA_MIRROR ?= $(abspath ../shared/datasets)
 
-.PHONY: setup repro smoke test lab bench site clean-results
+.PHONY: setup repro smoke test lab bench site clean-results plan gpu-check
 
 $(STAMP): requirements.txt requirements-lock.txt requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -54,3 +54,17 @@ bench: $(STAMP)
 clean-results:
 	find results -mindepth 1 -maxdepth 1 ! -name history -exec rm -rf {} +
 	rm -rf figures
+
+# The companion as a static website, from the committed executed notebooks (nothing is executed, nothing is
+# fetched): open site/_build/html/index.html, or `python -m http.server -d site/_build/html`.
+site: $(STAMP)
+	$(PY) site/build.py site/_build
+
+# What a run at SCALE (default: params.yaml's) would train, what is cached, the hours it would take (extrapolated from
+# the committed quick run's timings; GPU-hours once gpu-check has run), and the checks that stop it early (exit 1).
+plan: $(STAMP)
+	$(PY) bench/plan.py $(if $(SCALE),--scale $(SCALE))
+
+# The CUDA paths on a GPU machine (a few minutes + the smoke pipeline): writes results/gpu_check.json; SKIPs without CUDA.
+gpu-check: $(STAMP)
+	$(PY) bench/gpu_check.py $(GPU_CHECK_ARGS)

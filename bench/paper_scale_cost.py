@@ -39,9 +39,8 @@ import subprocess
 import sys
 import time
 import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -50,14 +49,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
-from lib.stages import ladder as LD            # noqa: E402
-from lib.attacks import lira as L               # noqa: E402
-from lib.stages import membership as MB        # noqa: E402
 from lib.stages import ptq_privacy as PP       # noqa: E402
-from lib.stages import temporal as TD          # noqa: E402
 from lib.core import config as C                # noqa: E402
 from lib.core import data as D                  # noqa: E402
-from lib.core.train import unit_key             # noqa: E402
+from plan import Units                          # noqa: E402  (bench/plan.py: the units of every stage)
 
 STAGES = ["01_models", "02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
           "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder"]
@@ -218,151 +213,21 @@ def measured_seconds(results: Results) -> tuple[dict, dict]:
 
 # ----------------------------------------------------------------------------- enumeration of units
 
-class Enum:
-    """Every unit of every stage at one scale, as rows: stage, part, key, cost-class fields, work."""
+class Enum(Units):
+    """Every unit of every stage at one scale, as rows (stage, part, key, cost-class fields, work): bench/plan.py's
+    Units (the stages' own unit functions), plus the PTQ copies of 06 that this report lists beside the training."""
 
     def __init__(self, scale: str, sizes: dict, flops: dict):
-        self.scale = scale
-        self.params = C.load(ROOT / "params.yaml", scale)
-        self.sizes = sizes
-        self.flops = flops
-        self.rows: list[dict] = []
+        super().__init__(C.load(ROOT / "params.yaml", scale), sizes, flops)
+        self.params = self.p
 
-    def half(self, ds: str, role: str) -> int:
-        """Members of a unit whose n_in is null: its half of the training part (lib.core.data.make_split:
-        train_test_split(test_size=0.5) → the target's half has floor(n/2), the shadow's the rest)."""
-        n = self.sizes[ds][0]
-        return n // 2 if role == "target" else n - n // 2
-
-    def add_unit(self, stage: str, part: str, u: dict) -> None:
-        snn = u["kind"] == "snn"
-        q = "w" if u.get("weight_bits") else ("a" if u.get("act_bits") else "fp")
-        self.rows.append({
-            "stage": stage, "part": part, "key": f"{u['dataset']}/{unit_key(u)}", "dataset": u["dataset"],
-            "kind": u["kind"], "quant": q, "enc": u.get("encoding", "-") if snn else "-",
-            "frozen": bool(u.get("frozen")), "batch": int(u["batch_size"]),
-            "members": int(u["n_in"]) if u["n_in"] is not None else self.half(u["dataset"], u["role"]),
-            "epochs": int(u["epochs"]), "T": int(u["steps"]) if snn else 1, "flops": 1.0, "net": u["kind"]})
-
-    # -- 01-04: lib.core.config.unit / lib.stages.membership
-    def s01(self):
-        p = self.params
-        sec = C.section(p, "01_models")
-        for ds in sec["datasets"]:
-            for kind in sec["kinds"]:
-                for seed in C.seeds(p, ds):
-                    self.add_unit("01_models", "targets", C.unit(p, ds, kind, "target", seed))
-
-    def s_membership(self, stage: str, settings_fn):
-        p = self.params
-        sec = C.section(p, stage)
-        for u in MB.units_of(p, settings_fn(sec, p)):
-            self.add_unit(stage, "target + shadow", u)
-
-    # -- 05: lib.stages.temporal (run_grid, run_transfer, run_sweep)
-    def s05(self):
-        p, st = self.params, "05_temporal_dynamics"
-        sec = C.section(p, st)
-        for ds in sec["datasets"]:
-            for enc in sec["encodings"]:
-                for seed in C.effective(p, sec, ds)["seeds"]:
-                    for role in ("target", "shadow"):
-                        self.add_unit(st, "grid", TD.unit(p, sec, ds, enc, role, seed))
-        tr = sec["transfer"]
-        src, dst = tr["source"], tr["target"]
-        for enc in sec["encodings"]:
-            for seed in C.effective(p, sec, dst)["seeds"]:
-                pre = TD.unit(p, sec, src, enc, "target", seed)
-                self.add_unit(st, "transfer", pre)
-                self.add_unit(st, "transfer", TD.unit(p, sec, dst, enc, "target", seed))
-                self.add_unit(st, "transfer", TD.unit(p, sec, dst, enc, "target", seed,
-                                                      init_from={"dataset": src, "key": unit_key(pre)},
-                                                      frozen=list(tr["frozen"])))
-        base = sec["baseline"]
-        for ds in sec["sweep"]["datasets"]:
-            pts = [(enc, kw) for enc, _, _, kw in TD.sweep_points(p, sec)]
-            pts.append((base, dict(p["encoders"].get(base) or {})))
-            for enc, kw in pts:
-                for seed in C.effective(p, sec, ds)["seeds"]:
-                    for role in ("target", "shadow"):
-                        self.add_unit(st, "sweep", TD.unit(p, sec, ds, enc, role, seed, encoding_kwargs=kw))
-
-    # -- 08: lib.stages.ladder (plan() without writing its split files)
-    def s08(self):
-        p, st = self.params, "08_attack_ladder"
-        sec = LD.Params.from_params(p)
-        sets, ap = LD.settings(p, sec), sec.as_published
-        pops = {}
-        for ds in LD.datasets(sets):
-            # population() needs labels only to stratify; a unit depends on the sizes alone, so balanced stand-in labels
-            # of the data set's sizes give the same units (and keys) without reading data/
-            n_tr, n_te, _ = self.sizes[ds]
-            fake = SimpleNamespace(y_train=_Labels(n_tr), y_test=_Labels(n_te))
-            pops[ds] = LD.population(fake, sec, ds)
-        for s in sets:
-            for ds in s.datasets:
-                for u in LD.units(p, sec, s, pops[ds]):
-                    self.add_unit(st, "models", u)
-                if s.id in ap.settings and ds in ap.datasets:
-                    for u in LD.units(p, sec, s, pops[ds], LD.fractions(p)):
-                        self.add_unit(st, "as-published shadows", u)
-
-    # -- 06: lib.stages.ptq_privacy (the keep matrix of build_pool; nets are ResNets of sec['arch'])
     def s06(self):
-        p, st = self.params, "06_post_training_quantization"
-        sec = C.section(p, st)
-        n = sec["pool"] or self.sizes[sec["dataset"]][0]
-        keep = L.keep_matrix(sec["models"], n, seed=sec["seed"], pkeep=sec["pkeep"])
-        tr = sec["training"]
-        for m in range(sec["models"]):
-            self.rows.append({"stage": st, "part": "ResNets", "key": f"06:{m}", "dataset": sec["dataset"],
-                              "kind": "ann", "quant": "fp", "enc": "-", "frozen": False, "batch": int(tr["batch_size"]),
-                              "members": int(keep[m].sum()), "epochs": int(tr["epochs"]), "T": 1,
-                              "flops": self.flops[(self.scale, "06", "resnet")], "net": "resnet"})
-        self.ptq_jobs = PP.ptq_jobs(sec)
-        ad = sec["adaptive"]
-        self.ptq_adaptive = PP.ptq_jobs({**sec, "targets": sec["models"], "ptq": {**sec["ptq"], "methods": ad["methods"],
-                                                                                  "bits": ad["bits"]}}, runs=1, grid=False)
-        self.ptq_iters = dict(sec["ptq"]["iters"])
-
-    # -- 07: lib.stages.grad_obf (Study.train: every net x seed)
-    def s07(self):
-        p, st = self.params, "07_gradient_sparsity"
-        sec = C.section(p, st)
-        n = sec["n_train"] or self.sizes[sec["dataset"]][0]
-        tr = sec["training"]
-        for seed in sec["seeds"]:
-            for spec in sec["models"]:
-                self.rows.append({"stage": st, "part": "nets", "key": f"07:{spec['name']}:{seed}", "dataset": sec["dataset"],
-                                  "kind": spec["kind"], "quant": "fp", "enc": spec["pool"], "frozen": False,
-                                  "batch": int(tr["batch_size"]), "members": int(n), "epochs": int(tr["epochs"]), "T": 1,
-                                  "flops": self.flops[(self.scale, "07", spec["name"])], "net": spec["kind"]})
-
-    def run(self) -> pd.DataFrame:
-        self.s01()
-        self.s_membership("02_activation_quantization", lambda sec, p: MB.act_quant_settings(sec, p))
-        self.s_membership("03_weight_quantization", lambda sec, p: MB.weight_quant_settings(sec))
-        self.s_membership("04_surrogate_gradients", lambda sec, p: MB.surrogate_settings(sec, p))
-        self.s05()
-        self.s06()
-        self.s07()
-        self.s08()
-        df = pd.DataFrame(self.rows)
-        # what a unit's cost depends on is the net and its input shape, not the pixels: MNIST and Fashion-MNIST
-        # (both 1x28x28, the same ConvNet; dense computation, no event-driven sparsity) share their rates
-        df["shape"] = [self.sizes[d][2] for d in df.dataset]
-        df["work"] = df.members * df.epochs * df["T"] * df.flops
-        return df
-
-
-class _Labels:
-    """Balanced stand-in labels (10 classes) of a given length, with the .numpy() that ladder.population calls."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def numpy(self):
-        return np.arange(self.n) % 10
+        super().s06()
+        P = PP.Params.from_params(self.p)
+        self.ptq_jobs = PP.ptq_jobs(P)
+        self.ptq_adaptive = PP.ptq_jobs(P, targets=range(P.models), runs=1, grid=False, methods=P.adaptive.methods,
+                                        bits=P.adaptive.bits)
+        self.ptq_iters = dict(P.ptq.iters)
 
 
 def net_flops(scale: str) -> dict:
