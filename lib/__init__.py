@@ -13,6 +13,14 @@
 
 A notebook starts with `stage = lib.open_stage("<stage name>", params_file, scale)`.
 """
+import os as _os
+import time as _time
+
+IMPORTED = _time.perf_counter()   # when this process imported lib: where a notebook's clock starts (Stage.started)
+
+if _os.environ.get("SNN_PRIVACY_NOTEBOOK_OUTPUT"):   # a worker of a notebook's stage (lib.core.progress.NOTEBOOK_ENV)
+    from .core.progress import notebook_output as _notebook_output
+    _notebook_output()
 
 
 def open_stage(name: str, params_file: str = "params.yaml", scale: str | None = None):

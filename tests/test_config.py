@@ -51,7 +51,7 @@ def test_repository_params_are_valid_at_every_scale():
     ("06_post_training_quantization.by_scale.quick.ptq.bits", lambda p: p["06_post_training_quantization"]["by_scale"]
      ["quick"]["ptq"].__setitem__("bits", [3])),
     ("06_post_training_quantization.ptq.methods", lambda p: p["06_post_training_quantization"]["ptq"]
-     .__setitem__("methods", ["gptq"])),
+     .__setitem__("methods", ["awq"])),
     ("06_post_training_quantization.lira.variant", lambda p: p["06_post_training_quantization"]["lira"]
      .__setitem__("variant", "carlini")),
     ("06_post_training_quantization.by_scale.quick.targets", lambda p: p["06_post_training_quantization"]["by_scale"]

@@ -381,9 +381,9 @@ def test_worst_entries_and_the_masking_table(study):
     large = t[t.check == "large ε"]
     assert list(large.attack) == ["PGD-2, ε = 64/255"] * 2 and (large.n_eval == 8).all()
     assert (t[t.group == "paper"].n_eval == 16).all() and set(t[t.group == "worst"].attack) == set(GT.WORST.values())
-    m = GT.metrics(GT.summary(paper_e), t)
-    assert m["SEW/seed5/PGD"] == round(float(GT.summary(paper_e).set_index(["model", "attack"]).test_acc[
-        ("SEW", "PGD")]), 2) and "ANN/seed5/worst case, image space" in m and len(m) == 9 + 3
+    # the worst cases are rows of masking.csv (metrics.json keeps headline counts only: lib.stages.base.write_metrics)
+    assert {(r.model, r.attack) for r in t[t.group == "worst"].itertuples()} == {
+        ("SEW", GT.WORST["spikes"]), ("SEW", GT.WORST["image"]), ("ANN", GT.WORST["image"])}
 
 
 def test_table3_and_cells_from_planted_accuracies():

@@ -1,6 +1,6 @@
 """Notebook 06's judgement and reading (lib.stages.ptq_privacy_tables) on small planted tables: which TPR the
 claims are judged on, C11's spread test and verdict, C5's 'not testable' note, the claims table, Table I, the
-BN-leak table, metrics.json and the reading."""
+BN-leak table, Fig. 3's table and the reading."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,14 +91,13 @@ def test_table_one_and_the_bn_leak_table():
     assert PT.bn_leak_table(leak, "tpr_at_1pct")[("test_acc", "train")].iloc[0] == 52.0
 
 
-def test_metrics_and_the_reading():
+def test_tpr_table_and_the_reading():
     plain = _plain(0.05, 0.01).assign(auc=0.6, n_nonmembers=5000, last_bits=lambda d: d.bits, bn_source="")
     models = pd.DataFrame({"members": [50, 52], "test_acc": [60.0, 62.0], "gap": [30.0, 28.0]})
     verdicts = pd.DataFrame({"claim": ["C1", "C5"], "our verdict": ["supported", "not resolved: within noise"],
                              "verdict class": ["supported", "not resolved"]})
-    m = PT.metrics("smoke", 1.5, 2, models, verdicts, plain)
-    assert m["claims"] == {"C1": "supported", "C5": "not resolved: within noise"} and m["fp_test_acc"] == 61.0
-    assert m["brecq/1.58/LiRA online"] == {"test_acc": 70.0, "tpr_at_1pct": 0.01}
+    tab = PT.tpr_table(plain, pd.DataFrame(columns=["dataset", "metric", "method", "bits", "attack", "value"]))
+    assert tab.loc[("brecq", 1.58, "LiRA online"), ["test_acc", "tpr_at_1pct"]].tolist() == [70.0, 0.01]   # tpr_table.csv
     P = PP.Params.from_section(PTQ_PRIVACY_SEC)
     text = PT.reading(P, models, plain, plain, verdicts, "tpr_at_1pct", "synthetic", "smoke")
     assert "**below chance**" in text                                        # 0.05 / 10 < 1%

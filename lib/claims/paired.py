@@ -61,6 +61,14 @@ class Examples:
             self._by[(str(i), str(m))] = {c: g[c].to_numpy() for c in ("example", "correct", "score", "member", "fpr")
                                           if c in g.columns}
 
+    @classmethod
+    def of(cls, frame: pd.DataFrame, params: dict, *, outcomes: dict) -> "Examples":
+        """A stage's examples.csv.gz (read as `frame`) with its OUTCOMES and params.yaml → verdicts.bootstrap (the
+        paired TPR bootstrap's resamples and seed). Each stage binds its own: `examples_of = partial(Examples.of,
+        outcomes=OUTCOMES)`, called as examples_of(frame, params)."""
+        b = params["verdicts"]["bootstrap"]
+        return cls(frame, outcomes, n_boot=b["n_boot"], seed=b["seed"])
+
     def has(self, metric: str) -> bool:
         return metric in self.outcomes
 

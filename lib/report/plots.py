@@ -2,15 +2,16 @@
 
 The one module notebooks import (`from lib.report import plots`): the figures of notebooks 00-05 and 99 live here;
 the theme and shared helpers (lib.report.theme) and the figures of 06 (plots_ptq), 07 (plots_adversarial) and 08
-(plots_ladder) are re-exported, so every figure is `plots.<name>`."""
+(plots_ladder) are re-exported, so every figure is `plots.<name>`. A notebook shows a figure with
+`plots.show(fig, path, alt="what it shows")`: saved as PNG and PDF, displayed once with its alt text, closed."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .theme import (DATASET_LABELS, FONT, KIND_COLORS, THEME, _legend_below, apply_theme, close,  # noqa: F401
-                    facet_size, grid_size, label, save)
+from .theme import (DATASET_LABELS, FONT, KIND_COLORS, THEME, _legend_below, alt_text, apply_theme,  # noqa: F401
+                    close, describe, facet_size, grid_size, label, save, show)
 from .plots_ptq import (BIT_ORDER, PTQ_COLORS, PTQ_LABELS, attack_budget, ptq_accuracy, ptq_decoupled,  # noqa: F401
                         ptq_roc, ptq_scatter, ptq_tpr)
 from .plots_adversarial import adv_sweep, grad_sparsity_layers, masking_checks, net_color  # noqa: F401

@@ -1,8 +1,9 @@
 """What every stage shares: `open_stage` (a notebook's setup: params validated, the executor configured, the
 stage's section at the active scale, its results and figures folders), the dataset `Loader`, the 00_data stage
 (`prepare_data`: raw files checked, membership splits written), a stage's model store (`store_for`, with the
-section's subset splits), `train_all`, and the tidy tables 01 shows (accuracies, learning curves, Table II's
-full-precision rows).
+section's subset splits), `train_all`, the tidy tables 01 shows (accuracies, learning curves, Table II's
+full-precision rows), and every stage's headline metrics (`write_metrics`: the same few keys in each
+results/<stage>/metrics.json, so that `dvc metrics show` is one short row per stage).
 
 Each stage's own plan, run and claim tables live in its module beside this one (membership, temporal, ptq_privacy,
 grad_obf, ladder, summary); a notebook is a few calls into them plus a table or figure per claim.
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from ..core.progress import tqdm
+from ..core.progress import notebook_output, tqdm
 
 from ..core import config as C
 from ..core import data as D
@@ -219,6 +221,7 @@ class Stage:
     results: Path
     figures: Path
     loader: Loader
+    started: float = field(default_factory=time.perf_counter)   # time.perf_counter() when the notebook began
 
     @property
     def scale(self) -> str:
@@ -236,14 +239,20 @@ def repository_root(start: Path | None = None) -> Path:
 
 def open_stage(name: str, params_file: str = "params.yaml", scale: str | None = None) -> Stage:
     """The setup every notebook shares: work from the repository root (JupyterLab starts in notebooks/,
-    papermill in the root), quiet the CUDA-absent warning, set pandas' display width, load and validate
-    params.yaml (`scale` overrides its `scale`), configure the executor (`execution`), and resolve the stage's
-    section at the active scale.
-    Results go to results/<name>, figures to figures/<name> unless the section names other folders."""
+    papermill in the root), quiet the CUDA-absent messages, print warnings without machine paths
+    (lib.core.progress.notebook_output), set pandas' display width, load and validate params.yaml (`scale`
+    overrides its `scale`), configure the executor (`execution`), and resolve the stage's section at the active scale.
+    Results go to results/<name>, figures to figures/<name> unless the section names other folders.
+    The stage's clock (`Stage.started`, read by `write_metrics`) starts when this process imported `lib` (a notebook's
+    imports count) the first time a stage is opened, and at this call after that."""
     import os
     import warnings
+    global _first_open
+    started = _lib_imported() if _first_open else time.perf_counter()
+    _first_open = False
     os.chdir(repository_root())
     warnings.filterwarnings("ignore", message=".*CUDA.*")
+    notebook_output()   # warnings without machine paths, torch's CUDA probe silent; in the stage's workers too
     pd.set_option("display.width", 220, "display.max_columns", 40, "display.max_colwidth", 90)
     params = C.load(params_file, scale)
     EX.configure(params)   # where this process's training units run (params.yaml: execution)
@@ -253,4 +262,62 @@ def open_stage(name: str, params_file: str = "params.yaml", scale: str | None = 
     results = Path(sec.get("results_dir") or f"results/{name}")
     figures = Path(sec.get("figures_dir") or f"figures/{name}")
     results.mkdir(parents=True, exist_ok=True)
-    return Stage(name, params, sec, results, figures, Loader(params))
+    return Stage(name, params, sec, results, figures, Loader(params), started)
+
+
+_first_open = True
+
+
+def _lib_imported() -> float:
+    from .. import IMPORTED
+    return IMPORTED
+
+
+# ----------------------------------------------------------------------------- headline metrics (dvc metrics show)
+
+# The keys of every results/<stage>/metrics.json, and nothing else: `dvc metrics show` prints one row per file and one
+# column per distinct key, so only a small set shared by every stage fits a screen (< 120 columns with the longest
+# path). 99_claims reads `scale` (lib.stages.summary.collect); `minutes` is the stage's measured time. Everything else a
+# stage measured is in its results tables.
+HEADLINE_KEYS = ("scale", "minutes", "models", "claims", "holds", "fails")
+# verdict classes (lib.claims.verdicts.CLASSES) counted as `holds` and `fails`: the groups of notebook 99's reading
+# (lib.stages.summary.reading); the other claims of a stage are open (not resolved, not tested) or set aside
+# (scoped, structural), and 99 counts every class (results/99_claims/verdict_counts.csv)
+HOLDS = ("supported", "partly supported")
+FAILS = ("contradicted", "partly contradicted", "mixed")
+
+
+def model_count(*tables: pd.DataFrame) -> int:
+    """How many distinct trained models the tables name: the checkpoint keys in their `key` and `*_key` columns and
+    in `examples` ids of the form "<target key>/<shadow key>" (whose shadows no other column names)."""
+    keys: set[str] = set()
+    for t in tables:
+        for col in t.columns:
+            if col == "key" or col.endswith("_key"):
+                keys |= set(t[col].dropna().astype(str))
+            elif col == "examples":
+                keys |= {k for v in t[col].dropna().astype(str) for k in v.split("/")}
+    return len(keys)
+
+
+def headline_metrics(scale: str, minutes: float, models: int, claims: pd.DataFrame | None = None) -> dict:
+    """A stage's metrics.json: its scale, the notebook's minutes, how many trained models its results rest on and,
+    for a stage with claims (its claims.csv, with the `verdict class` column), how many claims it judged, how many
+    hold (supported or partly) and how many fail (contradicted, partly contradicted or mixed). The keys are
+    HEADLINE_KEYS, in that order; a stage without claims (01_models) has none of the last three."""
+    out = {"scale": str(scale), "minutes": round(float(minutes), 2), "models": int(models)}
+    if claims is not None:
+        cls = claims["verdict class"]
+        out.update(claims=int(len(claims)), holds=int(cls.isin(HOLDS).sum()), fails=int(cls.isin(FAILS).sum()))
+    return out
+
+
+def write_metrics(stage: Stage, models: int) -> dict:
+    """Every notebook's last metrics step: `headline_metrics` from the stage's clock (`Stage.started`), the models
+    its results rest on and its results/<stage>/claims.csv when it has one, written to results/<stage>/metrics.json.
+    Returns the dict."""
+    claims_file = stage.results / "claims.csv"
+    claims = pd.read_csv(claims_file) if claims_file.is_file() else None
+    out = headline_metrics(stage.scale, (time.perf_counter() - stage.started) / 60, models, claims)
+    write_json(out, stage.results / "metrics.json")
+    return out

@@ -387,6 +387,5 @@ def sparsity(study: Study, net: Net) -> pd.DataFrame:
     return out.assign(model=net.name, kind=net.spec.kind, arch=net.spec.arch, pool=net.spec.pool, seed=net.seed)
 
 
-__all__ = ["SECTION", "Params", "Model", "Training", "Attack", "Sweep", "Sparsity", "Surrogate", "Square", "Masking",
-           "Data", "load_data", "n_attacked", "spec_of", "groups", "build", "unit", "Net", "Study", "train_net",
-           "label", "attack_fn", "pgd_step", "paper_attacks", "masking_attacks", "sweep_attacks", "entry", "sparsity"]
+__all__ = ["SECTION", "Params", "Model", "Data", "load_data", "n_attacked", "spec_of", "groups", "build", "unit", "Net",
+           "Study", "train_net", "label", "attack_fn", "pgd_step", "paper_attacks", "masking_attacks", "sweep_attacks", "entry", "sparsity"]

@@ -4,6 +4,8 @@ intervals, the worst cases and the masking table, the rows and per-example outco
 entries and frames: nothing here trains or attacks."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
@@ -157,9 +159,8 @@ def outcomes(entries: list[dict]) -> pd.DataFrame:
                      ignore_index=True).drop_duplicates(["id", "example"])
 
 
-def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
-    b = params["verdicts"]["bootstrap"]
-    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
+# examples_of(frame, params): a stage's examples.csv.gz as lib.claims.verdicts.Examples with this module's OUTCOMES
+examples_of = partial(V.Examples.of, outcomes=OUTCOMES)
 
 
 def claims(sec: G.Params, params: dict) -> list:
@@ -205,12 +206,6 @@ def describe(study: G.Study, scale: str, device, source: str) -> str:
         f"attacks: ε = {a.eps_255}/255, PGD step {a.step} × {a.iters}, random start {a.random_start}, "
         f"BN mode while crafting: {a.bn_mode}",
         f"replaced at this scale: {sorted(sec.replaced)}; not run here: {list(sec.not_run)}"])
-
-
-def metrics(attacks: pd.DataFrame, masking: pd.DataFrame) -> dict:
-    """metrics.json's accuracies: "<model>/seed<seed>/<attack>" for the authors' attacks and both worst cases."""
-    rows = [*attacks.itertuples(), *masking[masking.attack.isin(WORST.values())].itertuples()]
-    return {f"{r.model}/seed{r.seed}/{r.attack}": round(float(r.test_acc), 2) for r in rows}
 
 
 def accuracy(frame: pd.DataFrame, model: str, attack: str, seed: int) -> float:

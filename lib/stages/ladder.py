@@ -35,6 +35,8 @@ Per target and attack: AUC with its Hanley SE, and the TPR at the lowest FPR the
 """
 from __future__ import annotations
 
+from functools import partial
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -326,9 +328,8 @@ OUTCOMES = {"auc": V.Outcome("attack", "auc"), "tpr_low": V.Outcome("attack", "t
             "test_acc": V.Outcome("eval", "accuracy", scale=100.0)}
 
 
-def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
-    b = params["verdicts"]["bootstrap"]
-    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
+# examples_of(frame, params): a stage's examples.csv.gz as lib.claims.verdicts.Examples with this module's OUTCOMES
+examples_of = partial(V.Examples.of, outcomes=OUTCOMES)
 
 
 # ----------------------------------------------------------------------------- the stage: plan, train, attack

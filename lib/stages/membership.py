@@ -14,6 +14,8 @@ The sections 02-04 of params.yaml are `Params` (one class for the three; each se
 """
 from __future__ import annotations
 
+from functools import partial
+
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -253,11 +255,8 @@ def _ids(pool: dict) -> np.ndarray:
     return np.asarray(pool["example"]) if "example" in pool else np.arange(len(pool["labels"]))
 
 
-def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
-    """The results' per-example outcomes (examples.csv.gz) as lib.claims.verdicts.Examples, with this module's
-    OUTCOMES; the paired TPR bootstrap takes params.yaml → verdicts.bootstrap."""
-    b = params["verdicts"]["bootstrap"]
-    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
+# examples_of(frame, params): a stage's examples.csv.gz as lib.claims.verdicts.Examples with this module's OUTCOMES
+examples_of = partial(V.Examples.of, outcomes=OUTCOMES)
 
 
 def write(results: pd.DataFrame, examples: pd.DataFrame, roc: pd.DataFrame, res_dir: str | Path,
@@ -414,22 +413,9 @@ def noise_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("dataset")
 
 
-def headline_metrics(results: pd.DataFrame) -> dict:
-    """Nested dict for metrics.json (dvc metrics show): mean test acc and AUC per configuration."""
-    out = {"scale": str(results.scale.iloc[0]) if len(results) else None}
-    s = summary(results)
-    for _, r in s.iterrows():
-        name = "/".join(str(x) for x in (r.dataset, r.kind, r.method) if x is not None)
-        if not pd.isna(r.get("act_threshold", np.nan)):
-            name += f"/theta={r.act_threshold:g}"
-        if str(r.get("output_quant")) == "False":    # SNN whose output membrane is not quantized
-            name += "/output_unquantized"
-        out[name] = {"test_acc": round(float(r.test_acc_mean), 3), "auc": round(float(r.auc_mean), 4),
-                     "tpr_at_1pct": round(float(r.tpr_at_1pct_mean), 4)}
-    return out
 
 
 __all__ = ["Params", "OWN_KEYS", "activation_quantization", "weight_quantization", "surrogate_gradients",
            "surrogate_names", "Setting", "train_parallel", "units_of", "FULL_PRECISION", "weight_quant_settings", "act_quant_settings", "surrogate_settings",
            "attack_pair", "run", "write", "write_examples", "outcomes", "examples_of", "OUTCOMES", "summary", "paper_side_by_side", "comparison_table",
-           "low_fpr_table", "distinct_outputs_of", "noise_floor", "noise_table", "headline_metrics", "mean_std"]
+           "low_fpr_table", "distinct_outputs_of", "noise_floor", "noise_table", "mean_std"]

@@ -14,6 +14,8 @@ Tables (tidy, one row per target × configuration × attack):
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
@@ -215,9 +217,8 @@ OUTCOMES = {"test_acc": V.Outcome("eval", "accuracy", scale=100.0),
                for f, t in ((0.01, "1pct"), (0.001, "0_1pct")) for p in ("", "log10_")}}
 
 
-def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
-    b = params["verdicts"]["bootstrap"]
-    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
+# examples_of(frame, params): a stage's examples.csv.gz as lib.claims.verdicts.Examples with this module's OUTCOMES
+examples_of = partial(V.Examples.of, outcomes=OUTCOMES)
 
 
 def _pooled(entries, keys):
@@ -435,19 +436,7 @@ def paper_c_claims(P: PP.Params, params: dict, tpr: str, n_classes: int,
                       variance_class=variance[0], magnitude_note=magnitude_note)
 
 
-# ----------------------------------------------------------------------------- metrics and the reading
-
-def metrics(scale: str, minutes: float, n_trained: int, models: pd.DataFrame, verdicts: pd.DataFrame,
-            plain: pd.DataFrame) -> dict:
-    """metrics.json: run facts, every claim's verdict, pooled accuracy and TPR@1% per (method, bits, attack)."""
-    out = {"scale": scale, "minutes": minutes, "models_trained": n_trained,
-           "fp_test_acc": round(float(models.test_acc.mean()), 2), "fp_gap": round(float(models.gap.mean()), 2),
-           "claims": verdicts.set_index("claim")["our verdict"].to_dict()}
-    for (m, b, atk), g in plain.groupby(["method", "bits", "attack"]):
-        out[f"{m}/{b:g}/{atk}"] = {"test_acc": round(float(g.test_acc.mean()), 2),
-                                   "tpr_at_1pct": round(float(g.tpr_at_1pct.mean()), 4)}
-    return out
-
+# ----------------------------------------------------------------------------- the reading
 
 def reading(P: PP.Params, models: pd.DataFrame, pooled: pd.DataFrame, plain: pd.DataFrame, verdicts: pd.DataFrame,
             tpr: str, source: str, scale: str) -> str:

@@ -12,10 +12,12 @@ attacked twice:
 The trace is recomputed from the stored weights with the evaluation's own seed, so its last step is
 exactly the stored final-step output (checked), and cached under <checkpoints>/traces/.
 
-The section of params.yaml is `Params`; the notebook's tables, paper B's verdicts (`judge`), metrics.json and its
+The section of params.yaml is `Params`; the notebook's tables, paper B's verdicts (`judge`) and its
 closing reading come from the functions at the end, so the notebook is a call and a table or figure per claim.
 """
 from __future__ import annotations
+
+from functools import partial
 
 import json
 from pathlib import Path
@@ -135,10 +137,8 @@ class Runner:
 OUTCOMES = {**_OUTCOMES, "trace_auc": V.Outcome("trace", "auc")}
 
 
-def examples_of(frame: pd.DataFrame, params: dict) -> V.Examples:
-    """Per-example outcomes (examples.csv.gz / sweep_examples.csv.gz) as lib.claims.verdicts.Examples."""
-    b = params["verdicts"]["bootstrap"]
-    return V.Examples(frame, OUTCOMES, n_boot=b["n_boot"], seed=b["seed"])
+# examples_of(frame, params): a stage's examples.csv.gz as lib.claims.verdicts.Examples with this module's OUTCOMES
+examples_of = partial(V.Examples.of, outcomes=OUTCOMES)
 
 
 def _correct(rec: dict) -> np.ndarray:
@@ -382,14 +382,6 @@ def judge(params: dict, sec: Params, frames: dict, res_dir: str | Path, gpu: boo
     return V.evaluate(frames, claim_list, examples)
 
 
-def headline_metrics(summ: pd.DataFrame, claims: pd.DataFrame, scale: str, minutes: float) -> dict:
-    """metrics.json: the scale, the notebook's minutes, every claim's verdict and per dataset/encoding the mean test
-    accuracy, final-step and trace AUC."""
-    out = {"scale": scale, "minutes": minutes, "claims": claims.set_index("claim")["our verdict"].to_dict()}
-    for _, r in summ.iterrows():
-        out[f"{r.dataset}/{r.encoding}"] = {"test_acc": round(float(r.test_acc_mean), 3),
-                                            "auc": round(float(r.auc_mean), 4), "trace_auc": round(float(r.trace_auc_mean), 4)}
-    return out
 
 
 def reading(results: pd.DataFrame, claims: pd.DataFrame, n_classes: dict, device, gpu: dict) -> str:
@@ -437,7 +429,7 @@ def raster(encoder_names, params: dict, x: torch.Tensor, intensity_range, steps:
     return pd.concat(rows, ignore_index=True)
 
 
-__all__ = ["Params", "unit", "Runner", "trace_features", "attack", "run_grid", "run_transfer", "sweep_points",
+__all__ = ["SECTION", "Params", "unit", "Runner", "trace_features", "attack", "run_grid", "run_transfer", "sweep_points",
            "run_sweep", "summary", "cell", "cells", "encoder_tables", "grid_summary", "grid_table", "trace_table",
            "efficiency_summary", "efficiency_table", "alloc_table", "transfer_table", "sweep_table", "judge",
-           "headline_metrics", "reading", "raster"]
+           "reading", "raster"]
