@@ -39,6 +39,13 @@ Methods (:func:`quantize_model`), each on a deep copy:
   more than s/2, the one with the largest error: OBC's outlier rule), compensate the remaining weights
   with the OBS update δ = −H_F⁻¹[:, j](w_j − q_j)/[H_F⁻¹]_jj and drop j from H_F⁻¹. The authors then
   re-estimate BN statistics (``bn_x`` / :func:`bn_reestimate`).
+* ``"gptq"`` (Frantar et al. 2023, brevitas' ``gptq_mode``; lib.core.gptq): the same loss tr((W − Ŵ) H (W − Ŵ)ᵀ)
+  and OBS compensation as OBQ, on brevitas layers carrying our grid (fixed s, z from the original weight).
+  OBQ chooses, for every output row separately, the next weight greedily and downdates that row's H_F⁻¹
+  exactly after each step; GPTQ quantizes one column of all rows at a time in a fixed order (or by
+  decreasing H_jj: ``act_order``) from one Cholesky factor of H⁻¹ per layer, updating the later columns in
+  lazy blocks (brevitas: ⌈d/100⌉ columns). Dampening H += ``damp``·mean diag H (brevitas' percdamp, default
+  0.01). Its H comes from the layer's input in the model quantized *so far* (OBQ: full precision).
 
 BN folding. BRECQ's code folds BN into the preceding conv before quantizing (``search_fold_and_remove_bn``,
 also in the authors' copy); the authors' AdaRound and OBC code quantize the raw conv weights next to an
@@ -55,9 +62,9 @@ non-members included — ``bn_indices(..., source="train")`` reproduces that lea
 Everything is deterministic given ``seed`` (on CPU; cuDNN may add float noise on CUDA) and runs on
 ``device`` (CUDA when present by default).
 
-Where: the grid is lib.core.ptq_grid, exact OBQ/OBC (and its Hessians) lib.core.obc; this module runs the methods
-(AdaRound/BRECQ reconstruction included), BN re-estimation and the calibration draws, and re-exports the names of
-``__all__``.
+Where: the grid is lib.core.ptq_grid, exact OBQ/OBC (and its Hessians) lib.core.obc, the brevitas GPTQ wrapper
+lib.core.gptq; this module runs the methods (AdaRound/BRECQ reconstruction included), BN re-estimation and the
+calibration draws, and re-exports the names of ``__all__``.
 """
 from __future__ import annotations
 
@@ -71,6 +78,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from .progress import tqdm
 
+from .gptq import gptq_weights
 from .obc import _hessians, _obc_layer, obq  # noqa: F401  (obq, _obc_layer: re-exported for callers and tests)
 from .ptq_grid import LEVELS, Grid, Quantized, channel_grid, n_levels, quantize_tensor  # noqa: F401
 from .vocab import PTQ_METHODS
@@ -235,7 +243,8 @@ def quantize_model(model: nn.Module, method: str, bits: float, calib_x: Tensor, 
                    last_layer_bits: float | None = None, iters: int = 20000, reg: float | None = None,
                    batch_size: int = 32, seed: int = 0, device: str | torch.device | None = None,
                    progress_desc: str = "", scale_method: str = "minmax", fold_bn: bool | None = None,
-                   damp: float = 0.01, bn_x: Tensor | None = None) -> tuple[nn.Module, dict]:
+                   damp: float = 0.01, act_order: bool = False,
+                   bn_x: Tensor | None = None) -> tuple[nn.Module, dict]:
     """Weight-only PTQ of a copy of ``model`` (on ``device``) with ``method`` ∈ METHODS at ``bits``.
 
     ``calib_x``: calibration images (members of the target only; authors 1024, OBC 2048). The last
@@ -243,8 +252,9 @@ def quantize_model(model: nn.Module, method: str, bits: float, calib_x: Tensor, 
     setting, 8 bits). "adaround"/"brecq": ``iters`` per layer/unit, ``reg`` (default 1e-3 / 1e-2 as the
     authors), Adam lr 1e-3 on batches of ``batch_size``; "brecq" needs ``model.units()``, "adaround" uses it
     if present to cache activations unit by unit. "obc": dampening ``damp``·mean diag H (authors: 0, with a
-    +I fallback when H is singular). ``bn_x``: if given, BN statistics are re-estimated on it afterwards
-    (:func:`bn_reestimate`, the authors' step after OBC; the caller picks members or the leaky pool).
+    +I fallback when H is singular); "gptq": the same ``damp`` (brevitas' percdamp) and ``act_order``.
+    ``bn_x``: if given, BN statistics are re-estimated on it afterwards (:func:`bn_reestimate`, the authors'
+    step after OBC; the caller picks members or the leaky pool).
     Returns (quantized model in eval mode, report dict).
     """
     if method not in METHODS:
@@ -289,6 +299,14 @@ def quantize_model(model: nn.Module, method: str, bits: float, calib_x: Tensor, 
             lay = layers[name]
             lay.install(_obc_layer(lay.w, hess[name], lay.bits, damp, scale_method))
         report["damp"] = damp
+
+    elif method == "gptq":
+        spec = {n: (l.bits, l.grid, l.fold) for n, l in layers.items()}
+        w_hat, info = gptq_weights(fp, spec, bn_of if fold else {}, x, damp=damp, act_order=act_order,
+                                   progress_desc=desc)
+        for name, lay in layers.items():
+            lay.install(w_hat[name])
+        report.update(damp=damp, act_order=act_order, gptq_failed=info["failed"])
 
     else:
         units_q = qm.units() if hasattr(qm, "units") else None

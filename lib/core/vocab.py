@@ -39,7 +39,7 @@ SEW_ARCHS = ("resnet18", "resnet34", "resnet50")
 SEW_SURROGATES = ("atan", "erf", "piecewise_quadratic", "sigmoid")
 
 # lib.core.ptq (paper C): the methods and the bit widths with a defined grid (LEVELS' keys)
-PTQ_METHODS = ("rtn", "adaround", "brecq", "obc")
+PTQ_METHODS = ("rtn", "adaround", "brecq", "obc", "gptq")
 PTQ_BITS = (8, 4, 2, 1.58, 1)
 
 # lib.attacks.lira.VARIANTS (06: lira.variant): the LiRA of paper C's text, or of the authors' code
