@@ -388,3 +388,14 @@ def test_smoke_run_has_its_own_output_root(tmp_path):
         smoke.prepare(ROOT)
     recipe = (ROOT / "Makefile").read_text().split("\nsmoke:", 1)[1].split("\n\n", 1)[0]
     assert recipe.index("-m lib.core.config") < recipe.index("-m lib.core.smoke")
+
+
+def test_make_lab_selects_the_project_kernel_and_allows_root():
+    """`make lab` opens the notebooks with the kernel `snn-privacy` (the one make setup installs, that papermill uses)
+    and adds --allow-root exactly when run as root (JupyterLab refuses root otherwise)."""
+    import os
+    import subprocess
+    out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+    line = [ln for ln in out.splitlines() if ln.startswith("jupyter lab")][-1]
+    assert "--MappingKernelManager.default_kernel_name=snn-privacy" in line and "notebooks/" in line
+    assert ("--allow-root" in line) == (os.getuid() == 0)
