@@ -294,6 +294,9 @@ PAPER_C = {
 }
 
 
+PAPER_C_METHODS = ("adaround", "brecq", "obc")   # the PTQ methods paper C evaluates; its claims range over these
+
+
 def paper_c(methods, bits, decoupled_bits, tpr_metric: str, margins: dict, *, attacks=("LiRA online", "LiRA offline"),
             bn_source: str = "members", last_bits: float = 8, n_classes: int = 10,
             variance_note: str = "", magnitude_note: str = "", variance_class: str = "not tested") -> list[Claim]:
@@ -306,7 +309,7 @@ def paper_c(methods, bits, decoupled_bits, tpr_metric: str, margins: dict, *, at
     replaces C5's test when the notebook finds it cannot be decided (a tenfold drop from full precision would fall
     below chance, TPR = FPR). Equivalence margins: params.yaml →
     verdicts.margins."""
-    ptq = [m for m in methods if m != "rtn"]       # paper C's three methods; round-to-nearest is our baseline
+    ptq = [m for m in methods if m in PAPER_C_METHODS]   # round-to-nearest (our baseline) and GPTQ are not paper C's
     bset = set(bits)
 
     def q(m, b, lb=None, atk=None):

@@ -10,7 +10,7 @@ from .theme import FONT, THEME, _legend_below, grid_size
 
 PTQ_COLORS = THEME["palette"]["ptq"]
 PTQ_LABELS = {"full precision": "full precision", "rtn": "round-to-nearest", "adaround": "AdaRound", "brecq": "BRECQ",
-              "obc": "OBC"}
+              "obc": "OBC", "gptq": "GPTQ"}
 BIT_ORDER = [4, 2, 1.58, 1]
 
 

@@ -58,7 +58,7 @@ THEME = {
         "categorical": "tab10",      # any other hue (methods, surrogates, pools); also seaborn's default palette
         "intensity": "viridis",      # continuous values (input intensity)
         "ptq": {"full precision": "#4d4d4d", "rtn": "#a6761d", "adaround": "#1f77b4", "brecq": "#2ca02c",
-                "obc": "#d62728"},   # paper C's PTQ methods
+                "obc": "#d62728", "gptq": "#9467bd"},   # paper C's PTQ methods, our baseline and GPTQ
         "reference": "0.5",          # chance lines, zero lines
         "verdict": {"supported": "#1a9641", "partly supported": "#a6d96a", "mixed": "#ffffbf",
                     "partly contradicted": "#fdae61", "contradicted": "#d7191c", "not resolved": "#bdbdbd",

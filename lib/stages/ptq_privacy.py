@@ -209,11 +209,12 @@ def adaptive_jobs(P: Params) -> list[dict]:
 
 def quantize(net: R.ResNet, job: dict, pool: Pool, P: Params, seed: int, device=None):
     """A quantized copy of `net` (model job['target']) for one job. Calibration images come from that model's
-    members only (lib.core.ptq.calibration_indices); OBC's BN re-estimation draws from its members or, when
+    members only (lib.core.ptq.calibration_indices; OBC and GPTQ, whose Hessians they give, draw obc_calibration);
+    OBC's BN re-estimation draws from its members or, when
     job['bn_source'] == 'train', from the whole pool, non-members included (the authors' leak)."""
     p, members = P.ptq, pool.members(job["target"])
     method, bits = job["method"], job["bits"]
-    n_cal = min(p.obc_calibration if method == "obc" else p.calibration, len(members))
+    n_cal = min(p.obc_calibration if method in ("obc", "gptq") else p.calibration, len(members))   # Hessian methods
     cal = Q.calibration_indices(members, n_cal, seed)
     bn_x = None
     if method == "obc":   # batch-norm tuning after OBC (Frantar et al. 2022; the authors)

@@ -112,7 +112,7 @@ class PTQ:
     methods: list
     bits: list
     calibration: int         # calibration images (the target's members)
-    obc_calibration: int     # OBC's Hessian images
+    obc_calibration: int     # OBC's and GPTQ's Hessian images
     iters: dict              # {adaround, brecq}: optimisation steps
     reg: dict                # {adaround, brecq}: rounding regulariser
     scale_method: str        # mse | minmax
