@@ -13,13 +13,7 @@ from lib.core.obc import _im2col
 from lib.core.ptq_grid import _dequant
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny ops: one thread avoids oversubscription on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest: tiny ops, one torch thread
 
 
 class Net(nn.Module):

@@ -140,14 +140,6 @@ def test_gpu_check_on_cpu_skips_every_cuda_part_and_writes_nothing(tmp_path):
     assert GC.parse(["--skip-smoke"]).skip_smoke
 
 
-@pytest.fixture
-def one_thread():
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)   # toy nets: more threads only contend on the shared CI cores
-    yield
-    torch.set_num_threads(n)
-
 
 def test_stack_check_and_unit_timing_run_on_cpu(tmp_path, one_thread):
     """(b) and (d) on the CPU at toy size: the code gpu-check runs on CUDA, so that it cannot first break there."""

@@ -100,13 +100,7 @@ class Tiny(nn.Module):
         return x
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny ops: one thread avoids oversubscription on a shared 2-core machine (3–4× faster here)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest: tiny ops, one torch thread
 
 
 @pytest.fixture(scope="module")

@@ -417,7 +417,7 @@ def c5_note(cl_tab: pd.DataFrame, plain: pd.DataFrame, tpr: str) -> str:
     fpr, fp_tpr = FPR_OF[tpr], float(cl_tab[(cl_tab.method == PP.FULL_PRECISION)][tpr].mean())
     if not fp_tpr / 10 < fpr:
         return ""
-    q158 = plain[(plain.bits == 1.58) & (plain.method != "rtn")]
+    q158 = plain[(plain.bits == 1.58) & plain.method.isin(CL.PAPER_C_METHODS)]   # the claim is about paper C's methods
     fpp0 = plain[plain.method == PP.FULL_PRECISION].set_index("attack").tpr_at_0_1pct
     ratio = "; ".join(f"{r.method} {r.attack}: ×{fpp0[r.attack] / r.tpr_at_0_1pct:.1f}"
                       for r in q158.groupby(["method", "attack"], as_index=False).tpr_at_0_1pct.mean().itertuples()
