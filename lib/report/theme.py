@@ -107,8 +107,8 @@ def save(fig, path: str | Path, alt: str | None = None) -> Path:
         _ALT[fig] = alt
     fig.savefig(path.with_suffix(".png"), dpi=THEME["dpi"], bbox_inches="tight",
                 metadata={"Description": alt_text(fig)})
-    fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
-    return path
+    fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight", metadata={"CreationDate": None})   # no time stamp:
+    return path                                                                  # the same figure, the same bytes
 
 
 def show(fig, path: str | Path | None = None, alt: str | None = None) -> None:
