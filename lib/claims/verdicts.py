@@ -67,6 +67,10 @@ SUPPORTED, CONTRADICTED = "supported", "contradicted"
 # the class of a claim's verdict (the `verdict class` column beside `our verdict`): what notebook 99 counts
 CLASSES = ("supported", "partly supported", "mixed", "partly contradicted", "contradicted", "not resolved",
            "scoped", "structural", "not tested")
+# How a reading groups the classes (notebook 99's per-paper reading, every stage's metrics.json holds / fails):
+# the claim holds, fails, is open, or is set aside (a scoped or structural reading, not a test of the claim)
+CLASS_GROUPS = {"holds": ("supported", "partly supported"), "fails": ("contradicted", "partly contradicted", "mixed"),
+                "open": ("not resolved", "not tested"), "aside": ("scoped", "structural")}
 
 
 @dataclass(frozen=True)
@@ -364,7 +368,7 @@ def evaluate(tables, claims, examples=None) -> tuple[pd.DataFrame, pd.DataFrame]
     return s, d
 
 
-__all__ = ["ALPHA", "LEVEL", "EXPECTS", "FAMILIES", "EXACT_METRICS", "ONE_SEED", "CLASSES", "Comparison", "Claim",
-           "Outcome", "Examples", "paired", "p_values", "holm", "comparison_verdict", "compare_claim", "tally", "judge",
+__all__ = ["ALPHA", "LEVEL", "EXPECTS", "FAMILIES", "EXACT_METRICS", "ONE_SEED", "CLASSES", "CLASS_GROUPS", "Comparison",
+           "Claim", "Outcome", "Examples", "paired", "p_values", "holm", "comparison_verdict", "compare_claim", "tally", "judge",
            "claim_verdict",
            "secondary_verdict", "evaluate", "accuracy_se", "test_set_se"]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from ..core.progress import notebook_output, tqdm
 
+from ..claims.verdicts import CLASS_GROUPS
 from ..core import config as C
 from ..core import data as D
 from ..core import executor as EX
@@ -280,11 +281,9 @@ def _lib_imported() -> float:
 # path). 99_claims reads `scale` (lib.stages.summary.collect); `minutes` is the stage's measured time. Everything else a
 # stage measured is in its results tables.
 HEADLINE_KEYS = ("scale", "minutes", "models", "claims", "holds", "fails")
-# verdict classes (lib.claims.verdicts.CLASSES) counted as `holds` and `fails`: the groups of notebook 99's reading
-# (lib.stages.summary.reading); the other claims of a stage are open (not resolved, not tested) or set aside
-# (scoped, structural), and 99 counts every class (results/99_claims/verdict_counts.csv)
-HOLDS = ("supported", "partly supported")
-FAILS = ("contradicted", "partly contradicted", "mixed")
+# verdict classes counted as `holds` and `fails`: lib.claims.verdicts.CLASS_GROUPS, the groups of notebook 99's reading;
+# the other claims of a stage are open or set aside, and 99 counts every class (results/99_claims/verdict_counts.csv)
+HOLDS, FAILS = CLASS_GROUPS["holds"], CLASS_GROUPS["fails"]
 
 
 def model_count(*tables: pd.DataFrame) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..claims.registry import ladder_parts
-from ..claims.verdicts import CLASSES
+from ..claims.verdicts import CLASS_GROUPS, CLASSES
 from .summary_params import CLAIM_STAGES, SECTION, Params  # noqa: F401 (the section; torch-free, for the validator)
 
 DETAIL_FILE = "claims_detail.csv"   # every stage's per-comparison file
@@ -81,12 +81,10 @@ def reading(claims: pd.DataFrame, comps: pd.DataFrame | None = None) -> dict:
     cell); and `ladder`: from stage 08's comparisons (`comps`), {claim: {metric: [(attack, verdict class)]}} per
     cell in the ladder's order (secondary cells, Holm-corrected as one family)."""
     out = {}
-    groups = {"holds": ("supported", "partly supported"), "fails": ("contradicted", "partly contradicted", "mixed"),
-              "open": ("not resolved", "not tested"), "aside": ("scoped", "structural")}
     grid = ladder_grid(comps, classes=True) if comps is not None else pd.DataFrame()
     for paper, g in claims.groupby("paper", sort=True):
         r = {k: [f"{c} ({st[:2]})" for c, st, v in zip(g.claim, g.stage, g["verdict class"]) if v in cls]
-             for k, cls in groups.items()}
+             for k, cls in CLASS_GROUPS.items()}
         r["stages"] = sorted(set(g.stage))
         r["scales"] = sorted(set(g.scale.astype(str)))
         ladder: dict = {}
