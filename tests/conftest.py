@@ -85,10 +85,12 @@ GRAD_OBF_SEC = {
     "T": 2, "K": 8, "n_train": 40, "n_test": 32, "attacked": 16,
     "models": [{"name": "SEW", "kind": "sew", "arch": "resnet18", "pool": "max"},
                {"name": "SEW avg", "kind": "sew", "arch": "resnet18", "pool": "avg"},
-               {"name": "ANN", "kind": "ann", "arch": "resnet18", "pool": "max"}],
+               {"name": "ANN", "kind": "ann", "arch": "resnet18", "pool": "max"},
+               {"name": "SEW RAT", "kind": "sew", "arch": "resnet18", "pool": "max", "defence": "rat"}],
     "training": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 1e-3, "flip": True},
     "attack": {"eps_255": 6, "step": 0.01, "iters": 2, "random_start": True, "bn_mode": "train", "batch_size": 8},
     "sweep": {"eps_255": [2, 64], "n": 8}, "sparsity": {"n": 16, "batch_size": 8},
+    "rat": {"eps_255": 2, "step_255": 2.5, "iters": 1, "random_start": True, "beta": 0.004},
     "masking": {"models": ["SEW", "ANN"], "n": 8, "iters": 2, "restarts": 2,
                 "surrogate": {"name": "sigmoid", "alpha": 1.0}, "transfer_from": "ANN",
                 "square": {"queries": 5, "n": 8, "p_init": 0.05}}

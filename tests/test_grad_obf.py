@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +125,8 @@ def test_data_subsets_are_seeded_random_and_in_pixels(study):
 
 def test_nets_are_cached_and_rebuilt_identically(study):
     s, models, root = study
-    assert models.trained_now.all() and len(models) == 3
+    assert models.trained_now.all() and len(models) == 4
+    assert list(models.defence) == ["none", "none", "none", "rat"]
     s2 = G.Study.open(copy.deepcopy(SEC), _data(), root, device="cpu")
     again = s2.train()
     assert not again.trained_now.any()
@@ -135,6 +137,10 @@ def test_nets_are_cached_and_rebuilt_identically(study):
     renamed["masking"]["models"] = ["SEW renamed", "ANN"]
     s3 = G.Study.open(renamed, _data(), root, device="cpu")
     assert not s3.train().trained_now.any()
+    # ... and the defence is part of it: the same SEW trained adversarially is another net
+    sew, rat = (s.nets[(n, 5)].model.state_dict() for n in ("SEW", "SEW RAT"))
+    assert s.nets[("SEW", 5)].key != s.nets[("SEW RAT", 5)].key
+    assert not all(torch.equal(sew[k], rat[k]) for k in sew)
 
 
 def test_attack_results_are_cached_and_deterministic(study):
@@ -201,7 +207,8 @@ def test_sparsity_tables_have_input_and_pool_rows(study):
 
 # ----------------------------------------------------------------------------- claims
 
-def _planted(sew_pgd=0.5, avg_pgd=0.2, ann_pgd=0.02, worst=0.45, n=400, seed=0, pool_drop=-75.0):
+def _planted(sew_pgd=0.5, avg_pgd=0.2, ann_pgd=0.02, worst=0.45, n=400, seed=0, pool_drop=-75.0, rat=0.4,
+             rat_worst=0.35):
     """One training seed; per-image outcomes drawn from planted rates (nested: one uniform draw per image, so a harder
     attack's failures are a subset of an easier one's), as the stage stores them."""
     rng = np.random.default_rng(seed)
@@ -211,7 +218,9 @@ def _planted(sew_pgd=0.5, avg_pgd=0.2, ann_pgd=0.02, worst=0.45, n=400, seed=0, 
              ("SEW avg", "paper", "FGSM"): avg_pgd + 0.05, ("SEW avg", "paper", "clean"): 0.7,
              ("ANN", "paper", "PGD"): ann_pgd, ("ANN", "paper", "FGSM"): ann_pgd,
              ("SEW", "worst", "PGD"): sew_pgd, ("SEW", "worst", "worst case, spike space"): worst,
-             ("SEW", "worst", "worst case, image space"): 0.2, ("ANN", "worst", "worst case, image space"): 0.01}
+             ("SEW", "worst", "worst case, image space"): 0.2, ("ANN", "worst", "worst case, image space"): 0.01,
+             ("SEW RAT", "paper", "PGD"): rat, ("SEW RAT", "paper", "FGSM"): rat + 0.05,
+             ("SEW RAT", "worst", "worst case, spike space"): rat_worst}
     u = rng.random(n)
     for (m, g, a), p in rates.items():
         ok = u < p
@@ -228,8 +237,9 @@ def _planted(sew_pgd=0.5, avg_pgd=0.2, ann_pgd=0.02, worst=0.45, n=400, seed=0, 
 
 def _verdicts(planted, stated=-37.88):
     tables, examples = planted
-    claims = CL.paper_d([dict(sew="SEW", sew_avg="SEW avg", ann="ANN")], {"test_acc": 2.0, "pool_zero_pct": 10.0},
-                        masking_models=["SEW", "ANN"], stated_pool_drop=stated)
+    claims = CL.paper_d([dict(sew="SEW", sew_avg="SEW avg", ann="ANN", sew_rat="SEW RAT")],
+                        {"test_acc": 2.0, "pool_zero_pct": 10.0}, masking_models=["SEW", "ANN", "SEW RAT"],
+                        stated_pool_drop=stated)
     return V.evaluate(tables, claims, examples)[0]["our verdict"]
 
 
@@ -237,6 +247,11 @@ def test_claims_follow_planted_effects():
     one = f"; {V.ONE_SEED}"
     v = _verdicts(_planted())
     assert v["D1"] == V.SUPPORTED + one and v["D3"] == V.SUPPORTED + one and v["D4"] == V.SUPPORTED + one
+    assert v["D1a"] == V.SUPPORTED + one
+    # D1 is non-inferiority against the defended SEW: a defence that beats it clearly contradicts the paper ...
+    assert _verdicts(_planted(rat=0.8, rat_worst=0.7))["D1"].startswith(V.CONTRADICTED)
+    # ... and a worst case (the masking checks) that takes the undefended SEW's advantage away splits it
+    assert _verdicts(_planted(worst=0.1, rat_worst=0.35))["D1"].startswith("mixed (2/3 supported, 1/3 contradicted)")
     assert v["D5"] == V.SUPPORTED + one
     assert v["D2"] == "not tested at this scale"              # no Spiking-ResNet in the grid
     assert v["D1b"] == V.SUPPORTED + one
@@ -287,16 +302,22 @@ def test_params_read_the_section_at_its_scale_frozen_and_typed():
     quick, smoke = (G.Params.from_params(_repo_params(sc)) for sc in ("quick", "smoke"))
     assert quick.scale == "quick" and quick.width == 16 and quick.blocks == (1, 1, 1, 1) and quick.T == 8
     assert quick.K == 8 and quick.attack.eps_255 == 6 and quick.masking.surrogate == GP.Surrogate("sigmoid", 1.0)
-    assert [m.kind for m in quick.models] == ["sew", "sew", "spiking", "ann"]
+    assert [m.kind for m in quick.models] == ["sew", "sew", "spiking", "ann", "sew"]
+    assert [m.defence for m in quick.models] == ["none"] * 4 + ["rat"]     # `defence` may be left out: none
+    assert quick.rat == GP.Rat(eps_255=2, step_255=2.5, iters=1, random_start=True, beta=0.004)
     assert set(quick.replaced) <= {"models", "width", "blocks", "T", "n_train", "n_test", "attacked", "sweep",
-                                   "sparsity", "training", "masking"} and "width" in quick.replaced
-    assert smoke.width == 4 and smoke.masking.models == ("SEW", "ANN")
+                                   "sparsity", "training", "masking", "rat"} and "width" in quick.replaced
+    assert smoke.width == 4 and smoke.masking.models == ("SEW", "ANN", "SEW RAT")
     assert G.Params.from_params(_repo_params("quick"), "smoke") == smoke        # `scale` overrides params' scale
     with pytest.raises(dataclasses.FrozenInstanceError):
         quick.width = 3
     assert "07_gradient_sparsity" in config.STAGE_SCHEMAS
     assert config.STAGE_SCHEMAS["07_gradient_sparsity"] == "lib.stages.grad_obf_params:Params.from_params"
     assert G.Params is GP.Params and set(GP.SEW_ARCHS) == set(S.ARCHS) and set(GP.SEW_SURROGATES) == set(S.SURROGATES)
+
+
+def u_of(sec, data):
+    return G.unit(sec, sec.models[0], data, 3407)
 
 
 def test_checkpoint_and_attack_keys_of_the_committed_quick_run_are_unchanged():
@@ -306,8 +327,11 @@ def test_checkpoint_and_attack_keys_of_the_committed_quick_run_are_unchanged():
         sha = "data-sha"
     sec = G.Params.from_params(_repo_params("quick"))
     keys = {m.name: G.unit_key(G.unit(sec, m, Data, 3407)) for m in sec.models}
-    assert keys == {"SEW-ResNet10-w16": "a5e6f6dac8cce175", "SEW-ResNet10-w16 avg-pool": "5e9eb5e6bdc2e82b",
-                    "Spiking-ResNet10-w16": "5f81ea9c925ad4c5", "ANN-ResNet10-w16": "9399f63f48a570ee"}
+    assert {k: v for k, v in keys.items() if "RAT" not in k} == {
+        "SEW-ResNet10-w16": "a5e6f6dac8cce175", "SEW-ResNet10-w16 avg-pool": "5e9eb5e6bdc2e82b",
+        "Spiking-ResNet10-w16": "5f81ea9c925ad4c5", "ANN-ResNet10-w16": "9399f63f48a570ee"}
+    rat = G.unit(sec, G.spec_of(sec, "SEW-ResNet10-w16 RAT"), Data, 3407)        # the defence is in its key
+    assert rat["defence"] == "rat" and rat["rat"]["beta"] == 0.004 and "defence" not in u_of(sec, Data)
     u = G.unit(sec, sec.models[0], Data, 3407)
     assert u["blocks"] == [1, 1, 1, 1] and u["training"] == _repo_params("quick")[G.SECTION]["by_scale"]["quick"][
         "training"]                                         # params.yaml's own form, as stored in the checkpoints
@@ -332,6 +356,9 @@ def test_checkpoint_and_attack_keys_of_the_committed_quick_run_are_unchanged():
     ("07_gradient_sparsity.width", lambda s: s.__setitem__("width", 2.0)),                          # not an integer
     ("07_gradient_sparsity.masking.transfer_from", lambda s: s["masking"].__setitem__("transfer_from", "SEW")),
     ("07_gradient_sparsity.attacked", lambda s: s.__setitem__("attacked", 40)),                     # > n_test
+    ("07_gradient_sparsity.models[3].defence", lambda s: s["models"][3].__setitem__("defence", "hire")),
+    ("07_gradient_sparsity.rat.beta", lambda s: s["rat"].__setitem__("beta", -1)),
+    ("07_gradient_sparsity.rat", lambda s: s.pop("rat")),                                           # missing
     ("07_gradient_sparsity.sparsity", lambda s: s["sparsity"].__setitem__("n", 17)),                # > attacked
     ("07_gradient_sparsity.by_scale.smoke.width", lambda s: s.__setitem__("by_scale", {"smoke": {"width": 0}})),
     ("07_gradient_sparsity.by_scale", lambda s: s.__setitem__("by_scale", {"huge": {}})),
@@ -339,7 +366,7 @@ def test_checkpoint_and_attack_keys_of_the_committed_quick_run_are_unchanged():
 def test_an_invalid_entry_names_its_key(key, edit):
     sec = copy.deepcopy(SEC)
     edit(sec)
-    with pytest.raises(config.ConfigError, match=f"`{key}`"):          # at quick: another scale's grid is checked too
+    with pytest.raises(config.ConfigError, match=re.escape(f"`{key}`")):   # at quick: another scale's grid is checked too
         _params(sec)
 
 
@@ -351,9 +378,13 @@ def test_groups_pair_the_nets_of_each_architecture():
                      {"name": "d", "kind": "spiking", "arch": "resnet18", "pool": "avg"},   # no role: skipped
                      {"name": "e", "kind": "spiking", "arch": "resnet18", "pool": "max"},
                      {"name": "f", "kind": "sew", "arch": "resnet18", "pool": "max"},       # a second SEW: not used
-                     {"name": "g", "kind": "ann", "arch": "resnet18", "pool": "max"}]
+                     {"name": "g", "kind": "ann", "arch": "resnet18", "pool": "max"},
+                     {"name": "h", "kind": "sew", "arch": "resnet18", "pool": "max", "defence": "rat"},
+                     {"name": "i", "kind": "ann", "arch": "resnet34", "pool": "max", "defence": "rat"},  # no role
+                     {"name": "j", "kind": "sew", "arch": "resnet18", "pool": "avg", "defence": "rat"}]  # no role
     sec["masking"] = dict(sec["masking"], models=["a"], transfer_from="g")
-    assert G.groups(_params(sec)) == [{"sew": "a", "sew_avg": "c", "spiking": "e", "ann": "g"}, {"ann": "b"}]
+    assert G.groups(_params(sec)) == [{"sew": "a", "sew_avg": "c", "spiking": "e", "ann": "g", "sew_rat": "h"},
+                                      {"ann": "b"}]
 
 
 # ----------------------------------------------------------------------------- the notebook's tables
@@ -361,8 +392,8 @@ def test_groups_pair_the_nets_of_each_architecture():
 def test_worst_entries_and_the_masking_table(study):
     s, _, _ = study
     paper_e, sweep_e, mask_e = s.paper_entries(), s.sweep_entries(), s.masking_entries()
-    assert len(paper_e) == 3 * 3 and all(len(e["correct"]) == 16 for e in paper_e)
-    assert len(sweep_e) == 3 * (1 + 2 * 2) and all(len(e["correct"]) == 8 for e in sweep_e)
+    assert len(paper_e) == 4 * 3 and all(len(e["correct"]) == 16 for e in paper_e)
+    assert len(sweep_e) == 4 * (1 + 2 * 2) and all(len(e["correct"]) == 8 for e in sweep_e)
     assert [e["check"] for e in mask_e if e["model"] == "ANN"] == ["BN mode", "many steps + restarts", "gradient-free"]
     worst = GT.worst_entries(s, paper_e + mask_e)
     n = GT.n_worst(s.sec)
@@ -431,4 +462,6 @@ def test_reading_is_computed_from_the_tables(study):
     sew_pgd = attacks[(attacks.model == "SEW") & (attacks.attack == "PGD")].test_acc.iloc[0]
     assert f"PGD {sew_pgd:.1f}%" in text and "**SEW avg**" in text and "**ANN**" in text
     assert "of 8 and the worst case" in text and "7×7 window" in text and "D1: supported" in text
+    rat_pgd = attacks[(attacks.model == "SEW RAT") & (attacks.attack == "PGD")].test_acc.iloc[0]
+    assert "under PGD" in text and f"{sew_pgd - rat_pgd:+.1f} under PGD" in text   # D1's gap, from the tables
     assert text.count("\n* ") == len(text.splitlines()) - 1

@@ -129,7 +129,7 @@ def paper_c() -> pd.DataFrame:
 # (ε 6/255) and PGD (ε 6/255, step 0.01, 7 iterations) on the encoded spikes, and clean. Table 1 is CIFAR-100; Table
 # 2's CIFAR100 rows are its SNN-RAT and SEW-ResNet rows (same numbers), added by paper_d(). Table 3 = SEW-ResNets with average pooling; `delta` columns are the
 # paper's bracketed change from max pooling (robust accuracy drops, clean accuracy rises). `defence` marks the
-# defended SNNs the paper compares with (not built here).
+# defended SNNs the paper compares with (stage 07 builds one in SNN-RAT's manner on its own SEW: lib.attacks.rat).
 _PAPER_D = """table,dataset,model,pool,defence,fgsm,pgd,clean,fgsm_delta,pgd_delta,clean_delta
 1,cifar100,Input discretization,,yes,15.50,6.30,64.40,,,
 1,cifar100,Hire-SNN,,yes,22.00,7.50,65.10,,,
@@ -216,14 +216,17 @@ def _d_numbers() -> dict:
 
     sew = [f"SEW-ResNet{n}" for n in (18, 34, 50)]
     t2 = [row(2, "cifar10", m) for m in sew]
+    rat = [row(2, "cifar10", f"SNN-RAT {m}") for m in ("VGG-11", "WRN-16")]
     vgg = row(1, "cifar100", "Vanilla VGG-11")
     t1_sew = [row(1, "cifar100", m) for m in sew]
     t1_spk = [row(1, "cifar100", m.replace("SEW", "Spiking")) for m in sew]
     t3 = [row(3, "cifar10", m) for m in sew]
     sl = lambda rows, col, fmt="{:.2f}": "/".join(fmt.format(getattr(r, col)) for r in rows)   # noqa: E731
     return {
-        "D1": f"CIFAR-10 SEW-ResNet18/34/50 FGSM {sl(t2, 'fgsm')}, PGD {sl(t2, 'pgd')} (Table 2); undefended vanilla "
-              f"VGG-11 FGSM {vgg.fgsm:.2f}, PGD {vgg.pgd:.2f} (CIFAR-100, Table 1)",
+        "D1": f"CIFAR-10 SEW-ResNet18/34/50 FGSM {sl(t2, 'fgsm')}, PGD {sl(t2, 'pgd')}; SNN-RAT VGG-11/WRN-16 FGSM "
+              f"{sl(rat, 'fgsm')}, PGD {sl(rat, 'pgd')} (Table 2)",
+        "D1a": f"CIFAR-100 SEW-ResNet18/34/50 FGSM {sl(t1_sew, 'fgsm')}, PGD {sl(t1_sew, 'pgd')}; undefended vanilla "
+               f"VGG-11 FGSM {vgg.fgsm:.2f}, PGD {vgg.pgd:.2f} (Table 1)",
         "D2": f"CIFAR-100 PGD: Spiking-ResNet18/34/50 {sl(t1_spk, 'pgd')} vs SEW-ResNet18/34/50 {sl(t1_sew, 'pgd')} "
               "(Table 1)",
         "D3": f"CIFAR-10, avg- minus max-pool: FGSM {sl(t3, 'fgsm_delta', '{:+.2f}')}, PGD "

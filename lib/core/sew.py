@@ -315,7 +315,7 @@ def swap_surrogate(model: nn.Module, name: str, alpha: float) -> nn.Module:
 # --------------------------------------------------------------------------------------------- training
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 16,
         lr: float = 1e-3, weight_decay: float = 1e-3, flip: bool = True, seed: int = 3407,
-        device: str | torch.device | None = None, desc: str = "") -> dict:
+        device: str | torch.device | None = None, desc: str = "", defence=None) -> dict:
     """Train ``model`` in place with the authors' recipe (luutn2002/grad-obf-snn, source/train.py); returns a dict.
 
     ``model``: an ``EncodedClassifier`` (images in [0, 1] → phase-encoded, detached spikes → mean logits over T)
@@ -330,6 +330,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     everything with 3407). An epoch is ceil(N / batch_size) batches, the last one partial (DataLoader's
     default); a trailing batch of a single example is skipped (BatchNorm cannot train on one sample at the
     1×1 spatial size the ImageNet stem gives on 32×32 inputs).
+    ``defence``: None, or an adversarial-training recipe (lib.attacks.rat.RAT): each batch's loss is then taken on
+    ``defence.adversarial_logits(model, xb, yb, seed)`` (adversarial inputs only, as SNN-RAT; ``seed``, the random
+    start's, is one draw of the same generator per batch, after its flips) and ``defence.after_step(model)`` follows
+    every optimizer step (the Parseval retraction). Without it the draws, and so the nets, are as before.
     Runs on ``device`` (None: CUDA if available, else CPU); model is moved there and left in train() mode.
     Returns {"state_dict": CPU copy, "seconds": wall time, "curve": [{"epoch", "loss" (example-weighted mean
     cross-entropy), "train_acc" (running accuracy over the epoch's batches)}]}.
@@ -368,11 +372,16 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
             xb, yb = x[idx], y[idx]
             if flip:
                 xb = torch.where(mask.to(dev).view(-1, 1, 1, 1), xb.flip(-1), xb)
-            out = model(xb)
+            if defence is None:
+                out = model(xb)
+            else:
+                out = defence.adversarial_logits(model, xb, yb, int(torch.randint(2 ** 31, (1,), generator=gen)))
             loss = F.cross_entropy(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if defence is not None:
+                defence.after_step(model)
             loss_sum += loss.detach() * len(idx)
             correct += (out.detach().argmax(-1) == yb).sum()
             seen += len(idx)

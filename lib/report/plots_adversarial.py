@@ -7,9 +7,17 @@ import pandas as pd
 from .theme import FONT, THEME, _legend_below, grid_size
 
 
-def net_color(kind: str, pool: str) -> str:
+def net_color(kind: str, pool: str, defence: str = "none") -> str:
+    """Paper D's nets: SEW (max / avg pool), Spiking-ResNet, the ANN twin; any adversarially trained net in one
+    colour of its own."""
     pal = THEME["palette"]["net"]
+    if defence not in ("none", None) and defence == defence:      # NaN: a table written before defences
+        return pal["defended"]
     return pal["sew_avg"] if (kind == "sew" and pool == "avg") else pal.get(kind, "0.3")
+
+
+def _defence(g: pd.DataFrame) -> str:
+    return g.defence.iloc[0] if "defence" in g else "none"
 
 
 def adv_sweep(sweep: pd.DataFrame, chance: float, title: str = ""):
@@ -22,7 +30,7 @@ def adv_sweep(sweep: pd.DataFrame, chance: float, title: str = ""):
         for (model, kind, pool), g in sweep[sweep.attack.isin([atk, "clean"])].groupby(["model", "kind", "pool"],
                                                                                        sort=False):
             g = g.assign(x=g.eps_255.where(g.eps_255 > 0, x0)).sort_values("x")
-            c = net_color(kind, pool)
+            c = net_color(kind, pool, _defence(g))
             ax.plot(g.x, g.test_acc, "o-", ms=3, lw=1, color=c, label=model)
             ax.fill_between(g.x, g.ci_low, g.ci_high, color=c, alpha=0.15, lw=0)
         ax.axhline(chance, color=THEME["palette"]["reference"], ls=":", lw=1)
@@ -47,7 +55,7 @@ def grad_sparsity_layers(layers: pd.DataFrame, title: str = ""):
         g = g.set_index("name").reindex(names)
         kind, pool = g.kind.dropna().iloc[0], g.pool.dropna().iloc[0]
         ax.barh([j + (i - (len(models) - 1) / 2) * h for j in range(len(names))], g.grad_input_zero_pct, height=h,
-                color=net_color(kind, pool), label=model)
+                color=net_color(kind, pool, _defence(g)), label=model)
     short = [n.replace("net.", "").replace(".", " ") for n in names]
     ax.set_yticks(range(len(names)), [f"{s} ({t})" for s, t in zip(short, order.type)], fontsize=FONT["small"])
     ax.invert_yaxis()
@@ -69,7 +77,7 @@ def masking_checks(summ: pd.DataFrame, chance: float, title: str = ""):
     for ax, model in zip(axes[0], models):
         g = summ[summ.model == model]
         y = [rows.index(a) for a in g.attack]
-        c = net_color(g.kind.iloc[0], g.pool.iloc[0])
+        c = net_color(g.kind.iloc[0], g.pool.iloc[0], _defence(g))
         ax.barh(y, g.test_acc, color=c, alpha=0.85)
         ax.errorbar(g.test_acc, y, xerr=[g.test_acc - g.ci_low, g.ci_high - g.test_acc], fmt="none",
                     ecolor="0.2", lw=0.8, capsize=2)

@@ -63,7 +63,8 @@ THEME = {
         "verdict": {"supported": "#1a9641", "partly supported": "#a6d96a", "mixed": "#ffffbf",
                     "partly contradicted": "#fdae61", "contradicted": "#d7191c", "not resolved": "#bdbdbd",
                     "scoped": "#c2a5cf", "structural": "#92c5de", "not tested": "#f0f0f0"},
-        "net": {"sew": "#1b9e77", "sew_avg": "#66a61e", "spiking": "#7570b3", "ann": "#d95f02"},   # paper D's nets
+        "net": {"sew": "#1b9e77", "sew_avg": "#66a61e", "spiking": "#7570b3", "ann": "#d95f02",
+                "defended": "#e7298a"},   # paper D's nets
     },
 }
 FONT = THEME["font"]

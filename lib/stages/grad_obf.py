@@ -29,6 +29,7 @@ from ..core import train as TR
 from ..core import executor as EX
 from ..core.train import atomic_save, unit_key
 from ..attacks import adversarial as A
+from ..attacks import rat as R
 from .grad_obf_params import SECTION, Model, Params
 
 
@@ -84,12 +85,17 @@ def spec_of(sec: Params, name: str) -> Model:
 
 def groups(sec: Params) -> list[dict]:
     """The nets the claims compare, one dict per architecture (in `models` order) with the name of its first net
-    in each role: "sew" (SEW, max pool), "sew_avg" (SEW, avg pool), "spiking" (Spiking-ResNet, max pool), "ann"."""
+    in each role: "sew" (SEW, max pool), "sew_avg" (SEW, avg pool), "spiking" (Spiking-ResNet, max pool), "ann"
+    (all undefended), and "sew_rat" (SEW, max pool, `defence: rat`). Other defended nets have no role."""
     out = {}
     for m in sec.models:
         if m.kind == "spiking" and m.pool == "avg":
             continue
         role = {"sew": "sew_avg" if m.pool == "avg" else "sew", "spiking": "spiking", "ann": "ann"}[m.kind]
+        if m.defence != "none":
+            if role != "sew":
+                continue
+            role = f"sew_{m.defence}"
         out.setdefault(m.arch, {}).setdefault(role, m.name)
     return list(out.values())
 
@@ -115,7 +121,14 @@ def unit(sec: Params, spec: Model, data: Data, seed: int) -> dict:
          "data": data.sha}
     if spec.kind != "ann":
         u.update(T=sec.T, K=sec.K)
+    if spec.defence != "none":   # undefended nets keep the keys they had before defences existed
+        u.update(defence=spec.defence, rat=asdict(sec.rat))
     return u
+
+
+def defence(sec: Params, spec: Model) -> R.RAT | None:
+    """The training-time defence of `spec` (lib.attacks.rat.RAT from the section's `rat`), None if undefended."""
+    return R.RAT(**asdict(sec.rat)) if spec.defence == "rat" else None
 
 
 @dataclass
@@ -190,7 +203,7 @@ class Study:
             self.nets[(spec.name, seed)] = net
             n_tr = min(len(self.data.y_train), len(self.data.y_test))
             rows.append({"model": spec.name, "kind": spec.kind, "arch": spec.arch, "pool": spec.pool,
-                         "seed": seed, "train_acc": self.accuracy(net, self.data.x_train[:n_tr],
+                         "defence": spec.defence, "seed": seed, "train_acc": self.accuracy(net, self.data.x_train[:n_tr],
                                                                   self.data.y_train[:n_tr]),
                          "test_acc": self.accuracy(net, self.data.x_test, self.data.y_test),
                          "n_train": len(self.data.y_train), "n_test": len(self.data.y_test),
@@ -274,7 +287,7 @@ def train_net(sec: Params, spec: Model, data: Data, seed: int, root, device, cla
         model = build(sec, spec, data.n_classes, seed)
         rec = S.fit(model, data.x_train, data.y_train, epochs=tr.epochs, batch_size=tr.batch_size, lr=tr.lr,
                     weight_decay=tr.weight_decay, flip=tr.flip, seed=seed, device=torch.device(device),
-                    desc=f"{sec.dataset} {spec.name} seed {seed}")
+                    desc=f"{sec.dataset} {spec.name} seed {seed}", defence=defence(sec, spec))
         store.put(u, {**rec, "unit": u})
     return True
 
@@ -361,7 +374,7 @@ def sweep_attacks(sec: Params) -> list[dict]:
 def entry(net: Net, spec: dict, ok: np.ndarray, group: str) -> dict:
     """One attack run on one net as a row of the tables (lib.stages.grad_obf_tables), `correct` per example."""
     return {"model": net.name, "kind": net.spec.kind, "arch": net.spec.arch, "pool": net.spec.pool,
-            "seed": net.seed, "group": group, "attack": label(spec),
+            "defence": net.spec.defence, "seed": net.seed, "group": group, "attack": label(spec),
             "check": spec.get("check", "authors' protocol" if group == "paper" and spec["attack"] != "clean" else ""),
             "space": ("image" if (spec.get("space") == "image" or spec["attack"] == "transfer" or not net.spiking)
                       else "spikes"),
@@ -388,4 +401,4 @@ def sparsity(study: Study, net: Net) -> pd.DataFrame:
 
 
 __all__ = ["SECTION", "Params", "Model", "Data", "load_data", "n_attacked", "spec_of", "groups", "build", "unit", "Net",
-           "Study", "train_net", "label", "attack_fn", "pgd_step", "paper_attacks", "masking_attacks", "sweep_attacks", "entry", "sparsity"]
+           "Study", "defence", "train_net", "label", "attack_fn", "pgd_step", "paper_attacks", "masking_attacks", "sweep_attacks", "entry", "sparsity"]

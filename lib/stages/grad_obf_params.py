@@ -14,17 +14,20 @@ from ..core.vocab import SEW_ARCHS, SEW_SURROGATES
 SECTION = "07_gradient_sparsity"
 DATASETS = ("cifar10", "cifar100", "cifar10dvs")   # paper D's; only CIFAR-10 is in the offline mirror
 KINDS = ("sew", "spiking", "ann")
+DEFENCES = ("none", "rat")   # rat: regularized adversarial training (lib.attacks.rat, recipe = the section's `rat`)
 
 
 @dataclass(frozen=True)
 class Model:
     """One trained net: `name` a display label (not in its cache key); kind sew|spiking|ann; arch a key of
     lib.core.sew.ARCHS (lib.core.vocab.SEW_ARCHS); pool = the stem pool, max (the authors') | avg (their Table 3
-    variant)."""
+    variant); defence = none (the paper's undefended nets; may be left out) | rat (trained with the section's
+    `rat` recipe)."""
     name: str
     kind: str
     arch: str
     pool: str
+    defence: str = "none"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,17 @@ class Training:
     lr: float
     weight_decay: float
     flip: bool
+
+
+@dataclass(frozen=True)
+class Rat:
+    """The adversarial-training recipe of `defence: rat` nets (lib.attacks.rat.RAT): L∞ ε, step (1/255), PGD
+    iterations, random start, Parseval β."""
+    eps_255: float
+    step_255: float
+    iters: int
+    random_start: bool
+    beta: float
 
 
 @dataclass(frozen=True)
@@ -104,8 +118,9 @@ CHECKS = {
     "not_run": (lambda v: isinstance(v, tuple) and set(v) <= set(DATASETS), f"a list from {list(DATASETS)}"),
     "models": (lambda v: isinstance(v, tuple) and v and len({m.name for m in v}) == len(v) and all(
         isinstance(m.name, str) and m.name and m.kind in KINDS and m.arch in SEW_ARCHS and m.pool in ("max", "avg")
-        for m in v), f"a non-empty list of {{name (unique), kind: {'|'.join(KINDS)}, arch: {'|'.join(SEW_ARCHS)}, "
-                     "pool: max|avg}"),
+        and m.defence in DEFENCES for m in v),
+        f"a non-empty list of {{name (unique), kind: {'|'.join(KINDS)}, arch: {'|'.join(SEW_ARCHS)}, "
+        f"pool: max|avg, defence (optional): {'|'.join(DEFENCES)}}}"),
     "width": (_pos, "a positive integer"),
     "stem": (lambda v: v in ("imagenet", "cifar"), "imagenet or cifar"),
     "blocks": (lambda v: v is None or (isinstance(v, tuple) and len(v) == 4 and all(_pos(b) for b in v)),
@@ -127,6 +142,8 @@ CHECKS = {
     "sweep": (lambda s: isinstance(s.eps_255, tuple) and s.eps_255 and all(_eps(e) for e in s.eps_255) and _pos(s.n),
               "{eps_255: a non-empty list in (0, 255], n}"),
     "sparsity": (lambda s: _pos(s.n) and _num(s.batch_size, 2, None, True), "{n, batch_size >= 2}"),
+    "rat": (lambda r: _eps(r.eps_255) and _eps(r.step_255) and _pos(r.iters) and isinstance(r.random_start, bool)
+            and _num(r.beta, 0, 1), "{eps_255 and step_255 in (0, 255], iters, random_start: bool, beta in [0, 1]}"),
     "masking": (lambda m: isinstance(m.models, tuple) and all(isinstance(x, str) for x in m.models) and _pos(m.n)
                 and _pos(m.iters) and _pos(m.restarts) and m.surrogate.name in SEW_SURROGATES
                 and _num(m.surrogate.alpha, 0) and m.surrogate.alpha > 0
@@ -148,6 +165,8 @@ SUB_CHECKS = {
     "sweep": {"eps_255": (lambda v: isinstance(v, list) and v and all(_eps(e) for e in v),
                           "a non-empty list of numbers in (0, 255]"), "n": _POS},
     "sparsity": {"n": _POS, "batch_size": (lambda x: _num(x, 2, None, True), "an integer >= 2")},
+    "rat": {"eps_255": (_eps, "a number in (0, 255]"), "step_255": (_eps, "a number in (0, 255]"), "iters": _POS,
+            "random_start": _BOOL, "beta": (lambda x: _num(x, 0, 1), "a number in [0, 1]")},
     "masking": {"models": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
                            "a list of model names"),
                 "n": _POS, "iters": _POS, "restarts": _POS,
@@ -159,9 +178,10 @@ SUB_CHECKS = {
 MODEL_CHECKS = {"name": (lambda x: isinstance(x, str) and x, "a non-empty name"),
                 "kind": (lambda x: x in KINDS, f"one of {list(KINDS)}"),
                 "arch": (lambda x: x in SEW_ARCHS, f"one of {list(SEW_ARCHS)}"),
-                "pool": (lambda x: x in ("max", "avg"), "max or avg")}
+                "pool": (lambda x: x in ("max", "avg"), "max or avg"),
+                "defence": (lambda x: x in DEFENCES, f"one of {list(DEFENCES)}")}
 _NESTED = {"training": Training, "attack": Attack, "sweep": Sweep, "sparsity": Sparsity, "masking": Masking,
-           "surrogate": Surrogate, "square": Square}
+           "surrogate": Surrogate, "square": Square, "rat": Rat}
 
 
 def _typed(name: str, v, top: bool = True):
@@ -175,7 +195,7 @@ def _typed(name: str, v, top: bool = True):
         out = {k: _typed(k, v[k], top=False) for k in names}
         return None if any(out[k] is None and k in _NESTED for k in names) else cls(**out)
     if top and name == "models" and isinstance(v, list):
-        ms = tuple(_typed("model", m) for m in v)
+        ms = tuple(_typed("model", {"defence": "none", **m} if isinstance(m, dict) else m) for m in v)
         return None if None in ms else ms
     return tuple(v) if isinstance(v, list) else v
 
@@ -212,6 +232,7 @@ class Params:
     attack: Attack
     sweep: Sweep
     sparsity: Sparsity
+    rat: Rat
     masking: Masking
     checkpoints_dir: str = f"checkpoints/{SECTION}"
     results_dir: str = f"results/{SECTION}"
@@ -287,7 +308,8 @@ class Params:
                 C.check_block(v, keys[k], SUB_CHECKS[k])
             if k == "models" and isinstance(v, list):
                 for i, m in enumerate(v):
-                    C.check_block(m, f"{keys[k]}[{i}]", MODEL_CHECKS)
+                    C.check_block({"defence": "none", **m} if isinstance(m, dict) else m, f"{keys[k]}[{i}]",
+                                  MODEL_CHECKS)
             values[k] = _typed(k, v)
             if values[k] is None and v is not None:
                 _invalid(keys[k], v, CHECKS[k][1])

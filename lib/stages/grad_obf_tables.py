@@ -194,6 +194,14 @@ def layer_means(sp: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- readings
 
+def rat_lines(sec: G.Params) -> list[str]:
+    """The defended nets' recipe, one line (none without `defence: rat` nets)."""
+    names, r = [m.name for m in sec.models if m.defence == "rat"], sec.rat
+    return [f"defended nets {names}: RAT, the loss on adversarial spikes only (PGD-{r.iters}, ε = {r.eps_255:g}/255, "
+            f"step {r.step_255:g}/255, random start {r.random_start}, BN eval), Parseval β = {r.beta:g} after every "
+            "step"] if names else []
+
+
 def describe(study: G.Study, scale: str, device, source: str) -> str:
     """The notebook's opening lines: the grid this scale runs and the recipe."""
     sec, d, tr, a = study.sec, study.data, study.sec.training, study.sec.attack
@@ -205,6 +213,7 @@ def describe(study: G.Study, scale: str, device, source: str) -> str:
         f"training: Adam lr {tr.lr} wd {tr.weight_decay}, batch {tr.batch_size}, {tr.epochs} epochs, flip = {tr.flip}",
         f"attacks: ε = {a.eps_255}/255, PGD step {a.step} × {a.iters}, random start {a.random_start}, "
         f"BN mode while crafting: {a.bn_mode}",
+        *rat_lines(sec),
         f"replaced at this scale: {sorted(sec.replaced)}; not run here: {list(sec.not_run)}"])
 
 
@@ -233,6 +242,20 @@ def zeros(layers: pd.DataFrame, model: str, seed: int, where: str) -> float:
     return float(r.grad_input_zero_pct.mean()) if len(r) else float("nan")
 
 
+def defended_line(sew: str, rat: str, accs: dict, masking: pd.DataFrame, seed: int) -> str:
+    """D1 in words: what the defence cost in clean accuracy, and the undefended − defended gap under the authors'
+    attacks and under the spike-space worst case (where both nets ran the masking checks)."""
+    gap = {a: accs[sew][i] - accs[rat][i] for i, a in enumerate(("clean", "FGSM", "PGD"))}
+    text = (f"* **Against the defended SEW** ({rat}, same architecture, data and attacks): adversarial training cost "
+            f"{-gap['clean']:.1f} points of clean accuracy; undefended − defended is {gap['FGSM']:+.1f} points under "
+            f"FGSM and {gap['PGD']:+.1f} under PGD")
+    worst = masking[(masking.attack == WORST["spikes"]) & (masking.seed == seed)].set_index("model").test_acc
+    if sew in worst.index and rat in worst.index:
+        text += (f", and {worst[sew] - worst[rat]:+.1f} under the spike-space worst case ({worst[sew]:.1f}% vs "
+                 f"{worst[rat]:.1f}%)")
+    return text + " (D1: the paper says the undefended net is at least comparable)."
+
+
 def reading(sec: G.Params, *, attacks, masking, layers, sweep, models, verdicts, pap, seed, n_attacked, chance,
             scale) -> str:
     """'Reading these numbers': the notebook's closing summary, computed from this run's tables (markdown)."""
@@ -245,7 +268,10 @@ def reading(sec: G.Params, *, attacks, masking, layers, sweep, models, verdicts,
         lines.append(f"* **{s}** (authors' attacks on the spikes): clean {accs[s][0]:.1f}%, FGSM {accs[s][1]:.1f}%, "
                      f"PGD {accs[s][2]:.1f}%" + "".join(
                          f"; **{g[r]}**: clean {accs[g[r]][0]:.1f}%, FGSM {accs[g[r]][1]:.1f}%, "
-                         f"PGD {accs[g[r]][2]:.1f}%" for r in ("sew_avg", "spiking", "ann") if g.get(r)) + ".")
+                         f"PGD {accs[g[r]][2]:.1f}%" for r in ("sew_avg", "spiking", "ann", "sew_rat") if g.get(r))
+                     + ".")
+        if g.get("sew_rat"):
+            lines.append(defended_line(s, g["sew_rat"], accs, masking, seed))
     space_txt = {"spikes": "spike-tensor (the authors')", "image": "image"}
     for name in sec.masking.models:
         sub = masking[(masking.model == name) & (masking.seed == seed)]
