@@ -405,7 +405,8 @@ def main():
     t_start = time.perf_counter()
     results = Results(args.results)
 
-    sizes = dataset_sizes(results)
+    from plan import PAPER_SIZES   # the papers' own datasets (06/07 at paper run CIFAR-100): published sizes
+    sizes = {**PAPER_SIZES, **dataset_sizes(results)}
     note("data/ is not read" + (" (absent here)" if not (ROOT / "data").is_dir() else "") + ": units come from "
          "params.yaml and the data set sizes (results/00_data/datasets.csv); 08's populations are drawn on balanced "
          "stand-in labels of those sizes (a unit depends on the sizes only)")

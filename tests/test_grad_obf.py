@@ -306,7 +306,7 @@ def test_params_read_the_section_at_its_scale_frozen_and_typed():
     assert [m.defence for m in quick.models] == ["none"] * 4 + ["rat"]     # `defence` may be left out: none
     assert quick.rat == GP.Rat(eps_255=2, step_255=2.5, iters=1, random_start=True, beta=0.004)
     assert set(quick.replaced) <= {"models", "width", "blocks", "T", "n_train", "n_test", "attacked", "sweep",
-                                   "sparsity", "training", "masking", "rat"} and "width" in quick.replaced
+                                   "sparsity", "training", "masking", "rat", "dataset", "not_run"} and "width" in quick.replaced
     assert smoke.width == 4 and smoke.masking.models == ("SEW", "ANN", "SEW RAT")
     assert G.Params.from_params(_repo_params("quick"), "smoke") == smoke        # `scale` overrides params' scale
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -338,7 +338,7 @@ def test_checkpoint_and_attack_keys_of_the_committed_quick_run_are_unchanged():
 
     class Net:
         def __init__(self, name, spiking):
-            self.name, self.spiking = name, spiking
+            self.name, self.spiking, self.encoded = name, spiking, spiking
     for name, spiking, digest in (("SEW-ResNet10-w16", True, "f8504e5359a21772"),
                                   ("ANN-ResNet10-w16", False, "ad933fea48266728")):
         specs = G.paper_attacks(sec) + G.masking_attacks(sec, Net(name, spiking)) + G.sweep_attacks(sec)

@@ -32,6 +32,7 @@ The stem pool stays in the attribute ``maxpool`` (the library forward calls ``se
 is an average pool.
 
 Public API: ``phase_encode``, ``build``, ``SpikingClassifier``, ``EncodedClassifier``, ``BPDAClassifier``,
+``FramesClassifier``, ``MeanFrameClassifier`` (event data),
 ``swap_surrogate``, ``neuron_settings``, ``stem_pool``, ``ARCHS``, ``fit`` (the authors' Adam training recipe).
 """
 from __future__ import annotations
@@ -101,11 +102,11 @@ def neuron_settings(kind: str) -> tuple[type, dict]:
     raise ValueError(f"no spiking neuron for kind {kind!r}")
 
 
-def _stem_conv(conv_cls, width: int, stem: str):
+def _stem_conv(conv_cls, width: int, stem: str, in_channels: int = 3):
     if stem == "imagenet":
-        return conv_cls(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        return conv_cls(in_channels, width, kernel_size=7, stride=2, padding=3, bias=False)
     if stem == "cifar":
-        return conv_cls(3, width, kernel_size=3, stride=1, padding=1, bias=False)
+        return conv_cls(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
     raise ValueError(f"stem must be 'imagenet' or 'cifar', not {stem!r}")
 
 
@@ -119,7 +120,7 @@ def _stem_pool(pool: str, spiking: bool) -> nn.Module:
     raise ValueError(f"pool must be 'max', 'avg' or 'none', not {pool!r}")
 
 
-def _init_body(self, block, blocks, widths, num_classes, stem, pool, spiking, act, make_layer_kw):
+def _init_body(self, block, blocks, widths, num_classes, stem, pool, spiking, act, make_layer_kw, in_channels=3):
     """Mirror of the library ResNet constructors (same module order → same RNG draws), widths/blocks free."""
     conv_cls, bn_cls = (layer.Conv2d, layer.BatchNorm2d) if spiking else (nn.Conv2d, nn.BatchNorm2d)
     self._norm_layer = bn_cls
@@ -127,7 +128,7 @@ def _init_body(self, block, blocks, widths, num_classes, stem, pool, spiking, ac
     self.dilation = 1
     self.groups = 1
     self.base_width = 64
-    self.conv1 = _stem_conv(conv_cls, widths[0], stem)
+    self.conv1 = _stem_conv(conv_cls, widths[0], stem, in_channels)
     self.bn1 = bn_cls(widths[0])
     if spiking:
         self.sn1 = act()
@@ -155,36 +156,37 @@ class SEWResNet(sew_resnet.SEWResNet):
     """spikingjelly SEW-ResNet with free stage widths / blocks, stem and stem pool (forward = library's)."""
 
     def __init__(self, block, blocks, widths, num_classes, *, stem="imagenet", pool="max", cnf="ADD",
-                 spiking_neuron=neuron.IFNode, **neuron_kw):
+                 spiking_neuron=neuron.IFNode, in_channels=3, **neuron_kw):
         nn.Module.__init__(self)
         _init_body(self, block, blocks, widths, num_classes, stem, pool, True,
                    lambda: spiking_neuron(**deepcopy(neuron_kw)),
-                   dict(cnf=cnf, spiking_neuron=spiking_neuron, **neuron_kw))
+                   dict(cnf=cnf, spiking_neuron=spiking_neuron, **neuron_kw), in_channels)
 
 
 class SpikingResNet(spiking_resnet.SpikingResNet):
     """spikingjelly Spiking-ResNet with free stage widths / blocks, stem and stem pool."""
 
     def __init__(self, block, blocks, widths, num_classes, *, stem="imagenet", pool="max",
-                 spiking_neuron=neuron.IFNode, **neuron_kw):
+                 spiking_neuron=neuron.IFNode, in_channels=3, **neuron_kw):
         nn.Module.__init__(self)
         _init_body(self, block, blocks, widths, num_classes, stem, pool, True,
                    lambda: spiking_neuron(**deepcopy(neuron_kw)),
-                   dict(spiking_neuron=spiking_neuron, **neuron_kw))
+                   dict(spiking_neuron=spiking_neuron, **neuron_kw), in_channels)
 
 
 class ANNResNet(torchvision.models.ResNet):
     """torchvision ResNet with free stage widths / blocks, stem and stem pool."""
 
-    def __init__(self, block, blocks, widths, num_classes, *, stem="imagenet", pool="max"):
+    def __init__(self, block, blocks, widths, num_classes, *, stem="imagenet", pool="max", in_channels=3):
         nn.Module.__init__(self)
         _init_body(self, block, blocks, widths, num_classes, stem, pool, False,
-                   lambda: nn.ReLU(inplace=True), {})
+                   lambda: nn.ReLU(inplace=True), {}, in_channels)
 
 
 def build(kind: str, arch: str = "resnet18", *, num_classes: int = 10, width: int = 64,
           blocks: Sequence[int] | None = None, pool: str = "max", stem: str = "imagenet",
-          T: int | None = None, K: int = 8, encode: bool = False) -> nn.Module:
+          T: int | None = None, K: int = 8, encode: bool = False, frames: bool = False,
+          in_channels: int = 3) -> nn.Module:
     """Build one of the paper's nets.
 
     kind: "sew" (SEW-ResNet, ADD, IF + ATan, detach_reset) | "spiking" (Spiking-ResNet, IF + ATan) |
@@ -197,6 +199,9 @@ def build(kind: str, arch: str = "resnet18", *, num_classes: int = 10, width: in
     and encode is False; with T given, a ``SpikingClassifier`` (spikes in, mean logits out), and with
     encode=True an ``EncodedClassifier`` (images in [0, 1] in; T defaults to the authors' 10). For "ann",
     T / K / encode are ignored and the net takes images directly.
+    frames=True (event data, e.g. CIFAR10-DVS frames, with in_channels=2 polarities): inputs are already spikes over
+    time, batch first [B, T, C, H, W]: a ``FramesClassifier`` for SNNs (no encoder), a ``MeanFrameClassifier`` (the
+    ANN sees the mean frame) for "ann".
     """
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {sorted(ARCHS)}, not {arch!r}")
@@ -206,18 +211,24 @@ def build(kind: str, arch: str = "resnet18", *, num_classes: int = 10, width: in
         raise ValueError("blocks must give 4 stages")
     widths = tuple(width * m for m in (1, 2, 4, 8))
     block = _BLOCKS.get(kind, {}).get(block_kind)
+    if frames and encode:
+        raise ValueError("frames=True (event data, already spikes) and encode=True exclude each other")
     if kind == "ann":
-        return ANNResNet(block, blocks, widths, num_classes, stem=stem, pool=pool)
+        ann = ANNResNet(block, blocks, widths, num_classes, stem=stem, pool=pool, in_channels=in_channels)
+        return MeanFrameClassifier(ann) if frames else ann
     if kind == "sew":
         sn, kw = neuron_settings("sew")
         net = SEWResNet(block, blocks, widths, num_classes, stem=stem, pool=pool, cnf="ADD",
-                        spiking_neuron=sn, **kw)
+                        spiking_neuron=sn, in_channels=in_channels, **kw)
     elif kind == "spiking":
         sn, kw = neuron_settings("spiking")
-        net = SpikingResNet(block, blocks, widths, num_classes, stem=stem, pool=pool, spiking_neuron=sn, **kw)
+        net = SpikingResNet(block, blocks, widths, num_classes, stem=stem, pool=pool, spiking_neuron=sn,
+                            in_channels=in_channels, **kw)
     else:
         raise ValueError(f"kind must be 'sew', 'spiking' or 'ann', not {kind!r}")
     functional.set_step_mode(net, "m")
+    if frames:
+        return FramesClassifier(net, 10 if T is None else T)
     if encode:
         return EncodedClassifier(net, 10 if T is None else T, K)
     if T is not None:
@@ -265,6 +276,25 @@ class EncodedClassifier(SpikingClassifier):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         dtype = next(self.net.parameters()).dtype
         return super().forward(phase_encode(images, self.K, self.T).to(dtype))
+
+
+class FramesClassifier(SpikingClassifier):
+    """event frames [B, T, C, H, W] (batch first, as datasets store them; already spikes) → SpikingClassifier on
+    [T, B, C, H, W]. No encoder: the attacked input is the frames themselves."""
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return super().forward(frames.transpose(0, 1))
+
+
+class MeanFrameClassifier(nn.Module):
+    """The ANN twin on event data: frames [B, T, C, H, W] → the ANN on their mean over T, [B, C, H, W]."""
+
+    def __init__(self, ann: nn.Module):
+        super().__init__()
+        self.ann = ann
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.ann(frames.mean(1))
 
 
 class _PhaseSTE(torch.autograd.Function):
@@ -371,7 +401,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
             idx = idx.to(dev)
             xb, yb = x[idx], y[idx]
             if flip:
-                xb = torch.where(mask.to(dev).view(-1, 1, 1, 1), xb.flip(-1), xb)
+                xb = torch.where(mask.to(dev).view(-1, *[1] * (xb.dim() - 1)), xb.flip(-1), xb)
             if defence is None:
                 out = model(xb)
             else:

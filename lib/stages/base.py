@@ -23,6 +23,7 @@ from ..core.progress import notebook_output, tqdm
 from ..claims.verdicts import CLASS_GROUPS
 from ..core import config as C
 from ..core import data as D
+from ..core import paper_data as PD
 from ..core import executor as EX
 from ..core.train import ModelStore
 
@@ -41,8 +42,14 @@ class Loader:
         return {"kw": self.kw, "_cache": {}}
 
     def __call__(self, name: str) -> D.Tensors:
+        """`name` from lib.core.data.DATASETS, or one of the papers' own (lib.core.paper_data.PAPER_DATASETS:
+        CIFAR-100, TinyImageNet-200, CIFAR10-DVS), read from raw_dir or the mirror, else downloaded; a clear
+        DataError names what is missing and where to fetch it."""
         if name not in self._cache:
-            self._cache[name] = D.load(name, **self.kw)
+            if name in PD.PAPER_DATASETS:
+                self._cache[name] = PD.load_paper_dataset(name, self.kw["raw_dir"], mirror=self.kw["mirror"])
+            else:
+                self._cache[name] = D.load(name, **self.kw)
         return self._cache[name]
 
 

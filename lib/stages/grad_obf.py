@@ -10,7 +10,9 @@ The tables the notebook shows and the claims read are built in lib.stages.grad_o
 Attack spaces. SNNs are attacked as the authors do, on the encoded spike tensor [T, B, C, H, W] (`space="spikes"`),
 except the BPDA check (`space="image"`: the raw image through the phase encoder with a straight-through backward,
 lib.core.sew.BPDAClassifier) and the transfer check (examples crafted on the ANN twin's image, scored through the
-encoder). The ANN twin has no encoder: it is always attacked on the image. Perturbations are L∞ in the space
+encoder). The ANN twin has no encoder: it is always attacked on the image. On event data (CIFAR10-DVS) there is no
+encoder: the SNNs take binary event frames, the ANN their mean, every attack perturbs the frames (`space="spikes"`)
+and the BPDA check does not apply. Perturbations are L∞ in the space
 attacked, ε in units of 1/255 (`eps_255`).
 """
 from __future__ import annotations
@@ -37,7 +39,8 @@ from .grad_obf_params import SECTION, Model, Params
 
 @dataclass
 class Data:
-    """Images in [0, 1] (float, [N, 3, 32, 32]); `attacked` = a prefix of the (seeded, random) test subset."""
+    """Images in [0, 1] (float, [N, 3, H, W]) or, for event data (`events`), binary event frames [N, T, 2, H, W];
+    `attacked` = a prefix of the (seeded, random) test subset."""
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
@@ -45,6 +48,7 @@ class Data:
     source: str
     n_classes: int
     sha: str
+    events: bool = False
 
     def attacked(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.x_test[:n], self.y_test[:n]
@@ -53,7 +57,10 @@ class Data:
 def load_data(data, sec: Params) -> Data:
     """Seeded random subsets (`n_train` of the training set, `n_test` of the test set; null = all) of a
     lib.core.data.Tensors (CIFAR normalised to [-1, 1]), mapped back to pixels in [0, 1] as the authors feed them
-    (no normalisation). Random, not the first images: the stored test set is ordered by class."""
+    (no normalisation). Random, not the first images: the stored test set is ordered by class.
+    Event data (lib.core.paper_data.EventTensors, CIFAR10-DVS: [N, frames, 2, H, W] counts) become binary spike
+    frames (a pixel spikes in a frame if it had an event of that polarity): the SNNs take them without an encoder,
+    and the authors' attacks then perturb spikes in [0, 1] exactly as on the phase code. `T` must equal the frames."""
     rng = np.random.default_rng(sec.seed)
     n_tr, n_te = len(data.y_train), len(data.y_test)
     for key, n, total in (("n_train", sec.n_train, n_tr), ("n_test", sec.n_test, n_te)):
@@ -62,12 +69,17 @@ def load_data(data, sec: Params) -> Data:
     tr = np.sort(rng.permutation(n_tr)[:sec.n_train or n_tr])
     te = rng.permutation(n_te)[:sec.n_test or n_te]
 
-    def pix(x):
-        return (x * 0.5 + 0.5).clamp(0, 1)
+    events = getattr(data, "family", "image") == "event"
+    if events and data.x_train.shape[1] != sec.T:
+        raise ValueError(f"{SECTION}.T = {sec.T} but the event data have {data.x_train.shape[1]} frames per sample "
+                         "(lib.core.paper_data.load_cifar10dvs `frames`): they must agree")
 
-    sha = unit_key([data.source, tr.tolist(), te.tolist()])
+    def pix(x):
+        return (x > 0).float() if events else (x * 0.5 + 0.5).clamp(0, 1)
+
+    sha = unit_key([data.source, tr.tolist(), te.tolist()] + (["binary frames"] if events else []))
     return Data(pix(data.x_train[tr]), data.y_train[tr].long(), pix(data.x_test[te]), data.y_test[te].long(),
-                data.source, int(data.n_classes), sha)
+                data.source, int(data.n_classes), sha, events)
 
 
 def n_attacked(sec: Params, data: Data) -> int:
@@ -100,14 +112,18 @@ def groups(sec: Params) -> list[dict]:
     return list(out.values())
 
 
-def build(sec: Params, spec: Model, n_classes: int, seed: int) -> nn.Module:
+def build(sec: Params, spec: Model, n_classes: int, seed: int, events: bool = False) -> nn.Module:
     """The net of `spec`, initialised from `seed` (torch.manual_seed before building, as the authors): an
-    EncodedClassifier (images → phase code → mean logits) for SNNs, the torchvision-style ResNet for the ANN."""
+    EncodedClassifier (images → phase code → mean logits) for SNNs, the torchvision-style ResNet for the ANN. On
+    event data (`events`): 2 input channels, the SNNs a FramesClassifier (frames in, no encoder), the ANN a
+    MeanFrameClassifier (the mean frame)."""
     torch.manual_seed(seed)
     kw = dict(num_classes=n_classes, width=sec.width, blocks=_list(sec.blocks), pool=spec.pool, stem=sec.stem)
+    if events:
+        kw.update(frames=True, in_channels=2)
     if spec.kind == "ann":
         return S.build("ann", spec.arch, **kw)
-    return S.build(spec.kind, spec.arch, T=sec.T, K=sec.K, encode=True, **kw)
+    return S.build(spec.kind, spec.arch, T=sec.T, K=sec.K, encode=not events, **kw)
 
 
 def _list(v):
@@ -142,17 +158,26 @@ class Net:
     seconds: float
     curve: list
     trained_now: bool
+    events: bool = False
 
     @property
     def spiking(self) -> bool:
         return self.spec.kind != "ann"
 
+    @property
+    def encoded(self) -> bool:
+        """Phase-coded images (the attacked spikes come from an encoder the BPDA check can bypass)."""
+        return self.spiking and not self.events
+
     def on_spikes(self) -> nn.Module:
-        """The same weights taking the encoded spike tensor [T, B, C, H, W] (SNNs) or the image (ANN)."""
+        """The same weights taking the spike tensor [T, B, C, H, W] (SNNs: the phase code, or the event frames) or
+        the image (ANN; on event data the frames, batch first)."""
         return S.SpikingClassifier(self.model.net, self.model.T) if self.spiking else self.model
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return S.phase_encode(x, self.model.K, self.model.T) if self.spiking else x
+        if not self.spiking:
+            return x
+        return x.transpose(0, 1) if self.events else S.phase_encode(x, self.model.K, self.model.T)
 
 
 @dataclass
@@ -189,7 +214,7 @@ class Study:
                          for seed, spec, key in nets if key in missing], settings, desc="nets")
         for seed, spec, key in nets:
             path = self.root / f"{key}.pt"
-            model = build(self.sec, spec, self.data.n_classes, seed)
+            model = build(self.sec, spec, self.data.n_classes, seed, self.data.events)
             now = key in missing
             if not path.exists():
                 train_net(self.sec, spec, self.data, seed, self.root, self.device, settings.claim_stale_seconds)
@@ -199,7 +224,7 @@ class Study:
                 rec = TR.CheckpointStore.load(path, map_location="cpu")
             model.load_state_dict(rec["state_dict"])
             model.to(self.device).eval()
-            net = Net(spec.name, spec, seed, model, key, rec["seconds"], rec["curve"], now)
+            net = Net(spec.name, spec, seed, model, key, rec["seconds"], rec["curve"], now, self.data.events)
             self.nets[(spec.name, seed)] = net
             n_tr = min(len(self.data.y_train), len(self.data.y_test))
             rows.append({"model": spec.name, "kind": spec.kind, "arch": spec.arch, "pool": spec.pool,
@@ -284,7 +309,7 @@ def train_net(sec: Params, spec: Model, data: Data, seed: int, root, device, cla
     with store.claim(u) as mine:
         if not mine:
             return False
-        model = build(sec, spec, data.n_classes, seed)
+        model = build(sec, spec, data.n_classes, seed, data.events)
         rec = S.fit(model, data.x_train, data.y_train, epochs=tr.epochs, batch_size=tr.batch_size, lr=tr.lr,
                     weight_decay=tr.weight_decay, flip=tr.flip, seed=seed, device=torch.device(device),
                     desc=f"{sec.dataset} {spec.name} seed {seed}", defence=defence(sec, spec))
@@ -348,8 +373,9 @@ def masking_attacks(sec: Params, net: Net) -> list[dict]:
         s = m.surrogate
         out.append(dict(strong, label=f"PGD-{it}, surrogate {s.name}(α={s.alpha:g})", surrogate=asdict(s),
                         check="surrogate swap"))
-        out.append(dict(strong, label=f"PGD-{it} on the image, BPDA encoder", space="image",
-                        check="attack the image (BPDA)"))
+        if net.encoded:   # event frames have no encoder to bypass
+            out.append(dict(strong, label=f"PGD-{it} on the image, BPDA encoder", space="image",
+                            check="attack the image (BPDA)"))
         if m.transfer_from and m.transfer_from != net.name:
             out.append(dict(attack="transfer", label=f"transfer PGD-{it} from {m.transfer_from}",
                             source=m.transfer_from, inner_attack="pgd", eps_255=eps, step=strong["step"],
@@ -376,7 +402,8 @@ def entry(net: Net, spec: dict, ok: np.ndarray, group: str) -> dict:
     return {"model": net.name, "kind": net.spec.kind, "arch": net.spec.arch, "pool": net.spec.pool,
             "defence": net.spec.defence, "seed": net.seed, "group": group, "attack": label(spec),
             "check": spec.get("check", "authors' protocol" if group == "paper" and spec["attack"] != "clean" else ""),
-            "space": ("image" if (spec.get("space") == "image" or spec["attack"] == "transfer" or not net.spiking)
+            "space": ("spikes" if net.events else   # event data: every net and attack works on the frames
+                      "image" if (spec.get("space") == "image" or spec["attack"] == "transfer" or not net.spiking)
                       else "spikes"),
             "bn_mode": spec.get("bn_mode", ""), "eps_255": spec.get("eps_255", 0), "correct": ok}
 

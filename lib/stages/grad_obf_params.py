@@ -114,7 +114,7 @@ def _eps(e) -> bool:
 
 # field → (check of the typed value, what is expected); the text names the params.yaml entry
 CHECKS = {
-    "dataset": (lambda v: v == "cifar10", "cifar10 (the only one of paper D's datasets in the mirror)"),
+    "dataset": (lambda v: v in DATASETS, f"one of {list(DATASETS)} (CIFAR-10 is the one in the offline mirror)"),
     "not_run": (lambda v: isinstance(v, tuple) and set(v) <= set(DATASETS), f"a list from {list(DATASETS)}"),
     "models": (lambda v: isinstance(v, tuple) and v and len({m.name for m in v}) == len(v) and all(
         isinstance(m.name, str) and m.name and m.kind in KINDS and m.arch in SEW_ARCHS and m.pool in ("max", "avg")

@@ -246,9 +246,9 @@ def defended_line(sew: str, rat: str, accs: dict, masking: pd.DataFrame, seed: i
     """D1 in words: what the defence cost in clean accuracy, and the undefended − defended gap under the authors'
     attacks and under the spike-space worst case (where both nets ran the masking checks)."""
     gap = {a: accs[sew][i] - accs[rat][i] for i, a in enumerate(("clean", "FGSM", "PGD"))}
-    text = (f"* **Against the defended SEW** ({rat}, same architecture, data and attacks): adversarial training cost "
-            f"{-gap['clean']:.1f} points of clean accuracy; undefended − defended is {gap['FGSM']:+.1f} points under "
-            f"FGSM and {gap['PGD']:+.1f} under PGD")
+    text = (f"* **Against the defended SEW** ({rat}, same architecture, data and attacks): undefended − defended "
+            f"accuracy is {gap['clean']:+.1f} points clean (what the defence cost on these images), "
+            f"{gap['FGSM']:+.1f} under FGSM and {gap['PGD']:+.1f} under PGD")
     worst = masking[(masking.attack == WORST["spikes"]) & (masking.seed == seed)].set_index("model").test_acc
     if sew in worst.index and rat in worst.index:
         text += (f", and {worst[sew] - worst[rat]:+.1f} under the spike-space worst case ({worst[sew]:.1f}% vs "

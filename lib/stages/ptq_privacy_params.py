@@ -31,8 +31,8 @@ def _entry_checks() -> tuple[dict, dict]:
     BOOL = (lambda x: isinstance(x, bool), "true or false")
     BITS_OR_NONE = (lambda v: v == [] or bits_ok(v), f"[] or {bits_txt}")
     checks = {
-        "dataset": lambda v: v == "cifar10", "not_run": lambda v: isinstance(v, list) and set(v) <= set(DATASETS),
-        "pool": lambda v: v is None or num(v, 16, 50000, True), "models": lambda v: num(v, 3, None, True),
+        "dataset": lambda v: v in DATASETS, "not_run": lambda v: isinstance(v, list) and set(v) <= set(DATASETS),
+        "pool": lambda v: v is None or num(v, 16, 100000, True), "models": lambda v: num(v, 3, None, True),
         "targets": lambda v: num(v, 1, None, True), "pkeep": lambda v: num(v, 0.0) and 0 < v < 1,
         "n_test": lambda v: v is None or num(v, 16, 10000, True), "stack": lambda v: v is None or num(v, 1, None, True),
         "seed": lambda v: num(v, 0, None, True),
@@ -60,8 +60,9 @@ def _entry_checks() -> tuple[dict, dict]:
                  "population": (lambda x: num(x, 1, 10000, True), "an integer in [1, 10000]")},
         "shadow_counts": lambda v: isinstance(v, list) and all(num(c, 1, None, True) for c in v),
     }
-    expected = {"pool": "null or an integer in [16, 50000]", "n_test": "null or an integer in [16, 10000]",
-                "dataset": "cifar10 (the only one of paper C's datasets in the mirror)",
+    expected = {"pool": "null or an integer in [16, 100000] (at most the dataset's training images)",
+                "n_test": "null or an integer in [16, 10000]",
+                "dataset": f"one of {list(DATASETS)} (CIFAR-10 is the one in the offline mirror)",
                 "not_run": f"a list from {list(DATASETS)}", "models": "an integer >= 3",
                 "pkeep": "a number in (0, 1)", "shadow_counts": "a list of positive integers",
                 "stack": "null (one by one on a CPU, 16 on CUDA) or a positive integer"}
