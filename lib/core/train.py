@@ -106,6 +106,9 @@ def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.devi
     """Train `model` on its member pool with the unit's optimizer, lr, batch size and epochs.
     Returns the learning curve: per epoch mean loss, running train accuracy and test accuracy on
     (at most `curve_eval_size` examples of) the eval pool."""
+    if unit.get("dp"):
+        return _fit_dp(model, unit, data, split, dev=dev, desc=desc, curve_eval_size=curve_eval_size,
+                       eval_batch_size=eval_batch_size, progress=progress)
     seed = init_seed(unit)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -142,6 +145,34 @@ def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.devi
         curve.append({"epoch": epoch + 1, "loss": tot_loss / n, "train_acc": tot_correct / n, "test_acc": test_acc})
         bar.set_postfix(loss=f"{tot_loss / n:.3f}", train=f"{tot_correct / n:.3f}", test=f"{test_acc:.3f}",
                         refresh=False)
+    return curve
+
+
+def _fit_dp(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.device, desc: str,
+            curve_eval_size: int, eval_batch_size: int, progress: bool) -> list[dict]:
+    """`fit` for a unit with `dp` (lib.core.units.dp_setting): DP-SGD (lib.core.dp.fit_dp) at the unit's optimizer
+    (SGD with momentum 0.9, as `fit`, or Adam), lr, weight decay, batch size (the expected Poisson batch) and epochs,
+    the noise multiplier calibrated by Opacus's RDP accountant to the unit's (ε, δ) over all its steps (ε = null:
+    clipping only). No augmentation (per-example clipping of augmented copies would need Opacus's augmentation
+    multiplicity). The curve's last epoch carries the ε spent and the noise multiplier."""
+    from . import dp as DP
+    p = unit["dp"]
+    seed = init_seed(unit)
+    torch.manual_seed(seed)
+    x_in, y_in = D.pool(data, split, pools_for(unit)[0])
+    x_ev, y_ev = D.pool(data, split, "eval")
+    bs, n = int(unit["batch_size"]), len(x_in)
+    steps = unit["epochs"] * max(1, round(n / bs))
+    sigma = DP.noise_multiplier(p["epsilon"], p["delta"], bs / n, steps)
+    rec = DP.fit_dp(model, x_in, y_in, epochs=unit["epochs"], batch_size=bs, lr=unit["lr"],
+                    max_grad_norm=p["max_grad_norm"], noise_multiplier=sigma, seed=seed, optimizer=unit["optimizer"],
+                    dev=dev, delta=p["delta"], momentum=0.9 if unit["optimizer"] != "adam" else 0.0,
+                    weight_decay=unit["weight_decay"], progress=progress)
+    test_acc = accuracy(predict(model, x_ev[:curve_eval_size], seed=seed + 1, dev=dev, batch_size=eval_batch_size),
+                        y_ev[:curve_eval_size])
+    curve = [{**c, "test_acc": float("nan")} for c in rec["curve"]]
+    curve[-1].update(test_acc=test_acc, epsilon=rec["epsilon"], noise_multiplier=rec["noise_multiplier"],
+                     steps=rec["steps"])
     return curve
 
 

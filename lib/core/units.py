@@ -20,16 +20,38 @@ def seeds(params: dict, dataset: str, section: str | dict | None = None) -> list
     return C.effective(params, section, dataset)["seeds"]
 
 
+DP_KEYS = ("epsilon", "delta", "max_grad_norm")
+
+
+def dp_setting(dp: dict) -> dict:
+    """A unit's `dp` override checked: {epsilon: > 0 or null (clipping only, ε = ∞), delta: in (0, 1),
+    max_grad_norm: > 0}; the errors name the key."""
+    from . import config as C
+    if not (isinstance(dp, dict) and set(dp) == set(DP_KEYS)):
+        raise C.ConfigError(f"model setting `dp` must be a mapping with exactly the keys {list(DP_KEYS)}, got {dp!r}")
+    eps, delta, clip = dp["epsilon"], dp["delta"], dp["max_grad_norm"]
+    num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)   # noqa: E731
+    if not (eps is None or (num(eps) and eps > 0)):
+        raise C.ConfigError(f"model setting `dp.epsilon` must be > 0 or null (no noise), got {eps!r}")
+    if not (num(delta) and 0 < delta < 1):
+        raise C.ConfigError(f"model setting `dp.delta` must be in (0, 1), got {delta!r}")
+    if not (num(clip) and clip > 0):
+        raise C.ConfigError(f"model setting `dp.max_grad_norm` must be > 0, got {clip!r}")
+    return {"epsilon": None if eps is None else float(eps), "delta": float(delta), "max_grad_norm": float(clip)}
+
+
 def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **overrides) -> dict:
     """The complete description of one trained model (a cache unit): everything that changes its weights.
 
     overrides: weight_bits, act_bits, act_threshold, surrogate, surrogate_kwargs, encoding, encoding_kwargs,
-    epochs, ... (any key of the returned dict); for SNNs also `quant_output` (bool, default true: with act_bits,
+    epochs, ... (any key of the returned dict); `dp` ({epsilon, delta, max_grad_norm}: train with DP-SGD,
+    lib.core.dp, at the unit's optimizer, lr, batch size and epochs); for SNNs also `quant_output` (bool, default true: with act_bits,
     state_quant acts on the output LIF layer's membrane too). `quant_output` enters the unit only when it changes
     the model (false together with act_bits), so every other unit — and its checkpoint key — stays as it was.
     """
     from . import config as C   # config re-exports this module's names: imported here, not at the top
     quant_output = overrides.pop("quant_output", True)
+    dp = overrides.pop("dp", None)
     if kind == "snn" and not isinstance(quant_output, bool):
         raise C.ConfigError(f"model setting `quant_output` must be true or false, got {quant_output!r}")
     if role not in ("target", "shadow"):
@@ -76,6 +98,10 @@ def unit(params: dict, dataset: str, kind: str, role: str, seed: int, **override
             raise C.ConfigError(f"unknown model setting `quant_output` for a {kind} unit (ANN outputs are never quantized)")
         if u["act_bits"]:   # without act_bits nothing is quantized: the unit is the full-precision one
             u["quant_output"] = False
+    if dp is not None:   # DP-SGD (lib.core.dp); enters the unit only when given, so no other key changes
+        u["dp"] = dp_setting(dp)
+        if u["weight_bits"] or u["act_bits"]:
+            raise C.ConfigError("model setting `dp` (DP-SGD) does not combine with `weight_bits` / `act_bits`")
     if kind == "snn" and "surrogate" in overrides and "surrogate_kwargs" not in overrides:
         u["surrogate_kwargs"] = dict(params["surrogates"].get(u["surrogate"], {}))
     if kind == "snn" and "encoding" in overrides and "encoding_kwargs" not in overrides:
