@@ -50,27 +50,31 @@ def at_accuracy(c: pd.DataFrame, accuracy: float) -> dict:
 
 
 def matched(defences: pd.DataFrame, baselines: dict, *, metric: str = "leak", acc: str = "test_acc",
-            name: str = "setting") -> tuple[pd.DataFrame, list, pd.DataFrame]:
+            name: str = "setting", tag: str = "", family: str = "primary") -> tuple[pd.DataFrame, list, pd.DataFrame]:
     """Every defence (a row: `name`, `acc`, `metric`, `<metric>_se`) against every baseline curve ({label: points
     with the same columns}). Returns (the table the claims read: one row per defence and one per "<baseline> at
     <defence>'s accuracy", with the leakage and its SE; the Claims, one per defence, a "lower" comparison per
-    bracketed baseline; the matching table: defence, baseline, accuracies, leakages, slope, status)."""
+    bracketed baseline; the matching table: defence, baseline, accuracies, leakages, slope, status). `tag` is appended
+    to every row name and comparison label (several cells of one defence in one table); `family` is the
+    comparisons' (lib.claims.verdicts: primary or secondary)."""
     se_col = f"{metric}_se"
     rows, claims, info = [], [], []
     for d in defences.itertuples(index=False):
         d = d._asdict()
-        rows.append({"setting": d[name], "seed": 0, metric: d[metric], se_col: d[se_col]})
+        me = f"{d[name]}{tag}"
+        rows.append({"setting": me, "seed": 0, metric: d[metric], se_col: d[se_col]})
         comps = []
         for label, pts in baselines.items():
             at = at_accuracy(curve(pts, acc, metric, se_col), float(d[acc]))
             info.append({"defence": d[name], "baseline": label, "defence_acc": d[acc], "defence_" + metric: d[metric],
-                         "baseline_" + metric: at["leak"], "baseline_se": at["se"], "between_acc": (at["acc_lo"],
-                         at["acc_hi"]), "slope": at["slope"], "status": at["status"]})
+                         "baseline_" + metric: at["leak"], "baseline_se": at["se"], "acc_lo": at["acc_lo"],
+                         "acc_hi": at["acc_hi"], "slope": at["slope"], "status": at["status"]})
             if at["status"] != "bracketed":
                 continue
-            ref = f"{label} at {d[name]}'s accuracy"
+            ref = f"{label} at {d[name]}'s accuracy{tag}"
             rows.append({"setting": ref, "seed": 0, metric: at["leak"], se_col: at["se"]})
-            comps.append(V.Comparison(f"{d[name]} vs {ref}", {"setting": d[name]}, {"setting": ref}, "lower"))
+            comps.append(V.Comparison(f"{me} vs {ref}", {"setting": me}, {"setting": ref}, "lower",
+                                      family=family))
         claims.append(V.Claim(f"{d[name]} at matched utility", "", f"{d[name]} leaks less than every baseline at its "
                               "accuracy", metric, tuple(comps), table="matched",
                               note="" if comps else "not tested: no baseline curve brackets its accuracy"))

@@ -188,6 +188,7 @@ STAGE_SCHEMAS = {
     "06_post_training_quantization": "lib.stages.ptq_privacy_params:Params.from_params",
     "07_gradient_sparsity": "lib.stages.grad_obf_params:Params.from_params",
     "08_attack_ladder": "lib.stages.ladder_params:Params.from_params",
+    "09_privacy_utility": "lib.stages.privacy_utility_params:Params.from_params",
     "99_claims": "lib.stages.summary_params:Params.from_params",
 }
 

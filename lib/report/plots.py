@@ -1,8 +1,8 @@
 """Figures, drawn from results files (tidy frames), never from in-memory training state.
 
 The one module notebooks import (`from lib.report import plots`): the figures of notebooks 00-05 and 99 live here;
-the theme and shared helpers (lib.report.theme) and the figures of 06 (plots_ptq), 07 (plots_adversarial) and 08
-(plots_ladder) are re-exported, so every figure is `plots.<name>`. A notebook shows a figure with
+the theme and shared helpers (lib.report.theme) and the figures of 06 (plots_ptq), 07 (plots_adversarial), 08
+(plots_ladder) and 09 (plots_privacy) are re-exported, so every figure is `plots.<name>`. A notebook shows a figure with
 `plots.show(fig, path, alt="what it shows")`: saved as PNG and PDF, displayed once with its alt text, closed."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .plots_ptq import (BIT_ORDER, PTQ_COLORS, PTQ_LABELS, attack_budget, ptq_ac
                         ptq_roc, ptq_scatter, ptq_tpr)
 from .plots_adversarial import adv_sweep, grad_sparsity_layers, masking_checks, net_color  # noqa: F401
 from .plots_ladder import gap_vs_auc, ladder_panels, ladder_roc  # noqa: F401
+from .plots_privacy import frontier  # noqa: F401
 
 
 # ---------------------------------------------------------------- data and models (notebooks 00-01)

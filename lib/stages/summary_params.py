@@ -10,7 +10,8 @@ from ..core import config as C
 
 SECTION = "99_claims"
 CLAIM_STAGES = ("02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
-                "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder")
+                "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder",
+                "09_privacy_utility")
 
 
 @dataclass(frozen=True)
