@@ -63,7 +63,7 @@ def test_build_offline_and_complete(site_html):
     assert sb.check_offline(site_html) == []
     for nb in sb.stage_notebooks():
         assert (site_html / sb.stage_page(nb.stem)).is_file(), nb.stem
-    assert len(sb.stage_notebooks()) == 10
+    assert len(sb.stage_notebooks()) == 11
     for page in ("running", "reading", "times", "method", "layout"):
         assert (site_html / "site" / "pages" / f"{page}.html").is_file()
     assert "mathjax" not in (site_html / "index.html").read_text().lower()
@@ -210,7 +210,7 @@ def _visible_ids(pg):
 def test_dashboard_has_every_claim(page, server):
     page.goto(server + "index.html")
     rows = claims_rows()
-    assert len(rows) == 64
+    assert len(rows) == 68
     ids = page.eval_on_selector_all("#claims tbody tr", "rows => rows.map(r => r.dataset.claimId)")
     assert ids == [sb.claim_id(r) for r in rows]
     assert len(set(ids)) == len(ids)
