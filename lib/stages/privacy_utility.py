@@ -210,6 +210,18 @@ def curves(leak: pd.DataFrame, ds: str, attack: str) -> dict:
             "regularised ANN": pd.concat([sub[sub.role == "regularised"], ref])}
 
 
+COLS = ["setting", "test_acc", "leak", "leak_se"]   # what lib.claims.matched reads
+
+
+def _cell(leak: pd.DataFrame, ds: str, attack: str, metric: str) -> tuple[pd.DataFrame, dict]:
+    """One (dataset, attack, metric) cell in lib.claims.matched's terms: every setting's rows with `metric` as
+    `leak` (and its SE), and the baseline curves that have at least two finite points."""
+    as_leak = lambda f: f.rename(columns={metric: "leak", f"{metric}_se": "leak_se"})   # noqa: E731
+    rows = as_leak(leak[(leak.dataset == ds) & (leak.attack == attack)])
+    base = {k: as_leak(v) for k, v in curves(leak, ds, attack).items()}
+    return rows, {k: v for k, v in base.items() if v[COLS[1:]].dropna().shape[0] >= 2}
+
+
 def matched_tables(leak: pd.DataFrame, sec: Params):
     """For every dataset, attack and leakage metric: lib.claims.matched's verdicts of each defence against each
     baseline curve. Returns (verdicts, comparisons, matching), each with dataset / attack / metric columns."""
@@ -218,15 +230,12 @@ def matched_tables(leak: pd.DataFrame, sec: Params):
         for attack in leak[leak.dataset == ds].attack.unique():
             if attack.endswith("(non-adaptive)"):
                 continue
-            sub = leak[(leak.dataset == ds) & (leak.attack == attack)]
             for metric in ("auc", "canary_tpr"):
-                d = sub[sub.role == "defence"].rename(columns={metric: "leak", f"{metric}_se": "leak_se"})
-                base = {k: v.rename(columns={metric: "leak", f"{metric}_se": "leak_se"})
-                        for k, v in curves(leak, ds, attack).items()}
-                base = {k: v for k, v in base.items() if v[["test_acc", "leak", "leak_se"]].dropna().shape[0] >= 2}
+                rows, base = _cell(leak, ds, attack, metric)
+                d = rows[rows.role == "defence"]
                 if d.empty or not base:
                     continue
-                s, c, m = MU.judge(d[["setting", "test_acc", "leak", "leak_se"]], base)
+                s, c, m = MU.judge(d[COLS], base)
                 tag = dict(dataset=ds, attack=attack, metric=metric)
                 vs.append(s.reset_index().assign(**tag)), ds_.append(c.assign(**tag)), ms.append(m.assign(**tag))
     cat = lambda x: pd.concat(x, ignore_index=True) if x else pd.DataFrame()   # noqa: E731
@@ -246,16 +255,13 @@ def claims(leak: pd.DataFrame, sec: Params):
         for st in sec.of_role("defence"):
             comps = []
             for attack in sec.attacks:
-                sub = leak[(leak.dataset == ds) & (leak.attack == attack)]
                 for metric in ("auc", "canary_tpr"):
-                    d = sub[sub.setting == st.id].rename(columns={metric: "leak", f"{metric}_se": "leak_se"})
-                    base = {k: v.rename(columns={metric: "leak", f"{metric}_se": "leak_se"})
-                            for k, v in curves(leak, ds, attack).items()}
-                    base = {k: v for k, v in base.items() if v[["test_acc", "leak", "leak_se"]].dropna().shape[0] >= 2}
+                    rows, base = _cell(leak, ds, attack, metric)
+                    d = rows[rows.setting == st.id]
                     if d.empty or not base or d[["leak", "leak_se"]].isna().any(axis=None):
                         continue
                     fam = "primary" if (attack, metric) == prim else "secondary"
-                    t, cl, _ = MU.matched(d[["setting", "test_acc", "leak", "leak_se"]], base,
+                    t, cl, _ = MU.matched(d[COLS], base,
                                           tag=f" | {ds}, {attack}, {LEAK[metric]}", family=fam)
                     tables.append(t)
                     comps += list(cl[0].comparisons)
