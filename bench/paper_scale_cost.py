@@ -203,11 +203,12 @@ def measured_seconds(results: Results) -> tuple[dict, dict]:
         for r in g.itertuples():
             sec[f"07:{r.model}:{int(r.seed)}"] = float(r.train_seconds)
             listed["07_gradient_sparsity"].add(f"07:{r.model}:{int(r.seed)}")
-    ld = read("08_attack_ladder/models.csv")
-    if ld is not None:
-        for r in ld.itertuples():
-            sec[r.key] = float(r.train_seconds)
-            listed["08_attack_ladder"].add(r.key)
+    for st in ("08_attack_ladder", "09_privacy_utility"):
+        ld = read(f"{st}/models.csv")
+        if ld is not None:
+            for r in ld.itertuples():
+                sec[r.key] = float(r.train_seconds)
+                listed[st].add(r.key)
     return sec, listed
 
 

@@ -13,14 +13,15 @@ paper-scale run before it starts instead of hours into it. Trains nothing, build
 2. Units per stage, enumerated with the stages' own functions (lib.core.config.unit for 01; lib.stages.membership
    *_settings + units_of for 02-04; lib.stages.temporal.unit / sweep_points for 05 as run_grid, run_transfer,
    run_sweep call them; lib.stages.ptq_privacy.build_pool + unit for 06; lib.stages.grad_obf.load_data + unit for 07;
-   lib.stages.ladder.population + units for 08). No stage has a function that lists its units without data, so the
+   lib.stages.ladder.population + units for 08; lib.stages.privacy_utility.populations + units + tuning_plan for 09). No stage has a function that lists its units without data, so the
    loops of 05 (run_grid/run_transfer/run_sweep) are repeated here, and 06/07/08 get stand-in data of the real sizes
    (empty image tensors, balanced labels): their unit keys depend on sizes, seeds and the data-source label only, so
    the keys, hence the checkpoint paths, are the real ones. A unit is counted in the first stage that trains it: a
    stage does not train what a stage in its `read_sections` (parsed from its notebook) has. `cached` = its checkpoint
    file is present in the stage's folder or a folder it reads (presence only; a corrupt file is retrained).
 3. Hours. Per-unit CPU times are the training seconds the committed quick run recorded (01 accuracy.csv, 02-04
-   results.csv, 05 efficiency.csv / transfer.csv, 06 models.csv, 07 models.csv, 08 models.csv) on this 2-core CPU,
+   results.csv, 05 efficiency.csv / transfer.csv, 06-09 models.csv) on this 2-core CPU; a DP-SGD unit is its own
+   cost class (quant "dp": per-example gradients cost more than a plain step),
    turned into a rate per unit of work and applied to each unit's work, with bench/paper_scale_cost.py's matching
    (same configuration first, coarser matches reported there):
        work = members x epochs x T (SNN time steps; 1 for ANNs) x MFLOPs per image (06/07 only, whose nets change
@@ -47,9 +48,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from lib.core import config as C   # noqa: E402  (torch-free: validation runs before anything heavy is imported)
 
 STAGES = ["01_models", "02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
-          "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder"]
+          "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder",
+          "09_privacy_utility"]
 STORE_STAGES = ("01_models", "02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
-                "05_temporal_dynamics", "08_attack_ladder")   # lib.core.train.ModelStore: one key space
+                "05_temporal_dynamics", "08_attack_ladder", "09_privacy_utility")   # lib.core.train.ModelStore
 GPU_TIMING = ROOT / "results" / "gpu_check.json"   # written by bench/gpu_check.py on a CUDA machine (never here)
 TABULAR = ("iris", "breast_cancer")                # sklearn's, always at hand
 # sizes of the papers' own datasets (train, test, input shape), used when results/00_data/datasets.csv lacks them
@@ -88,6 +90,9 @@ def _used_datasets(params: dict) -> dict:
     for s in LD.settings(params, LD.Params.from_params(params)):
         for ds in s.datasets:
             add(ds, "08_attack_ladder")
+    from lib.stages import privacy_utility as PU
+    for ds in PU.Params.from_params(params).datasets:
+        add(ds, "09_privacy_utility")
     return {ds: list(dict.fromkeys(w)) for ds, w in use.items()}
 
 
@@ -187,7 +192,7 @@ class Units:
         snn, key = u["kind"] == "snn", unit_key(u)
         self.rows.append({
             "stage": stage, "part": part, "key": f"{u['dataset']}/{key}", "dataset": u["dataset"], "kind": u["kind"],
-            "quant": "w" if u.get("weight_bits") else ("a" if u.get("act_bits") else "fp"),
+            "quant": "dp" if u.get("dp") else "w" if u.get("weight_bits") else ("a" if u.get("act_bits") else "fp"),
             "enc": u.get("encoding", "-") if snn else "-", "frozen": bool(u.get("frozen")),
             "batch": int(u["batch_size"]), "epochs": int(u["epochs"]), "T": int(u["steps"]) if snn else 1,
             "members": int(u["n_in"]) if u["n_in"] is not None else self._half(u["dataset"], u["role"]),
@@ -288,6 +293,19 @@ class Units:
                     for u in LD.units(self.p, sec, s, pops[ds], LD.fractions(self.p)):
                         self.add("08_attack_ladder", "as-published shadows", u)
 
+    def s09(self):
+        """09's M models per setting (a PTQ defence reuses the reference's: counted once) and the DP-SGD tuning grid."""
+        from lib.stages import privacy_utility as PU
+        sec = PU.Params.from_params(self.p)
+        pops = PU.populations(sec, self._fake)
+        for s in sec.settings:
+            if s.ptq is None:
+                for ds in sec.datasets:
+                    for u in PU.units(self.p, sec, s, pops[ds]):
+                        self.add("09_privacy_utility", "models", u)
+        for j in PU.tuning_plan(self.p, sec, pops, write=False):
+            self.add("09_privacy_utility", "DP-SGD tuning", j["unit"])
+
     def run(self):
         import pandas as pd
         self.s01()
@@ -297,6 +315,7 @@ class Units:
         self.s06()
         self.s07()
         self.s08()
+        self.s09()
         df = pd.DataFrame(self.rows)
         df["shape"] = [self.sizes[d][2] if n in ("ann", "snn") else "-" for d, n in zip(df.dataset, df.net)]
         df["work"] = df.members * df.epochs * df["T"] * df.flops

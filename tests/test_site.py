@@ -210,7 +210,7 @@ def _visible_ids(pg):
 def test_dashboard_has_every_claim(page, server):
     page.goto(server + "index.html")
     rows = claims_rows()
-    assert len(rows) == 68
+    assert len(rows) == 72
     ids = page.eval_on_selector_all("#claims tbody tr", "rows => rows.map(r => r.dataset.claimId)")
     assert ids == [sb.claim_id(r) for r in rows]
     assert len(set(ids)) == len(ids)

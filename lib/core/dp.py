@@ -75,9 +75,14 @@ def noise_multiplier(epsilon: float | None, delta: float, sample_rate: float, st
         return 0.0
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0 (or None for no noise), got {epsilon}")
-    return float(get_noise_multiplier(target_epsilon=float(epsilon), target_delta=float(delta),
-                                      sample_rate=float(sample_rate), steps=int(steps), accountant=accountant,
-                                      epsilon_tolerance=0.005 * float(epsilon)))
+    try:
+        return float(get_noise_multiplier(target_epsilon=float(epsilon), target_delta=float(delta),
+                                          sample_rate=float(sample_rate), steps=int(steps), accountant=accountant,
+                                          epsilon_tolerance=0.005 * float(epsilon)))
+    except ValueError as e:   # Opacus: "The privacy budget is too low." (σ beyond its search bound)
+        raise ValueError(f"DP-SGD cannot reach epsilon={epsilon:g} at delta={delta:g} over {int(steps)} steps at "
+                         f"sampling rate {float(sample_rate):.4g} (Opacus: {e}); raise epsilon, or train fewer "
+                         "steps") from e
 
 
 def spent_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,

@@ -16,24 +16,32 @@ from .ladder_params import FAMILIES, Lira, PerFamily, Rmia, _check, _num
 
 SECTION = "09_privacy_utility"
 ROLES = ("reference", "defence", "dp", "regularised")
-SETTING_KEYS = ("kind", "role", "label", "claim", "weight_bits", "encoding", "weight_decay", "epochs", "epsilon")
+SETTING_KEYS = ("kind", "role", "label", "claim", "weight_bits", "act_bits", "encoding", "weight_decay", "epochs",
+                "epsilon", "lr", "max_grad_norm", "ptq")
 
 
 @dataclass(frozen=True)
 class Setting:
     """One configuration: kind (ann|snn), role, label, the paper claim a defence stands for, and its overrides of
-    the regime's unit (weight_bits, encoding, weight_decay, epochs; epsilon: DP-SGD at that ε, null = clipping
-    only, present only for role dp)."""
+    the regime's unit (weight_bits, act_bits, encoding, weight_decay, epochs; epsilon: DP-SGD at that ε, null = clipping
+    only, present only for role dp; lr and max_grad_norm, role dp only: the values `dp_tuning` chose on the
+    validation split, written into params.yaml — without them, train.lr of the kind and dp.max_grad_norm; ptq:
+    {method, bits}, a defence only: paper C's post-training weight quantization applied to the reference ANN's
+    trained models, lib.core.ptq)."""
     id: str
     kind: str
     role: str
     label: str
     claim: str | None = None
     weight_bits: int | None = None
+    act_bits: int | None = None
     encoding: str | None = None
     weight_decay: float | None = None
     epochs: int | None = None
     epsilon: float | None = None
+    lr: float | None = None
+    max_grad_norm: float | None = None
+    ptq: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,15 @@ class Canaries:
 class DP:
     delta: float
     max_grad_norm: float
+
+
+@dataclass(frozen=True)
+class DPTuning:
+    """The grid each DP-SGD setting's learning rate (per kind) and clipping norm are chosen from, on the validation
+    split of `seed` (lib.stages.privacy_utility.tuning)."""
+    lr: dict                     # kind -> list of learning rates
+    max_grad_norm: tuple
+    seed: int
 
 
 def _check_setting(key: str, v) -> None:
@@ -64,6 +81,8 @@ def _check_setting(key: str, v) -> None:
            f"{key}.claim", v.get("claim"), "the paper claim a defence stands for (defences only)")
     _check(v.get("weight_bits") is None or _num(v["weight_bits"], 1, 8, True), f"{key}.weight_bits",
            v.get("weight_bits"), "null or an integer in [1, 8]")
+    _check(v.get("act_bits") is None or _num(v["act_bits"], 1, 8, True), f"{key}.act_bits", v.get("act_bits"),
+           "null or an integer in [1, 8]")
     _check(v.get("encoding") is None or (v["kind"] == "snn" and v["encoding"] in ENCODINGS), f"{key}.encoding",
            v.get("encoding"), f"null, or for an SNN one of {list(ENCODINGS)}")
     _check(v.get("weight_decay") is None or _num(v["weight_decay"], 0), f"{key}.weight_decay",
@@ -74,8 +93,23 @@ def _check_setting(key: str, v) -> None:
            "given (a number > 0, or null for clipping only) for role dp, and only for it")
     _check(v.get("epsilon") is None or (_num(v["epsilon"], 0) and v["epsilon"] > 0), f"{key}.epsilon",
            v.get("epsilon"), "null (clipping only) or a number > 0")
-    _check(not (v["role"] == "dp" and v.get("weight_bits")), f"{key}.weight_bits", v.get("weight_bits"),
-           "null for DP-SGD (lib.core.dp does not train quantized layers)")
+    for k in ("weight_bits", "act_bits"):
+        _check(not (v["role"] == "dp" and v.get(k)), f"{key}.{k}", v.get(k),
+               "null for DP-SGD (lib.core.dp does not train quantized layers)")
+    if v.get("ptq") is not None:
+        from ..core.vocab import PTQ_BITS, PTQ_METHODS
+        q = v["ptq"]
+        _check(isinstance(q, dict) and set(q) == {"method", "bits"} and q["method"] in PTQ_METHODS
+               and q["bits"] in PTQ_BITS, f"{key}.ptq", q,
+               f"{{method: one of {list(PTQ_METHODS)}, bits: one of {list(PTQ_BITS)}}}")
+        _check(v["kind"] == "ann" and v["role"] == "defence" and not any(
+            v.get(k) is not None for k in ("weight_bits", "act_bits", "encoding", "weight_decay", "epochs")),
+               f"{key}.ptq", q, "given only for an ANN defence without weight_bits / act_bits / encoding / "
+               "weight_decay / epochs (it quantizes "
+               "the reference ANN's trained models)")
+    for k in ("lr", "max_grad_norm"):
+        _check(v.get(k) is None or (v["role"] == "dp" and _num(v[k], 0) and v[k] > 0), f"{key}.{k}", v.get(k),
+               "null, or for role dp a number > 0 (the value dp_tuning chose)")
 
 
 def _checks() -> dict:
@@ -100,6 +134,13 @@ def _checks() -> dict:
         "dp": (lambda v: isinstance(v, dict) and set(v) == {"delta", "max_grad_norm"} and _num(v["delta"], 0, 1)
                and 0 < v["delta"] < 1 and _num(v["max_grad_norm"], 0) and v["max_grad_norm"] > 0,
                "{delta in (0, 1), max_grad_norm > 0}"),
+        "dp_tuning": (lambda v: isinstance(v, dict) and set(v) == {"lr", "max_grad_norm", "seed"}
+                      and isinstance(v["lr"], dict) and set(v["lr"]) <= {"ann", "snn"}
+                      and all(isinstance(g, list) and g and all(_num(x, 0) and x > 0 for x in g)
+                              for g in v["lr"].values())
+                      and isinstance(v["max_grad_norm"], list) and v["max_grad_norm"]
+                      and all(_num(x, 0) and x > 0 for x in v["max_grad_norm"]) and _num(v["seed"], 0, None, True),
+                      "{lr: {ann: [lr > 0, ...], snn: [...]}, max_grad_norm: [C > 0, ...], seed: an integer >= 0}"),
         "settings": (lambda v: isinstance(v, dict) and v, "a mapping id → setting"),
         "attacks": (lambda v: isinstance(v, list) and v and set(v) <= {"loss", "LiRA offline", "LiRA online", "RMIA"},
                     "a non-empty list from [loss, LiRA offline, LiRA online, RMIA]"),
@@ -129,6 +170,7 @@ class Params:
     seed: int
     canaries: Canaries
     dp: DP
+    dp_tuning: DPTuning
     settings: tuple              # of Setting, in params.yaml order
     attacks: tuple
     primary: dict
@@ -152,6 +194,9 @@ class Params:
         _check(roles.count("reference") == 1, self.key("settings"), roles, "exactly one setting with role reference")
         ref = self.of_role("reference")[0]
         _check(ref.kind == "ann", self.key("settings") + f".{ref.id}.kind", ref.kind, "ann (the undefended ANN)")
+        for s in self.of_role("dp"):
+            _check(s.kind in self.dp_tuning.lr, self.key("dp_tuning") + ".lr", sorted(self.dp_tuning.lr),
+                   f"a learning-rate grid for kind {s.kind!r} (setting {s.id} trains with DP-SGD)")
         _check(self.primary["attack"] in self.attacks, self.key("primary") + ".attack", self.primary["attack"],
                f"one of `attacks` ({list(self.attacks)})")
 
@@ -196,10 +241,13 @@ class Params:
                 v = tuple(Setting(sid, **{"label": sid, **x}) for sid, x in v.items())
             elif k in ("datasets", "attacks"):
                 v = tuple(v)
+            elif k == "dp_tuning":
+                v = DPTuning({kd: tuple(float(x) for x in g) for kd, g in v["lr"].items()},
+                             tuple(float(x) for x in v["max_grad_norm"]), int(v["seed"]))
             elif k in ("canaries", "dp", "lira", "rmia"):
                 v = {"canaries": Canaries, "dp": DP, "lira": Lira, "rmia": Rmia}[k](**v)
             typed[k] = v
         return cls(**typed, scale=scale, replaced=tuple(replaced), keys=keys)
 
 
-__all__ = ["SECTION", "ROLES", "SETTING_KEYS", "Setting", "Canaries", "DP", "Params"]
+__all__ = ["SECTION", "ROLES", "SETTING_KEYS", "Setting", "Canaries", "DP", "DPTuning", "Params"]
