@@ -318,11 +318,14 @@ def _most_vulnerable(scores: np.ndarray, keep: np.ndarray, p: Pop) -> list[dict]
     """The population's own most vulnerable examples (canaries left out), as many as there are canaries: ranked by
     the separation d' of their member scores on every other target, their TPR pooled over the remaining targets
     (lib.attacks.canaries.most_vulnerable, holdout), beside the population on those same targets. Rows with subset
-    "most_vulnerable" and "population (holdout targets)"."""
+    "most_vulnerable" and "population (holdout targets)"; none with fewer than 8 targets (smoke's 4 cannot rank)."""
     others = np.setdiff1d(np.arange(scores.shape[1]), p.canaries.positions)
-    if scores.shape[0] < 4 or not len(p.canaries):
+    if scores.shape[0] < 8 or not len(p.canaries):   # ranking needs >= 2 IN and >= 2 OUT among half the targets
         return []
-    mv = CN.most_vulnerable(scores[:, others], keep[:, others], len(p.canaries) / len(others), fprs=LD.FPR_GRID)
+    try:
+        mv = CN.most_vulnerable(scores[:, others], keep[:, others], len(p.canaries) / len(others), fprs=LD.FPR_GRID)
+    except ValueError:   # no example has >= 2 IN and >= 2 OUT ranking targets: nothing to rank
+        return []
     t = mv["metrics"].reset_index()
     t["subset"] = t["subset"].replace({"population": "population (holdout targets)"})
     return t.to_dict("records")
