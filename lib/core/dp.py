@@ -85,6 +85,18 @@ def noise_multiplier(epsilon: float | None, delta: float, sample_rate: float, st
                          "steps") from e
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Poisson steps per epoch of `fit_dp` on n examples at an expected batch of batch_size: round(n / batch_size),
+    at least one (Opacus's DPDataLoader: 1/q steps)."""
+    return max(1, round(n / batch_size))
+
+
+def calibrate(epsilon: float | None, delta: float, n: int, batch_size: int, epochs: int) -> float:
+    """The noise multiplier of a `fit_dp` run of `epochs` epochs on n examples at an expected batch of batch_size
+    (sampling rate batch_size / n, epochs × steps_per_epoch steps) for (ε, δ): `noise_multiplier` on that schedule."""
+    return noise_multiplier(epsilon, delta, batch_size / n, int(epochs) * steps_per_epoch(n, batch_size))
+
+
 def spent_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
                   accountant: str = "rdp") -> float:
     """ε spent at δ by `steps` steps of noise σ at sampling rate q (an Opacus accountant's history); inf for σ = 0
@@ -238,7 +250,7 @@ def fit_dp(model: Net, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_s
     if not 0 < batch_size <= n:
         raise ValueError(f"batch_size must lie in [1, N = {n}], got {batch_size}")
     q = batch_size / n
-    steps_per_epoch = max(1, round(n / batch_size))
+    per_epoch = steps_per_epoch(n, batch_size)
     g_sample, g_enc, g_noise = _generators(seed, dev)
     model.to(dev).train()
     x, y = x.to(dev), y.to(dev)
@@ -249,7 +261,7 @@ def fit_dp(model: Net, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_s
     bar = tqdm(range(epochs), desc="DP-SGD", disable=not progress, leave=False, mininterval=1.0)
     for epoch in bar:
         tot_loss, tot_correct, seen = 0.0, 0, 0
-        for _ in range(steps_per_epoch):
+        for _ in range(per_epoch):
             idx = (torch.rand(n, generator=g_sample) < q).nonzero().squeeze(1).to(dev)
             loss_sum, correct = dp_step(model, opt, x[idx], y[idx], generator=g_enc,
                                         physical_batch_size=physical_batch_size)

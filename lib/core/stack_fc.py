@@ -43,7 +43,7 @@ from torch import nn
 from . import data as D
 from .models import Net
 from .neurons import LIF, _LIFFunction
-from .train import pools_for
+from .train import optimizer, pools_for
 from .units import init_seed
 
 # unit keys that must agree across a stack (one optimizer, one batch schedule, one network shape and neuron model)
@@ -253,11 +253,7 @@ def fit_stacked(models: Sequence[Net], units: Sequence[dict], xs: Sequence[torch
     x_in, y_in = torch.stack(list(xs)).to(dev), torch.stack(list(ys)).to(dev)           # [K, n, F], [K, n]
     x_ev, y_ev = torch.stack(x_evals).to(dev), torch.stack(y_evals).to(dev)
     net = stack(models).to(dev)
-    if u0["optimizer"] == "adam":
-        opt = torch.optim.Adam(net.parameters(), lr=u0["lr"], weight_decay=u0["weight_decay"],
-                               **({"fused": True} if fused_adam else {}))
-    else:
-        opt = torch.optim.SGD(net.parameters(), lr=u0["lr"], momentum=0.9, weight_decay=u0["weight_decay"])
+    opt = optimizer(net.parameters(), u0, **({"fused": True} if fused_adam else {}))
     bs, n = u0["batch_size"], x_in.shape[1]
     rows = torch.arange(k, device=dev).unsqueeze(1)
     curves: list[list[dict]] = [[] for _ in range(k)]

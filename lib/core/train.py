@@ -101,6 +101,14 @@ def accuracy(outputs: torch.Tensor, y: torch.Tensor) -> float:
     return float((outputs.argmax(1) == y).float().mean())
 
 
+def optimizer(params, unit: dict, **adam_kwargs) -> torch.optim.Optimizer:
+    """The unit's optimizer over `params`: Adam, or SGD with momentum 0.9, at its lr and weight decay (`fit`'s and
+    lib.core.stack_fc's; `adam_kwargs`, e.g. fused=True, reach Adam only)."""
+    if unit["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=unit["lr"], weight_decay=unit["weight_decay"], **adam_kwargs)
+    return torch.optim.SGD(params, lr=unit["lr"], momentum=0.9, weight_decay=unit["weight_decay"])
+
+
 def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.device, desc: str = "",
         curve_eval_size: int = 500, eval_batch_size: int = 512, progress: bool = True) -> list[dict]:
     """Train `model` on its member pool with the unit's optimizer, lr, batch size and epochs.
@@ -116,11 +124,7 @@ def fit(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.devi
     x_ev, y_ev = D.pool(data, split, "eval")
     x_ev, y_ev = x_ev[:curve_eval_size], y_ev[:curve_eval_size]
     x_in, y_in = x_in.to(dev), y_in.to(dev)
-    params = [p for p in model.parameters() if p.requires_grad]  # frozen layers stay fixed
-    if unit["optimizer"] == "adam":
-        opt = torch.optim.Adam(params, lr=unit["lr"], weight_decay=unit["weight_decay"])
-    else:
-        opt = torch.optim.SGD(params, lr=unit["lr"], momentum=0.9, weight_decay=unit["weight_decay"])
+    opt = optimizer([p for p in model.parameters() if p.requires_grad], unit)  # frozen layers stay fixed
     bs, n = unit["batch_size"], len(x_in)
     curve = []
     # redraw at most once a second: an executed notebook keeps every redraw of a bar in its output
@@ -161,9 +165,8 @@ def _fit_dp(model: Net, unit: dict, data: D.Tensors, split: dict, *, dev: torch.
     torch.manual_seed(seed)
     x_in, y_in = D.pool(data, split, pools_for(unit)[0])
     x_ev, y_ev = D.pool(data, split, "eval")
-    bs, n = int(unit["batch_size"]), len(x_in)
-    steps = unit["epochs"] * max(1, round(n / bs))
-    sigma = DP.noise_multiplier(p["epsilon"], p["delta"], bs / n, steps)
+    bs = int(unit["batch_size"])
+    sigma = DP.calibrate(p["epsilon"], p["delta"], len(x_in), bs, unit["epochs"])
     rec = DP.fit_dp(model, x_in, y_in, epochs=unit["epochs"], batch_size=bs, lr=unit["lr"],
                     max_grad_norm=p["max_grad_norm"], noise_multiplier=sigma, seed=seed, optimizer=unit["optimizer"],
                     dev=dev, delta=p["delta"], momentum=0.9 if unit["optimizer"] != "adam" else 0.0,

@@ -125,11 +125,8 @@ def tuning_split(p: Pop, seed: int) -> dict:
     rng = np.random.default_rng([int(seed), 9])
     pin = np.zeros(len(pop.index), bool)
     pin[rng.permutation(len(pop.index))[: len(pop.index) // 2]] = True
-    sid = TUNING_SPLIT + int(seed)
-    return {"seed": sid, "mode": "dp_tuning", "n_in": int(pin.sum()), "n_out": int((~pin).sum()),
-            "dataset": pop.dataset, "source": {"target_in": "train", "target_out": "train", "eval": "test"},
-            "pools": {"target_in": pop.index[pin].tolist(), "target_out": pop.index[~pin].tolist(),
-                      "eval": pop.test_index.tolist()}}
+    # ladder.split of a one-model population whose keep row is that half
+    return {**LD.split(replace(pop, keep=pin[None]), 0), "seed": TUNING_SPLIT + int(seed), "mode": "dp_tuning"}
 
 
 def tuning_plan(params: dict, sec: Params, pops: dict, write: bool = True) -> list[dict]:
@@ -138,7 +135,6 @@ def tuning_plan(params: dict, sec: Params, pops: dict, write: bool = True) -> li
     own values is the same computation as a target model's only if the split were the same; it is not, so none is
     shared with the M models."""
     from ..core import data as D
-    fam = lambda ds: C.family(ds)   # noqa: E731
     t, jobs = sec.dp_tuning, []
     for ds, p in pops.items():
         sp = tuning_split(p, t.seed)
@@ -147,8 +143,8 @@ def tuning_plan(params: dict, sec: Params, pops: dict, write: bool = True) -> li
         for st in sec.of_role("dp"):
             for lr in t.lr[st.kind]:
                 for c in t.max_grad_norm:
-                    u = C.unit(params, ds, st.kind, "target", sp["seed"], epochs=int(sec.epochs.of(fam(ds))),
-                               batch_size=int(sec.batch_size.of(fam(ds))), n_in=sp["n_in"], n_out=sp["n_out"],
+                    u = C.unit(params, ds, st.kind, "target", sp["seed"], epochs=int(sec.epochs.of(C.family(ds))),
+                               batch_size=int(sec.batch_size.of(C.family(ds))), n_in=sp["n_in"], n_out=sp["n_out"],
                                **_overrides(params, sec, st, lr, c))
                     u["init_seed"] = int(sec.seed) * 1000 + 900 + int(t.seed)
                     u["population"] = {**p.population.key(sec.regime), "dp_tuning": {"seed": int(t.seed)}}
@@ -224,9 +220,8 @@ def check_dp(sec: Params, jobs: list[dict]) -> None:
         if st.role != "dp" or st.epsilon is None:
             continue
         u = j["units"][0]
-        bs, n = int(u["batch_size"]), int(u["n_in"])
         try:
-            DP.noise_multiplier(st.epsilon, sec.dp.delta, bs / n, int(u["epochs"]) * max(1, round(n / bs)))
+            DP.calibrate(st.epsilon, sec.dp.delta, int(u["n_in"]), int(u["batch_size"]), int(u["epochs"]))
         except ValueError as e:
             raise C.ConfigError(f"params.yaml: `{sec.key('settings')}.{st.id}.epsilon` = {st.epsilon:g} on "
                                 f"{j['dataset']}: {e}") from e
