@@ -95,3 +95,48 @@ def test_surrogate_shapes_are_the_papers():
 def test_unknown_surrogate_names_parameter():
     with pytest.raises(ValueError, match="surrogate"):
         surrogate("sigmoidish")
+
+
+@pytest.mark.parametrize("used", ["spikes", "membrane"])
+@pytest.mark.parametrize("chunk_elements", [1, 1 << 20])
+@pytest.mark.parametrize("name", ["fast_sigmoid", "atan", "triangular"])
+def test_lif_gradient_when_one_output_is_unused(name, used, chunk_elements, monkeypatch):
+    """A hidden layer uses only the spikes, the output layer only the membrane: the unused output's gradient is
+    None (never materialized as zeros), and the gradient still equals snntorch's, whatever the surrogate chunk."""
+    import lib.core.neurons as N
+    monkeypatch.setattr(N, "SURROGATE_CHUNK", chunk_elements)
+    torch.manual_seed(1)
+    T, B, N_ = 9, 4, 6
+    cur = (torch.randn(T, B, N_) * 0.8 + 0.4).double()
+    w = torch.randn(T, B, N_).double()
+    grads = []
+    for impl in ("ours", "snntorch"):
+        x = cur.clone().requires_grad_(True)
+        fn = surrogate(name, **PAPER_KWARGS[name])
+        spk, mem = LIF(0.9, 1.0, fn)(x) if impl == "ours" else snntorch_loop(x, 0.9, 1.0, fn)
+        out = spk if used == "spikes" else mem
+        (g,) = torch.autograd.grad((out * w).sum(), x)
+        grads.append(g)
+    assert grads[0].abs().sum() > 0
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("slope", [25, 5.0])
+def test_fused_fast_sigmoid_gradient_is_snntorchs_bit_for_bit(slope):
+    """The LIF backward's in-place fast-sigmoid gradient (lib.core.neurons._fast_sigmoid_grad) gives exactly the
+    float32 bits of snntorch's FastSigmoid backward (same operations, same order), so float32 checkpoints did not
+    change with it. In float64 it is the closed form to rounding, where snntorch's is not quite: its forward returns
+    float32 spikes, so autograd rounds the incoming float64 gradient to float32 before the backward runs."""
+    torch.manual_seed(2)
+    fn = surrogate("fast_sigmoid", slope=slope)
+    assert hasattr(fn, "fused_grad")
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(7, 33, dtype=dtype) * 2
+        g = torch.randn(7, 33, dtype=dtype)
+        out = torch.empty_like(x)
+        fn.fused_grad(x.clone(), g, out)
+        if dtype == torch.float32:
+            assert torch.equal(out, surrogate_grad(fn, x, g))
+        else:
+            torch.testing.assert_close(out, g / (slope * x.abs() + 1) ** 2, rtol=1e-15, atol=0)
+            torch.testing.assert_close(out, surrogate_grad(fn, x, g), rtol=1e-7, atol=0)

@@ -109,7 +109,22 @@ def surrogate(name: str, **kwargs) -> Callable[[torch.Tensor], torch.Tensor]:
     """The snntorch surrogate spike function called `name` (a key of SURROGATES)."""
     if name not in SURROGATES:
         raise ValueError(f"unknown surrogate {name!r} (parameter `surrogate`); choose one of {sorted(SURROGATES)}")
-    return SURROGATES[name](**kwargs)
+    fn = SURROGATES[name](**kwargs)
+    if name == "fast_sigmoid":   # the LIF backward's fused form of this function's gradient (same arithmetic)
+        fn.fused_grad = _fast_sigmoid_grad(float(kwargs.get("slope", 25)))
+    return fn
+
+
+def _fast_sigmoid_grad(slope: float):
+    """`snntorch.surrogate.FastSigmoid`'s backward, grad / (k|x| + 1)², written in place: one temporary instead of
+    six, no autograd graph. The same operations in the same order (`** 2` is `x * x` in torch's pow kernel), so
+    the result is bit for bit snntorch's (tests/test_neurons.py checks it in float32 and float64)."""
+
+    def grad(x: torch.Tensor, grad_spikes: torch.Tensor, out: torch.Tensor) -> None:
+        x.abs_().mul_(slope).add_(1.0)
+        torch.div(grad_spikes, x.mul_(x), out=out)
+
+    return grad
 
 
 def surrogate_grad(spike_fn: Callable, x: torch.Tensor, grad_spikes: torch.Tensor | None = None) -> torch.Tensor:
@@ -122,49 +137,63 @@ def surrogate_grad(spike_fn: Callable, x: torch.Tensor, grad_spikes: torch.Tenso
     return grad
 
 
-SURROGATE_CHUNK = 1 << 20  # elements per surrogate call in the backward pass
+SURROGATE_CHUNK = 1 << 17  # elements per surrogate call in the backward pass (512 KB in float32: stays in L2;
+# measured on the tabular SNN's [25, 16, 1000] layer: 1.25x faster than 1 << 20, 1.3x than 1 << 16)
 
 
 class _LIFFunction(torch.autograd.Function):
+    # Memory- and call-bound on a CPU (a tabular layer's step is [16, 1000]): every step's work is written as few
+    # torch calls as the arithmetic allows (views of all T steps taken once with unbind; spikes written by `gt`
+    # straight into the float output; no zero gradients materialized for an unused output), with exactly the
+    # arithmetic of the per-step loop, so the results are bit for bit those of the loop it replaced.
     @staticmethod
     def forward(ctx, current, beta, threshold, spike_fn, state_quant):
-        # written with out= and in-place ops: the layer is memory-bound, each pass over [B, ...] counts
         mems = torch.empty_like(current)
         spikes = torch.empty_like(current)
-        for t in range(current.shape[0]):
+        cur, mem, spk = current.unbind(0), mems.unbind(0), spikes.unbind(0)
+        for t in range(len(cur)):
             if t == 0:
-                mems[0].copy_(current[0])
+                mem[0].copy_(cur[0])
             else:  # U[t] = β U[t-1] + I[t] - θ S[t-1]
-                torch.add(current[t], mems[t - 1], alpha=beta, out=mems[t])
-                mems[t].sub_(spikes[t - 1], alpha=threshold)
+                torch.add(cur[t], mem[t - 1], alpha=beta, out=mem[t])
+                mem[t].sub_(spk[t - 1], alpha=threshold)
             if state_quant is not None:
-                mems[t] = state_quant(mems[t])
-            spikes[t].copy_(mems[t] > threshold)
+                mem[t].copy_(state_quant(mem[t]))
+            torch.gt(mem[t], threshold, out=spk[t])
         ctx.save_for_backward(mems)
         ctx.beta, ctx.threshold, ctx.spike_fn = beta, threshold, spike_fn
+        ctx.set_materialize_grads(False)   # an output nobody used (a hidden layer's membrane) gets None, not zeros
         return spikes, mems
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_mems):
         (mems,) = ctx.saved_tensors
         beta, threshold, fn = ctx.beta, ctx.threshold, ctx.spike_fn
-        grad_current = torch.empty_like(mems)
         T = mems.shape[0]
+        if grad_spikes is None:   # only the membrane was used (the output layer): ∂L/∂I[t] = ∂L/∂U[t] + β ∂L/∂I[t+1]
+            grad_current = grad_mems.clone() if grad_mems is not None else torch.zeros_like(mems)
+            g = grad_current.unbind(0)
+            for t in range(T - 2, -1, -1):
+                g[t].add_(g[t + 1], alpha=beta)
+            return grad_current, None, None, None, None
+        grad_current = torch.empty_like(mems)
+        g = grad_current.unbind(0)
+        gm = grad_mems.unbind(0) if grad_mems is not None else None
         # Latest steps first, in chunks of steps whose working set stays in cache (≈ SURROGATE_CHUNK
         # elements); the surrogate term of a chunk is one call (small layers: all T steps in one call).
         chunk = max(1, SURROGATE_CHUNK // max(1, mems[0].numel()))
+        fused = getattr(fn, "fused_grad", None)
         for t in range(T - 1, -1, -1):
-            g = grad_current[t]
-            if grad_spikes is not None:
-                if t == T - 1 or (T - 1 - t) % chunk == 0:
-                    t0 = max(0, t + 1 - chunk)
+            if t == T - 1 or (T - 1 - t) % chunk == 0:
+                t0 = max(0, t + 1 - chunk)
+                if fused is not None:
+                    fused(mems[t0:t + 1] - threshold, grad_spikes[t0:t + 1], grad_current[t0:t + 1])
+                else:
                     grad_current[t0:t + 1] = surrogate_grad(fn, mems[t0:t + 1] - threshold, grad_spikes[t0:t + 1])
-            else:
-                g.zero_()
-            if grad_mems is not None:
-                g.add_(grad_mems[t])
-            if t + 1 < mems.shape[0]:  # ∂L/∂I[t] = direct[t] + β ∂L/∂I[t+1]
-                g.add_(grad_current[t + 1], alpha=beta)
+            if gm is not None:
+                g[t].add_(gm[t])
+            if t + 1 < T:  # ∂L/∂I[t] = direct[t] + β ∂L/∂I[t+1]
+                g[t].add_(g[t + 1], alpha=beta)
         return grad_current, None, None, None, None
 
 
