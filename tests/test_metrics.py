@@ -1,5 +1,6 @@
 """lib.claims.metrics: TPR at low FPR, ROC table, AUC uncertainty, and seed-paired comparisons."""
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score, roc_curve
@@ -189,3 +190,33 @@ def test_mean_std():
     assert mean == 5.0 and np.isnan(std)
     with pytest.raises(ValueError, match="values"):
         mean_std([])
+
+
+@pytest.mark.parametrize("groups,paired,log10", [(False, False, False), (True, False, True), (True, True, False)])
+def test_bootstrap_tpr_equals_the_roc_of_each_resample(groups, paired, log10):
+    """bootstrap_tpr sorts each scorer once and reads a resample's ROC off its multiplicities: exactly the values
+    of `roc_blocks` on the resampled arrays (the same rng draws, ties included), resample by resample."""
+    rng = np.random.default_rng(3)
+    n = 400
+    y = rng.integers(0, 2, n)
+    s = np.round(rng.normal(size=n) + 0.7 * y, 1)          # many ties
+    sb = np.round(rng.normal(size=n) + 0.3 * y, 2)
+    g = rng.integers(0, 6, n) if groups else None
+    fprs = [0.01, 0.05, 0.2]
+    got = M.bootstrap_tpr(y, s, fprs, n_boot=40, seed=7, groups=g, log10=log10, scores_b=sb if paired else None)
+    # the reference: the same draws, a fresh tie-aware ROC of every resample
+    r = np.random.default_rng(7)
+    gg = np.zeros(n, int) if g is None else pd.factorize(g)[0]
+    by = [(np.where((gg == k) & (y == 1))[0], np.where((gg == k) & (y == 0))[0]) for k in range(gg.max() + 1)]
+    floor = 0.5 / y.sum()
+
+    def tprs(sc, idx):
+        t = np.array([M.tpr_at_fpr(y[idx], sc[idx], f) for f in fprs])
+        return np.log10(np.maximum(t, floor)) if log10 else t
+
+    for b in range(40):
+        picks = r.integers(0, len(by), len(by)) if g is not None else np.arange(len(by))
+        idx = np.concatenate([np.r_[r.choice(by[k][0], len(by[k][0])), r.choice(by[k][1], len(by[k][1]))]
+                              for k in picks if len(by[k][0]) and len(by[k][1])])
+        want = tprs(s, idx) - (tprs(sb, idx) if paired else 0.0)
+        np.testing.assert_array_equal(got[b], want)

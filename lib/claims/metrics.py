@@ -320,6 +320,13 @@ def _stratified(rng: np.random.Generator, idx_pos: np.ndarray, idx_neg: np.ndarr
     return np.r_[rng.choice(idx_pos, len(idx_pos)), rng.choice(idx_neg, len(idx_neg))]
 
 
+def _sorted_blocks(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, labels in that order, last-of-tie-block mask) of `roc_blocks`' sort, for resampling with counts."""
+    order = np.argsort(-s, kind="mergesort")
+    ss = s[order]
+    return order, y[order], np.r_[ss[1:] != ss[:-1], True]
+
+
 def bootstrap_tpr(y_true, scores, fprs, *, n_boot: int = 200, seed: int = 0, groups=None, log10: bool = False,
                   scores_b=None) -> np.ndarray:
     """Bootstrap draws [n_boot, len(fprs)] of TPR at each FPR (tie-aware, `tpr_at_fpr`): members and non-members
@@ -334,9 +341,17 @@ def bootstrap_tpr(y_true, scores, fprs, *, n_boot: int = 200, seed: int = 0, gro
     g = np.zeros(len(y), int) if groups is None else pd.factorize(np.asarray(groups))[0]
     by = [(np.where((g == k) & (y == 1))[0], np.where((g == k) & (y == 0))[0]) for k in range(g.max() + 1)]
     floor = 0.5 / max(int(y.sum()), 1)
+    # Each scorer sorted once: a resample is a vector of multiplicities over the examples, and its ROC the cumulative
+    # counts at the ends of the tie blocks (a block the resample does not hold repeats the point before it, which
+    # moves no `_detail` value); the same numbers as `roc_blocks` of the resampled arrays, without a sort each time.
+    sorted_by = {id(sc): _sorted_blocks(y, sc) for sc in (s, sb) if sc is not None}
 
     def val(sc, idx):
-        blocks = roc_blocks(y[idx], sc[idx])
+        order, ys, last = sorted_by[id(sc)]
+        c = np.bincount(idx, minlength=len(y))[order]
+        tp = np.r_[0, np.cumsum(c * ys)[last]]
+        fp = np.r_[0, np.cumsum(c * (1 - ys))[last]]
+        blocks = (fp / fp[-1], tp / tp[-1], fp, tp)
         t = np.array([_detail(blocks, f)["tpr"] for f in fprs])
         return np.log10(np.maximum(t, floor)) if log10 else t
 

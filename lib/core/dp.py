@@ -46,6 +46,7 @@ the stochastic encoders and the noise each come from their own torch.Generator, 
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,7 @@ SUPPORTED_LAYERS = (nn.Linear, nn.Conv2d)
 
 
 # ----------------------------------------------------------------------------------------------- accounting
+@functools.lru_cache(maxsize=256)   # a pure function of its arguments; Opacus's search takes ~0.5 s
 def noise_multiplier(epsilon: float | None, delta: float, sample_rate: float, steps: int,
                      accountant: str = "rdp") -> float:
     """σ such that `steps` Poisson-sampled Gaussian steps at rate `sample_rate` spend at most (ε, δ) (Opacus's
@@ -97,6 +99,7 @@ def calibrate(epsilon: float | None, delta: float, n: int, batch_size: int, epoc
     return noise_multiplier(epsilon, delta, batch_size / n, int(epochs) * steps_per_epoch(n, batch_size))
 
 
+@functools.lru_cache(maxsize=256)
 def spent_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
                   accountant: str = "rdp") -> float:
     """ε spent at δ by `steps` steps of noise σ at sampling rate q (an Opacus accountant's history); inf for σ = 0
