@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_ensemble.py
 	$(PY) bench/bench_sew.py
 	$(PY) bench/bench_tabular.py
+	$(PY) bench/bench_families.py   # the summary: one line per family
 
 # Derived files only: `make repro` brings them back (checkpoints are kept: delete checkpoints/ to retrain;
 # results/history holds frozen inputs of 99_claims and is kept too).
