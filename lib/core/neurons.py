@@ -118,7 +118,7 @@ def surrogate(name: str, **kwargs) -> Callable[[torch.Tensor], torch.Tensor]:
 def _fast_sigmoid_grad(slope: float):
     """`snntorch.surrogate.FastSigmoid`'s backward, grad / (k|x| + 1)², written in place: one temporary instead of
     six, no autograd graph. The same operations in the same order (`** 2` is `x * x` in torch's pow kernel), so
-    the result is bit for bit snntorch's (tests/test_neurons.py checks it in float32 and float64)."""
+    float32 results are bit for bit snntorch's (tests/test_neurons.py; in float64 ours is the more exact, see there)."""
 
     def grad(x: torch.Tensor, grad_spikes: torch.Tensor, out: torch.Tensor) -> None:
         x.abs_().mul_(slope).add_(1.0)
