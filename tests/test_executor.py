@@ -396,3 +396,78 @@ def test_paper_c_and_d_units_run_as_ray_tasks(tmp_path, ray_cluster):
         assert (ray_d.final_loss.values == loc_d.final_loss.values).all()
     finally:
         EX.configure(prev)
+
+
+def test_local_workers_train_init_from_units_after_their_source_and_measure_05_models_inside(tmp_path):
+    """train_missing's local waves (a unit initialized from another missing unit waits for it) and stage 05's
+    worker job (temporal.runner_job): each model trained in a worker, to the bits one thread gives here, its
+    efficiency file and output-membrane traces written by the worker that trained it."""
+    from functools import partial
+
+    import numpy as np
+
+    from lib.core.train import unit_key
+    from lib.stages import temporal as TD
+    params = _smoke()
+    src = config.unit(params, "iris", "snn", "target", 0, encoding="poisson_burst", epochs=2)
+    ft = config.unit(params, "iris", "snn", "target", 0, encoding="poisson_burst", epochs=2,
+                     init_from={"dataset": "iris", "key": unit_key(src)}, frozen=[0])
+    store = _store(tmp_path / "pool", params)
+    cache = tmp_path / "pool" / "ckpt"
+    job = partial(TD.runner_job, str(cache), 16, 0.01)
+    assert store.train_missing([ft, src], settings=EX.Settings(), workers=2, job=job) == 2
+    assert store.trained == 0 and store.missing([src, ft]) == []
+    here = _store(tmp_path / "here", params)
+    runner = TD.Runner(here, tmp_path / "here" / "ckpt", spike_samples=16)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for u in (src, ft):
+            a, b = store.get(u), runner.get(u)
+            assert _same(a, b), u.get("init_from")
+            meas = json.loads((cache / "efficiency" / f"{a['key']}.json").read_text())
+            assert meas["wall_seconds"] > 0 and meas["rss_samples"] >= 2
+            with np.load(cache / "traces" / f"{a['key']}.npz") as f, \
+                    np.load(tmp_path / "here" / "ckpt" / "traces" / f"{a['key']}.npz") as g:
+                assert np.array_equal(f["in"], g["in"]) and np.array_equal(f["out"], g["out"])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_local_workers_train_paper_c_and_d_nets_and_ptq_copies_to_the_single_threaded_bits(tmp_path):
+    """Notebook 06's ResNets and quantized copies and 07's nets in execution.workers = 2 local processes: the same
+    bits as one thread in this process."""
+    import copy
+
+    import numpy as np
+
+    from lib.stages import grad_obf as G, ptq_privacy as PP
+    from conftest import GRAD_OBF_SEC as SEC_D, PTQ_PRIVACY_SEC as SEC_C, grad_obf_data as data_d
+    from conftest import ptq_privacy_data as data_c
+    threads = torch.get_num_threads()
+    prev = EX.configure(EX.Settings())
+    torch.set_num_threads(1)
+    try:
+        loc_c = PP.Study.open(copy.deepcopy(SEC_C), data_c(), tmp_path / "c_here", device="cpu")
+        assert loc_c.train() == SEC_C["models"]
+        jobs = [j for j in PP.ptq_jobs(loc_c.sec) if j["method"] in ("rtn", "gptq")][:4]
+        q_here = loc_c.quantized(jobs)
+        loc_d = G.Study.open(copy.deepcopy(SEC_D), data_d(), tmp_path / "d_here", device="cpu").train()
+    finally:
+        torch.set_num_threads(threads)
+    EX.configure(EX.Settings(workers=2))
+    try:
+        par_c = PP.Study.open(copy.deepcopy(SEC_C), data_c(), tmp_path / "c_pool", device="cpu")
+        assert par_c.train() == SEC_C["models"]
+        for x, y in zip(loc_c.recs, par_c.recs):
+            assert all(torch.equal(x["state_dict"][k], y["state_dict"][k]) for k in x["state_dict"])
+        assert len(list((tmp_path / "c_pool").rglob("ptq-*.npz"))) == 0
+        q_pool = par_c.quantized(jobs)
+        assert len(list((tmp_path / "c_pool").rglob("ptq-*.npz"))) == len(jobs)
+        for a, b in zip(q_here, q_pool):
+            assert np.array_equal(a["pool"], b["pool"]) and np.array_equal(a["test"], b["test"]), a["method"]
+        par_d = G.Study.open(copy.deepcopy(SEC_D), data_d(), tmp_path / "d_pool", device="cpu").train()
+        assert par_d.trained_now.all() and (par_d.test_acc.values == loc_d.test_acc.values).all()
+        assert (par_d.final_loss.values == loc_d.final_loss.values).all()
+    finally:
+        EX.configure(prev)

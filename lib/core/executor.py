@@ -4,8 +4,8 @@ Every model of the pipeline is a cache unit: a dict that defines it, whose hash 
 atomically (lib.core.train.atomic_save). Training a unit is therefore a pure job, "make this file", that can run
 anywhere that sees the same checkpoint folder. `params.yaml: execution.executor` says where:
 
-    local   this process, or `execution.workers` single-threaded processes where a stage trains a grid
-            (membership.train_parallel; Ray is not imported)
+    local   this process (`execution.workers: 1`), or `execution.workers` single-threaded processes (`run_jobs`;
+            Ray is not imported)
     ray     one Ray task per missing unit, on the cluster at `execution.ray_address` (null: a Ray instance started
             here), `execution.ray_cpus_per_unit` CPUs and `execution.ray_gpus_per_unit` GPUs each. Workers write
             into the same checkpoint store, so the repository must be on a filesystem every node mounts at the same
@@ -32,9 +32,10 @@ Local worker processes (`local_pool`) end with the process that started them (`d
 notebook kernel leaves no worker training on for minutes beside its rerun.
 
 Who uses it: lib.core.train.CheckpointStore.claim, the one model store of every family, and through it
-ModelStore.train_missing (01 through lib.stages.base.train_all; 02–04 and 08 through membership.train_parallel),
-ptq_privacy.train_models (06) and grad_obf.Study.train (07). Stage 05 trains in the notebook's own process on every
-executor, because its efficiency table measures that process's training.
+ModelStore.train_missing (01 through lib.stages.base.train_all; 02–04, 08 and 09 through membership.train_parallel;
+05 through temporal.train_units, each model measured inside the worker that trains it), ptq_privacy.train_models and
+Study.quantized (06: models and quantized copies) and grad_obf.Study.train (07). Every stage trains its missing
+models through `run_jobs` first, then reads them from the store.
 """
 from __future__ import annotations
 
@@ -312,12 +313,22 @@ def die_with_parent(parent_pid: int, poll_seconds: float = 0.5) -> None:
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
-def local_pool(workers: int):
+def local_pool(workers: int, **kw):
     """joblib's Parallel over `workers` loky processes (reused across calls, as joblib does) that each end with
-    this process (`die_with_parent`). Call it as `local_pool(n)(delayed(f)(x) for x in xs)`."""
+    this process (`die_with_parent`). Call it as `local_pool(n)(delayed(f)(x) for x in xs)`; `kw` go to Parallel
+    (e.g. return_as="generator_unordered")."""
     from joblib import Parallel, parallel_config
     with parallel_config(backend="loky", initializer=die_with_parent, initargs=(os.getpid(),)):
-        return Parallel(n_jobs=workers, verbose=0)
+        return Parallel(n_jobs=workers, verbose=0, **kw)
+
+
+def _run_single_threaded(fn, desc: str, *args) -> str:
+    """A local worker's job (run_jobs): one torch thread, so that n workers on n cores do not compete and a unit's
+    bits do not depend on how many workers there are. Returns `desc` for the progress bar."""
+    import torch
+    torch.set_num_threads(1)
+    fn(*args)
+    return desc
 
 
 # ----------------------------------------------------------------------------- running jobs
@@ -351,15 +362,27 @@ def ray_init(settings: Settings):
     return ray
 
 
-def run_jobs(jobs: list[Job], settings: Settings, *, desc: str = "units") -> int:
-    """Run `jobs` as Ray tasks (settings.executor `ray`; local callers run their jobs themselves) and wait for all
-    with a progress bar. Returns how many ran. A failed task raises here, naming the unit, after the others
-    finished (their checkpoints are kept)."""
+def run_jobs(jobs: list[Job], settings: Settings, *, desc: str = "units", workers: int | None = None) -> int:
+    """Run `jobs` and wait for all with a progress bar: as Ray tasks (settings.executor `ray`), or locally in
+    `workers` single-threaded processes (None = settings.workers; 1 = here, one after the other, on this process's
+    threads). Returns how many ran. A failed Ray task raises here, naming the unit, after the others finished
+    (their checkpoints are kept); a failed local job raises at once (finished checkpoints are kept too)."""
     from .progress import tqdm
-    if not settings.ray:
-        raise ValueError(f"run_jobs runs Ray tasks; execution.executor is `{settings.executor}`")
     if not jobs:
         return 0
+    if not settings.ray:
+        n = settings.workers if workers is None else int(workers)
+        if n <= 1:
+            for j in tqdm(jobs, desc=desc):
+                j.fn(*j.args)
+            return len(jobs)
+        from joblib import delayed
+        with tqdm(total=len(jobs), desc=f"{desc} ({n} workers)") as bar:
+            for d in local_pool(n, return_as="generator_unordered")(
+                    delayed(_run_single_threaded)(j.fn, j.desc, *j.args) for j in jobs):
+                bar.update(1)
+                bar.set_postfix_str(d[:60])
+        return len(jobs)
     ray = ray_init(settings)
     task = ray.remote(_run_in_worker).options(num_cpus=settings.ray_cpus_per_unit,
                                               num_gpus=settings.ray_gpus_per_unit,

@@ -416,31 +416,29 @@ class ModelStore(CheckpointStore):
         return {**rec, "traces": ev["traces"]} if "traces" in ev else rec
 
     def train_missing(self, units: list[dict], settings: EX.Settings | None = None, desc: str = "models",
-                      workers: int = 1) -> int:
+                      workers: int = 1, job=None) -> int:
         """Train every unit of `units` that has no checkpoint yet, with the executor (lib.core.executor; default the
         process's, from params.yaml): locally in this process one after the other, or in `workers` single-threaded
-        processes; or as Ray tasks. Workers write into this store's folder. Returns how many were trained
-        (`self.trained` counts only this process's)."""
+        processes; or as Ray tasks. Workers write into this store's folder; a unit initialized from another missing
+        unit (init_from) waits for the next wave. `job(spec, unit)`: what a worker runs (default `train_unit_job`,
+        which trains the unit into the store `spec` rebuilds; a module-level function or a partial of one).
+        Returns how many were trained (`self.trained` counts only this process's)."""
         todo = self.missing(units)
         settings = settings or EX.active()
-        if not settings.ray and workers > 1 and todo:
-            from joblib import delayed
-            spec = self.spec()
-            # loky processes that end with this one (a killed kernel leaves none training on)
-            EX.local_pool(workers)(
-                delayed(_train_single_threaded)(spec, u) for u in tqdm(todo, desc=desc, disable=not self.progress))
-            return len(todo)
-        if not settings.ray:
+        if not settings.ray and workers <= 1:
             before = self.trained
             for u in tqdm(todo, desc=desc, disable=not self.progress):
                 self.get_or_train(u)
             return self.trained - before
+        if not todo:
+            return 0
         keys = {unit_key(u) for u in todo}
-        # a unit initialized from another missing unit (init_from) waits for the next wave
         first = [u for u in todo if not (u.get("init_from") and u["init_from"]["key"] in keys)]
-        n = EX.run_jobs([EX.Job(train_unit_job, (self.spec(), u), _describe(u)) for u in first], settings, desc=desc)
+        spec = self.spec()
+        n = EX.run_jobs([EX.Job(job or train_unit_job, (spec, u), _describe(u)) for u in first], settings,
+                        desc=desc, workers=workers)
         rest = [u for u in todo if u not in first]
-        return n + (self.train_missing(rest, settings, desc) if rest else 0)
+        return n + (self.train_missing(rest, settings, desc, workers, job) if rest else 0)
 
     def _init_from(self, model: Net, unit: dict) -> None:
         """Copy a trained unit's weights into `model` and freeze the layers listed in unit["frozen"]."""
@@ -471,23 +469,21 @@ class ModelStore(CheckpointStore):
 _WORKER_STORES: dict = {}
 
 
-def train_unit_job(spec: dict, unit: dict) -> None:
-    """A worker's job (lib.core.executor): train one unit into the store that `spec` rebuilds (once per process, so
-    its datasets are loaded once per worker)."""
+def worker_store(spec: dict) -> "ModelStore":
+    """The store that `spec` (ModelStore.spec) rebuilds in a worker, built once per process (so its datasets are
+    loaded once per worker)."""
     loader = spec.get("data_loader")
     key = json.dumps({**{k: v for k, v in spec.items() if k != "data_loader"},
                       "loader": getattr(loader, "kw", repr(loader))}, sort_keys=True, default=str)
     if key not in _WORKER_STORES:
         _WORKER_STORES.clear()
         _WORKER_STORES[key] = ModelStore(**spec)
-    _WORKER_STORES[key].get_or_train(unit)
+    return _WORKER_STORES[key]
 
 
-def _train_single_threaded(spec: dict, unit: dict) -> None:
-    """A local worker process's job (ModelStore.train_missing with workers > 1): one torch thread, so two workers on
-    two cores do not compete (small layers do not use a second thread)."""
-    torch.set_num_threads(1)
-    train_unit_job(spec, unit)
+def train_unit_job(spec: dict, unit: dict) -> None:
+    """A worker's job (lib.core.executor): train one unit into the store that `spec` rebuilds."""
+    worker_store(spec).get_or_train(unit)
 
 
 class CorruptCheckpoint(UserWarning):

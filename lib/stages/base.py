@@ -151,10 +151,14 @@ def store_for(params: dict, section: str, read_sections=(), loader: Loader | Non
 
 
 def train_all(store: ModelStore, units: list[dict]) -> list[dict]:
-    """Train (or load) every unit, in order; returns their records. With execution.executor `ray` the missing units are
-    trained as Ray tasks first (lib.core.executor), then every record is read from the store."""
-    if EX.active().ray:
-        store.trained += store.train_missing(units)
+    """Train (or load) every unit; returns their records, in order. The missing units are trained first by the
+    executor (lib.core.executor): `execution.workers` single-threaded local processes, the largest models first so
+    that the workers finish together, or Ray tasks; with one local worker, here one after the other. Then every
+    record is read from the store."""
+    ex = EX.active()
+    if ex.ray or ex.workers > 1:
+        todo = sorted(store.missing(units), key=lambda u: (C.family(u["dataset"]) != "image", u["kind"] != "snn"))
+        store.trained += store.train_missing(todo, workers=ex.workers)
     records = []
     bar = tqdm(units, desc="models")
     for u in bar:

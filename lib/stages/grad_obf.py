@@ -207,11 +207,16 @@ class Study:
                 for seed in self.sec.seeds for spec in self.sec.models]
         missing = {key for _, _, key in nets if not (self.root / f"{key}.pt").exists()}
         settings = EX.active()
-        if settings.ray:   # train.executor: ray — one Ray task per missing net, then everything is read as below
-            dev = "cuda" if settings.ray_gpus_per_unit > 0 else "cpu"
+        if settings.ray or settings.workers > 1:
+            # one Ray task, or one job of execution.workers single-threaded local processes, per missing net; then
+            # everything is read as below. Defended (adversarially trained) nets first, then the spiking ones: the
+            # longest first, so that the workers finish together
+            dev = ("cuda" if settings.ray_gpus_per_unit > 0 else "cpu") if settings.ray else self.device
+            todo = sorted([(seed, spec) for seed, spec, key in nets if key in missing],
+                          key=lambda n: (n[1].defence == "none", n[1].kind == "ann"))
             EX.run_jobs([EX.Job(train_net, (self.sec, spec, self.data, seed, self.root, dev,
                                             settings.claim_stale_seconds), f"{spec.name} seed {seed}")
-                         for seed, spec, key in nets if key in missing], settings, desc="nets")
+                         for seed, spec in todo], settings, desc="nets")
         for seed, spec, key in nets:
             path = self.root / f"{key}.pt"
             model = build(self.sec, spec, self.data.n_classes, seed, self.data.events)

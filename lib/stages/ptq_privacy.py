@@ -100,8 +100,9 @@ def arch_of(P: Params, pool: Pool) -> dict:
 def train_models(cache: Cache, pool: Pool, P: Params, device=None) -> tuple[list[dict], int]:
     """Every model's record (state_dict, seconds, unit, curve), training only the ones not in the cache (in stacks
     of P.stack; null = lib.core.resnet.default_stack: one by one on a CPU, where stacking measured slower, 16 on
-    CUDA). With train.executor `ray` (lib.core.executor) each stack is a Ray task (16 per task when a task has a
-    GPU, else one model). Returns (records, how many were trained now)."""
+    CUDA). With execution.executor `ray` (lib.core.executor) each stack is a Ray task (16 per task when a task has a
+    GPU, else one model); locally with execution.workers > 1 the stacks are shared out to that many
+    single-threaded processes. Returns (records, how many were trained now)."""
     units = [unit(P, pool, m) for m in range(P.models)]
     todo = [m for m, u in enumerate(units) if not cache.model_path(u).is_file()]
     settings = EX.active()
@@ -110,7 +111,7 @@ def train_models(cache: Cache, pool: Pool, P: Params, device=None) -> tuple[list
     k = P.stack or R.default_stack(R._device(dev))
     chunks = [todo[a:a + k] for a in range(0, len(todo), k)]   # one stack (or one model) each, saved when it finishes
     args = [(cache, pool, P, c, dev, k, settings.claim_stale_seconds) for c in chunks]
-    if settings.ray:
+    if settings.ray or settings.workers > 1:   # Ray tasks, or execution.workers single-threaded local processes
         EX.run_jobs([EX.Job(train_chunk, a, f"{P.dataset} ResNet models {c[0]}–{c[-1]}")
                      for a, c in zip(args, chunks)], settings, desc=f"{P.dataset} ResNet stacks")
     else:
@@ -226,6 +227,22 @@ def quantize(net: R.ResNet, job: dict, pool: Pool, P: Params, seed: int, device=
                                                      + (f", fc {last}-bit" if last else ""))
 
 
+def make_ptq_copies(rec: dict, items: list, pool: Pool, P: Params, device=None) -> None:
+    """Quantize model `rec` once per (job, path) of `items` and save atomically at `path` the copy's logits under
+    `queries(P)` on the pool [N, V, C] and the test images [n_test, V, C], and its PTQ report (Study.quantized:
+    in this process, a local worker or a Ray task). A path that exists is skipped."""
+    arch = arch_of(P, pool)
+    for job, path in items:
+        if Path(path).is_file():
+            continue
+        qnet, report = quantize(model(rec, arch), job, pool, P, seed=model_seed(P, job["target"]) * 100 + job["run"],
+                                device=device)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_save({"pool": R.logits(qnet, None, pool.x, queries=queries(P), device=device)[0],
+                     "test": R.logits(qnet, None, pool.x_test, queries=queries(P), device=device)[0],
+                     "report": np.array(json.dumps(report, default=str))}, path)
+
+
 @dataclass
 class Study:
     """The section's state: its Params (at the active scale), the pool, the cache and the trained models' records."""
@@ -269,23 +286,35 @@ class Study:
                     "test": R.logits(states, self.arch, pool.x_test, queries=queries(P), device=self.device)}
         return self._outputs("fp", key, make)
 
+    def _ptq_path(self, job: dict) -> Path:
+        """The file of one quantized copy (outputs/ptq-<key>.npz): its model's unit, the job, the queries and the
+        PTQ settings name it."""
+        P, p = self.sec, asdict(self.sec.ptq)
+        key = {"model": self.recs[job["target"]]["unit"], "job": {k: v for k, v in job.items() if k != "target"},
+               "queries": P.lira.queries, "n_test": len(self.pool.y_test),
+               "ptq": {k: p[k] for k in ("calibration", "obc_calibration", "iters", "reg", "scale_method")}}
+        return self.cache.dir / "outputs" / f"ptq-{unit_key(key)}.npz"
+
     def quantized(self, jobs: list[dict]) -> list[dict]:
         """Per job: its quantized copy's logits under `queries(P)` on the pool [N, V, C] and the test images
-        [n_test, V, C], and its PTQ report. Each copy is cached on its own (an interrupted run keeps the finished ones)."""
-        P, pool, out = self.sec, self.pool, []
-        p = asdict(P.ptq)
-        for job in tqdm(jobs, desc="PTQ copies"):
-            m = job["target"]
-            key = {"model": self.recs[m]["unit"], "job": {k: v for k, v in job.items() if k != "target"},
-                   "queries": P.lira.queries, "n_test": len(pool.y_test),
-                   "ptq": {k: p[k] for k in ("calibration", "obc_calibration", "iters", "reg", "scale_method")}}
-
-            def make(job=job, m=m):
-                qnet, report = quantize(model(self.recs[m], self.arch), job, pool, P,
-                                        seed=model_seed(P, m) * 100 + job["run"], device=self.device)
-                return {"pool": R.logits(qnet, None, pool.x, queries=queries(P), device=self.device)[0],
-                        "test": R.logits(qnet, None, pool.x_test, queries=queries(P), device=self.device)[0],
-                        "report": np.array(json.dumps(report, default=str))}
-            f = self._outputs("ptq", key, make)
-            out.append({**job, "pool": f["pool"], "test": f["test"], "report": json.loads(str(f["report"]))})
+        [n_test, V, C], and its PTQ report. Each copy is cached on its own (an interrupted run keeps the finished
+        ones). Missing copies are made by the executor first (execution.workers single-threaded local processes,
+        one job per target model, so that a worker receives the pool once per model; or Ray tasks), else here."""
+        paths = [self._ptq_path(j) for j in jobs]
+        missing: dict[int, list] = {}
+        for job, path in zip(jobs, paths):
+            if not path.is_file():
+                missing.setdefault(job["target"], []).append((job, str(path)))
+        settings = EX.active()
+        if missing and (settings.ray or settings.workers > 1):
+            dev = ("cuda" if settings.ray_gpus_per_unit > 0 else "cpu") if settings.ray else self.device
+            EX.run_jobs([EX.Job(make_ptq_copies, (self.recs[t], items, self.pool, self.sec, dev),
+                                f"model {t}: {len(items)} PTQ copies") for t, items in missing.items()],
+                        settings, desc="PTQ copies")
+        out = []
+        for job, path in zip(jobs, tqdm(paths, desc="PTQ copies")):
+            if not path.is_file():   # one worker: made here, one after the other
+                make_ptq_copies(self.recs[job["target"]], [(job, str(path))], self.pool, self.sec, self.device)
+            with np.load(path) as f:
+                out.append({**job, "pool": f["pool"], "test": f["test"], "report": json.loads(str(f["report"]))})
         return out

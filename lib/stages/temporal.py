@@ -34,7 +34,8 @@ from ..core.efficiency import Meter, row, spike_counts, train_step
 from ..claims import verdicts as V
 from .membership import OUTCOMES as _OUTCOMES, cell, outcomes
 from ..claims.metrics import paired_accuracy_var
-from ..core.train import ModelStore, predict
+from ..core import executor as EX
+from ..core.train import ModelStore, predict, unit_key, worker_store
 from .temporal_params import SECTION, Params  # noqa: F401 (the section at one scale; torch-free for the validator)
 
 
@@ -184,12 +185,84 @@ def _base_cols(rec: dict, params: dict) -> dict:
             "split_mode": params["00_data"]["split_mode"]}
 
 
+def grid_jobs(params: dict, sec: Params) -> list[tuple[str, str, int]]:
+    """The main grid: (dataset, encoding, seed), each a target and a shadow model."""
+    return [(ds, enc, seed) for ds in sec.datasets for enc in sec.encodings
+            for seed in C.effective(params, sec.per_family, ds)["seeds"]]
+
+
+def transfer_jobs(params: dict, sec: Params) -> list[tuple[str, int]]:
+    """The transfer study: (encoding, seed) on the target dataset."""
+    return [(enc, seed) for enc in sec.encodings
+            for seed in C.effective(params, sec.per_family, sec.transfer["target"])["seeds"]]
+
+
+def transfer_units(params: dict, sec: Params, enc: str, seed: int) -> tuple[dict, dict, dict]:
+    """(the source-dataset target model, the target-dataset target model trained from scratch, the copy of the
+    source model fine-tuned on the target dataset with `transfer.frozen` layers fixed)."""
+    tr = sec.transfer
+    pre = unit(params, sec, tr["source"], enc, "target", seed)
+    return (pre, unit(params, sec, tr["target"], enc, "target", seed),
+            unit(params, sec, tr["target"], enc, "target", seed, init_from={"dataset": tr["source"],
+                                                                            "key": unit_key(pre)},
+                 frozen=list(tr["frozen"])))
+
+
+def sweep_jobs(params: dict, sec: Params) -> list[tuple[str, tuple, int]]:
+    """The sweep: (dataset, (encoding, constant, value, encoding_kwargs), seed) at every sweep point, then the
+    baseline encoding's rows (constant "none") for reference."""
+    jobs = [(ds, p, seed) for ds in sec.sweep["datasets"] for p in sweep_points(params, sec)
+            for seed in C.effective(params, sec.per_family, ds)["seeds"]]
+    base = sec.baseline
+    for ds in sec.sweep["datasets"]:
+        for seed in C.effective(params, sec.per_family, ds)["seeds"]:
+            jobs.append((ds, (base, "none", np.nan, dict(params["encoders"].get(base) or {})), seed))
+    return jobs
+
+
+def all_units(params: dict, sec: Params) -> list[dict]:
+    """Every model the stage trains or reads (grid, transfer, sweep), each once, in that order."""
+    out = [unit(params, sec, ds, enc, role, seed) for ds, enc, seed in grid_jobs(params, sec)
+           for role in ("target", "shadow")]
+    out += [u for enc, seed in transfer_jobs(params, sec) for u in transfer_units(params, sec, enc, seed)]
+    out += [unit(params, sec, ds, enc, role, seed, encoding_kwargs=kw)
+            for ds, (enc, _, _, kw), seed in sweep_jobs(params, sec) for role in ("target", "shadow")]
+    return list({unit_key(u): u for u in out}.values())
+
+
+def runner_job(cache_dir: str, spike_samples: int, rss_interval: float, spec: dict, u: dict) -> None:
+    """A worker's job (train_units): unit `u` trained as Runner.get trains it here (inside a Meter, its efficiency
+    file and output-membrane traces written beside the checkpoint), into the store `spec` rebuilds."""
+    store = worker_store(spec)
+    store.data_loader(u["dataset"])   # loaded before the Meter starts, as run_grid does: no run's memory includes it
+    Runner(store, cache_dir, spike_samples, rss_interval).get(u)
+
+
+def train_units(runner: Runner, params: dict, sec: Params, workers: int | None = None) -> int:
+    """Train every missing model of the stage (`all_units`) with the executor before the grid, transfer and sweep
+    read them: `execution.workers` single-threaded local processes (the image models first, so that the workers
+    finish together), or Ray tasks; with one local worker nothing happens here and the runners train each model
+    when they reach it, in this process. Each model is measured (Meter) in the process that trains it, while the
+    other workers train theirs: its seconds per epoch are a single-threaded run's beside that load. Returns the
+    number trained."""
+    ex = EX.active()
+    workers = ex.workers if workers is None else workers
+    if not ex.ray and workers <= 1:
+        return 0
+    todo = sorted(runner.store.missing(all_units(params, sec)),
+                  key=lambda u: (C.family(u["dataset"]) != "image", bool(u.get("init_from"))))
+    n = runner.store.train_missing(todo, workers=workers, desc="models",
+                                   job=partial(runner_job, str(runner.cache), runner.spike_samples,
+                                               runner.rss_interval))
+    runner.store.trained += n
+    return n
+
+
 def run_grid(runner: Runner, params: dict, sec: Params, *, progress: bool = True):
     """Every dataset × encoding × seed: target and shadow, both attacks, efficiency of both models.
     Returns (results: one row per dataset/encoding/seed, efficiency: one row per model, examples: the per-example
     outcomes of every row, lib.stages.membership.outcomes)."""
-    jobs = [(ds, enc, seed) for ds in sec.datasets for enc in sec.encodings
-            for seed in C.effective(params, sec.per_family, ds)["seeds"]]
+    jobs = grid_jobs(params, sec)
     for ds in sec.datasets:   # load data first, so that no run's memory increase includes it
         runner.store.data_loader(ds)
     rows, eff, ex = [], [], []
@@ -215,12 +288,9 @@ def run_transfer(runner: Runner, params: dict, sec: Params, *, progress: bool = 
     tr = sec.transfer
     src, dst = tr["source"], tr["target"]
     rows = []
-    jobs = [(enc, seed) for enc in sec.encodings for seed in C.effective(params, sec.per_family, dst)["seeds"]]
-    for enc, seed in tqdm(jobs, desc="transfer", disable=not progress):
-        pre = runner.get(unit(params, sec, src, enc, "target", seed))
-        scratch = runner.get(unit(params, sec, dst, enc, "target", seed))
-        ft = runner.get(unit(params, sec, dst, enc, "target", seed, init_from={"dataset": src, "key": pre["key"]},
-                             frozen=list(tr["frozen"])))
+    for enc, seed in tqdm(transfer_jobs(params, sec), desc="transfer", disable=not progress):
+        pre_u, scratch_u, ft_u = transfer_units(params, sec, enc, seed)
+        pre, scratch, ft = runner.get(pre_u), runner.get(scratch_u), runner.get(ft_u)
         rows.append({**_base_cols(scratch, params), "source": src, "frozen": str(list(tr["frozen"])),
                      "source_test_acc": 100 * pre["test_acc"], "scratch_test_acc": 100 * scratch["test_acc"],
                      "transfer_test_acc": 100 * ft["test_acc"], "transfer_train_acc": 100 * ft["train_acc"],
@@ -253,13 +323,7 @@ def run_sweep(runner: Runner, params: dict, sec: Params, *, progress: bool = Tru
     constants are the main grid's models), plus the baseline encoding's rows for reference.
     Returns (rows, examples: their per-example outcomes)."""
     rows, ex = [], []
-    jobs = [(ds, p, seed) for ds in sec.sweep["datasets"] for p in sweep_points(params, sec)
-            for seed in C.effective(params, sec.per_family, ds)["seeds"]]
-    base = sec.baseline
-    for ds in sec.sweep["datasets"]:
-        for seed in C.effective(params, sec.per_family, ds)["seeds"]:
-            jobs.append((ds, (base, "none", np.nan, dict(params["encoders"].get(base) or {})), seed))
-    for ds, (enc, name, value, kw), seed in tqdm(jobs, desc="sweep", disable=not progress):
+    for ds, (enc, name, value, kw), seed in tqdm(sweep_jobs(params, sec), desc="sweep", disable=not progress):
         recs = {role: runner.get(unit(params, sec, ds, enc, role, seed, encoding_kwargs=kw))
                 for role in ("target", "shadow")}
         t = recs["target"]
