@@ -156,7 +156,7 @@ def train_all(store: ModelStore, units: list[dict]) -> list[dict]:
     that the workers finish together, or Ray tasks; with one local worker, here one after the other. Then every
     record is read from the store."""
     ex = EX.active()
-    if ex.ray or ex.workers > 1:
+    if units and (ex.ray or ex.workers > 1):
         todo = sorted(store.missing(units), key=lambda u: (C.family(u["dataset"]) != "image", u["kind"] != "snn"))
         store.trained += store.train_missing(todo, workers=ex.workers)
     records = []
