@@ -55,21 +55,22 @@ from lib.core import data as D                  # noqa: E402
 from plan import Units                          # noqa: E402  (bench/plan.py: the units of every stage)
 
 STAGES = ["01_models", "02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
-          "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder"]
+          "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder",
+          "09_privacy_utility"]
 SHORT = {s: s[:2] for s in STAGES}
 STORE_STAGES = {"01_models", "02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
-                "05_temporal_dynamics", "08_attack_ladder"}   # lib.core.train.ModelStore units (shared key space)
+                "05_temporal_dynamics", "08_attack_ladder", "09_privacy_utility"}   # lib.core.train.ModelStore units (shared key space)
 # what each notebook passes as read_sections (parsed from notebooks/ below; these are the fallback)
 READS_FALLBACK = {"01_models": (), "02_activation_quantization": ("01_models",),
                   "03_weight_quantization": ("01_models", "02_activation_quantization"),
                   "04_surrogate_gradients": ("01_models", "02_activation_quantization", "03_weight_quantization"),
-                  "05_temporal_dynamics": ("01_models",), "08_attack_ladder": ()}
+                  "05_temporal_dynamics": ("01_models",), "08_attack_ladder": (), "09_privacy_utility": ()}
 # the "trained now" line each executed notebook prints
 TRAINED_NOW = {"01_models": r"(\d+) models trained now", "02_activation_quantization": r"(\d+) models trained now",
                "03_weight_quantization": r"(\d+) models trained now", "04_surrogate_gradients": r"(\d+) models trained now",
                "05_temporal_dynamics": r"\((\d+) models trained in this run\)",
                "06_post_training_quantization": r"(\d+) models trained now", "07_gradient_sparsity": r"(\d+) nets trained now",
-               "08_attack_ladder": r"trained (\d+) models"}
+               "08_attack_ladder": r"trained (\d+) models", "09_privacy_utility": r"trained (\d+) models"}
 # published sizes, used only when results/00_data/datasets.csv is missing
 SIZES_FALLBACK = {"mnist": (60000, 10000, "(1, 28, 28)"), "fmnist": (60000, 10000, "(1, 28, 28)"),
                   "cifar10": (50000, 10000, "(3, 32, 32)"), "iris": (120, 30, "(4,)"), "breast_cancer": (455, 114, "(30,)")}
@@ -477,8 +478,8 @@ def main():
     est = extrapolate(pp[pp.new], idx)
     est["same"] = (est.basis <= 1) & (est.flops == 1.0)          # same configuration, same net
     est["scaled_net"] = est.flops != 1.0                          # 06/07: another (wider, deeper) net, FLOP-scaled
-    workers = {st: int((enum["paper"].params.get("execution") or {}).get("workers") or 1) for st in
-               ("02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients", "08_attack_ladder")}
+    # every training stage runs its units in execution.workers single-threaded processes (issue 26)
+    workers = {st: int((enum["paper"].params.get("execution") or {}).get("workers") or 1) for st in STAGES}
     gpu_stage = {}
     for item in args.gpu_seconds_per_unit:
         k, _, v = item.partition("=")
@@ -552,10 +553,10 @@ def main():
     print(f"\nTOTAL: {int(T_['paper units']):,} training units at paper scale ({pp.key.nunique():,} unique), "
           f"{fmt(T_['paper CPU-hours'], 0)} CPU-hours of model training on this CPU "
           f"(= {fmt(T_['paper CPU-hours'] / 24, 0)} days of unit time; {fmt(T_['paper wall-hours (this machine)'] / 24, 0)} "
-          "days of wall time with 02-04 and 08 on two workers as at quick).")
+          "days of wall time with every stage on its workers as at quick).")
     print("Columns: quick CPU s/unit = mean recorded training seconds of the units the stage trained at quick; work ratio "
           "= mean paper work / mean quick work per unit;\npaper CPU s/unit, CPU-hours = extrapolated (a unit's recorded "
-          "time is its training wall time: one thread per unit, two units at once in 02-04/08; two threads in 01, 05-07);"
+          "time is its training wall time: one thread per unit, execution.workers units at once in every stage);"
           "\nGPU-hours: nothing was measured on a GPU (see --gpu-results, --gpu-seconds-per-unit, --gpu-speedup).")
     print("\nHow firm each row is:")
     print("(same config = a quick unit of the same net, data shape, quantization, encoding, transfer setting and batch "
@@ -622,7 +623,7 @@ def main():
     print("\nNotes:")
     for n in NOTES:
         print("  -", n)
-    print("  - LINEAR extrapolation of per-unit times recorded by one quick run (2026-12-02, this 2-core CPU); "
+    print("  - LINEAR extrapolation of per-unit times recorded by the committed quick run (this 2-core CPU); "
           "time per unit assumed proportional to\n    members x epochs x T (x FLOPs per image for 06/07). Data sizes: "
           + ", ".join(f"{k} {v[0]:,}" for k, v in sizes.items()) + " training examples.")
     out = Path(args.csv)

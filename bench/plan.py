@@ -443,8 +443,8 @@ def main(argv=None) -> int:
           "left = to train - cached.\nHOURS ARE AN EXTRAPOLATION: each unit's time = the rate (seconds per unit of "
           "work) that the committed quick run measured\nfor its configuration on this 2-core CPU x its work, "
           "work = members x epochs x T (x MFLOPs per image for 06/07, whose nets grow);\nlinear in each factor "
-          "(bench/paper_scale_cost.py states the matching and its limits). One unit at a time: 02-04/08 run "
-          f"{params['execution']['workers']} at once.\nGPU-hours: " +
+          "(bench/paper_scale_cost.py states the matching and its limits). CPU-hours count one thread per unit: every "
+          f"stage trains {params['execution']['workers']} units at once (execution.workers).\nGPU-hours: " +
           ("from results/gpu_check.json where a stage was timed there, else not measured." if
            (table["GPU-hours left"] != "not measured").any() else
            "not measured (no results/gpu_check.json: run `make gpu-check` on a CUDA machine)."))
