@@ -52,14 +52,9 @@ warnings.filterwarnings("ignore")
 from lib.stages import ptq_privacy as PP       # noqa: E402
 from lib.core import config as C                # noqa: E402
 from lib.core import data as D                  # noqa: E402
-from plan import Units                          # noqa: E402  (bench/plan.py: the units of every stage)
+from plan import STAGES, STORE_STAGES, Units    # noqa: E402  (bench/plan.py: the stages and the units of each)
 
-STAGES = ["01_models", "02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
-          "05_temporal_dynamics", "06_post_training_quantization", "07_gradient_sparsity", "08_attack_ladder",
-          "09_privacy_utility"]
 SHORT = {s: s[:2] for s in STAGES}
-STORE_STAGES = {"01_models", "02_activation_quantization", "03_weight_quantization", "04_surrogate_gradients",
-                "05_temporal_dynamics", "08_attack_ladder", "09_privacy_utility"}   # lib.core.train.ModelStore units (shared key space)
 # what each notebook passes as read_sections (parsed from notebooks/ below; these are the fallback)
 READS_FALLBACK = {"01_models": (), "02_activation_quantization": ("01_models",),
                   "03_weight_quantization": ("01_models", "02_activation_quantization"),
@@ -479,7 +474,7 @@ def main():
     est["same"] = (est.basis <= 1) & (est.flops == 1.0)          # same configuration, same net
     est["scaled_net"] = est.flops != 1.0                          # 06/07: another (wider, deeper) net, FLOP-scaled
     # every training stage runs its units in execution.workers single-threaded processes (issue 26)
-    workers = {st: int((enum["paper"].params.get("execution") or {}).get("workers") or 1) for st in STAGES}
+    workers = int((enum["paper"].params.get("execution") or {}).get("workers") or 1)
     gpu_stage = {}
     for item in args.gpu_seconds_per_unit:
         k, _, v = item.partition("=")
@@ -501,12 +496,11 @@ def main():
         e, mm = est[est.stage == st], m[m.trained_by == st]
         n_q = int(((q.stage == st) & q.new).sum())
         cpu_h = e.est_seconds.sum() / 3600
-        wk = workers.get(st, 1)
         mean_q = mm.seconds.mean() if len(mm) else np.nan
         row = {"stage": st, "paper units": len(e), "quick CPU s/unit": mean_q,
                "work ratio": e.work.mean() / q[(q.stage == st) & q.new].work.mean(),
                "paper CPU s/unit": e.est_seconds.mean(), "paper CPU-hours": cpu_h,
-               "paper wall-hours (this machine)": cpu_h / wk}
+               "paper wall-hours (this machine)": cpu_h / workers}
         if gpu_est is not None:
             ge = gpu_est[gpu_est.stage == st].est_seconds
             row["GPU-hours (--gpu-results)"] = ge.sum() / 3600 if ge.notna().all() else np.nan
@@ -523,8 +517,8 @@ def main():
                     "PROXY lower-bound CPU-hours": (e.est_seconds.sum() - e[e.basis == PROXY].est_seconds.sum()
                                                     + e[e.basis == PROXY].lower_seconds.sum()) / 3600,
                     "units without a rate": int(e.est_seconds.isna().sum()),
-                    "workers": wk, "quick stage min": minutes.get(st, np.nan),
-                    "quick training min": mm.seconds.sum() / 60 / wk if len(mm) else np.nan})
+                    "workers": workers, "quick stage min": minutes.get(st, np.nan),
+                    "quick training min": mm.seconds.sum() / 60 / workers if len(mm) else np.nan})
         rows.append(row)
     ct = pd.DataFrame(rows)
     tot = {"stage": "TOTAL", "paper units": ct["paper units"].sum(), "paper CPU-hours": ct["paper CPU-hours"].sum(),
@@ -617,7 +611,7 @@ def main():
     for st in STAGES:
         mm = m[m.trained_by == st]
         if st in minutes and len(mm):
-            other = minutes[st] - mm.seconds.sum() / 60 / workers.get(st, 1)
+            other = minutes[st] - mm.seconds.sum() / 60 / workers
             print(f"  {st}: quick stage {minutes[st]:.1f} min, ~{max(other, 0):.1f} min of it not model training")
     note("00_data and 99_claims train nothing; 00_data at paper writes 5 seeds of splits (minutes)")
     print("\nNotes:")
